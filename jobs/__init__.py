@@ -1,0 +1,1 @@
+"""Flink jobs. Each module's `build(ctx)` declares sources, logic and sinks and returns a StatementSet."""

@@ -1,0 +1,215 @@
+"""The one typed configuration object: `kappa.toml` (base + profile) with `KAPPA_*` environment overrides.
+
+Everything that needs an address, a port, a path or a job setting asks this object, so pointing the
+project at another Kafka, PostgreSQL, S3 or Flink is a configuration change, never a code change.
+Secrets are not part of the file: each `*_env` key names the environment variable that holds one.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "KAPPA_"
+LOCAL_SECRETS_FILE = "local-secrets.env"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(_Section):
+    data_dir: Path
+    jars_dir: Path
+
+
+class KafkaConfig(_Section):
+    host: str
+    port: int
+    controller_port: int
+    partitions: int
+    telemetry_topic: str
+    dead_letter_topic: str
+    aggregates_topic: str
+    alerts_topic: str
+    smoke_topic: str
+    start: bool = True
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class PostgresConfig(_Section):
+    host: str
+    port: int
+    database: str
+    user: str
+    password_env: str
+    start: bool = True
+
+    @property
+    def jdbc_url(self) -> str:
+        return f"jdbc:postgresql://{self.host}:{self.port}/{self.database}"
+
+
+class S3Config(_Section):
+    host: str
+    port: int
+    bucket: str
+    region: str
+    access_key_env: str
+    secret_key_env: str
+    master_port: int
+    volume_port: int
+    filer_port: int
+    start: bool = True
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class RegistryConfig(_Section):
+    host: str
+    port: int
+    start: bool = True
+    user_env: str = "KAPPA_REGISTRY_USER"
+    password_env: str = "KAPPA_REGISTRY_PASSWORD"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class FlinkConfig(_Section):
+    host: str
+    rest_port: int
+    rpc_port: int
+    blob_port: int
+    taskmanager_rpc_port: int
+    taskmanager_data_port: int
+    slots: int
+    parallelism: int
+    jobmanager_memory: str
+    taskmanager_memory: str
+    checkpoint_interval_ms: int
+    start: bool = True
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.rest_port}"
+
+
+class JobConfig(_Section):
+    watermark_delay_s: int
+    source_idle_timeout_s: int
+    group_prefix: str
+
+
+class Config(_Section):
+    """The whole configuration of one profile, resolved against the project root."""
+
+    profile: str
+    root: Path
+    paths: PathsConfig
+    kafka: KafkaConfig
+    postgres: PostgresConfig
+    s3: S3Config
+    registry: RegistryConfig
+    flink: FlinkConfig
+    job: JobConfig
+
+    @property
+    def data_dir(self) -> Path:
+        return self.paths.data_dir
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.paths.jars_dir
+
+    def secret(self, env_name: str) -> str:
+        """A secret from the environment; the local stack's generated file is the fallback.
+
+        The fallback exists only because `kappa stack up` generates random credentials for the
+        services it starts itself; for any external service the variable must be set.
+        """
+        value = os.environ.get(env_name)
+        if value:
+            return value
+        local = read_env_file(self.data_dir / LOCAL_SECRETS_FILE)
+        if env_name in local:
+            return local[env_name]
+        raise KeyError(
+            f"secret {env_name} is not set: export it, or run `kappa stack up` to generate local ones"
+        )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a KEY=VALUE file (no shell expansion); missing file -> empty."""
+    if not path.exists():
+        return {}
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip()
+    return values
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """`KAPPA_KAFKA__PORT=1` -> {"kafka": {"port": "1"}} (pydantic coerces the type)."""
+    overrides: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        overrides.setdefault(section, {})[key] = value
+    return overrides
+
+
+def load_config(
+    profile: str | None = None,
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """Build the configuration: base tables, then the profile's table, then KAPPA_* variables."""
+    env = dict(os.environ if environ is None else environ)
+    profile = profile or env.get("KAPPA_PROFILE", "local")
+    path = config_file or Path(env.get("KAPPA_CONFIG", PROJECT_ROOT / "kappa.toml"))
+    raw = tomllib.loads(Path(path).read_text())
+    profiles = raw.pop("profiles", {})
+    if profile != "local" and profile not in profiles:
+        raise ValueError(f"unknown profile {profile!r} in {path}; known: local, {', '.join(profiles)}")
+    merged = _deep_merge(raw, profiles.get(profile, {}))
+    merged = _deep_merge(merged, _env_overrides(env))
+    root = Path(path).resolve().parent
+    paths = merged.setdefault("paths", {})
+    for key in ("data_dir", "jars_dir"):
+        if key in paths and not Path(paths[key]).is_absolute():
+            paths[key] = str(root / paths[key])
+    return Config(profile=profile, root=root, **merged)
+
+
+@lru_cache(maxsize=1)
+def get_config() -> Config:
+    """The process-wide configuration, loaded once."""
+    return load_config()

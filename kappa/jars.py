@@ -1,0 +1,89 @@
+"""The JVM jars the project uses, resolved from Maven Central by `deploy/*/pom.xml` (see `make setup`).
+
+This is the one place that knows which jars exist: the MiniCluster gets them as `pipeline.jars`, the
+standalone cluster gets the same list through the job's configuration, and `kappa doctor` checks them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from kappa.config import Config
+from kappa.errors import KappaError
+
+# (folder under jars_dir, artifact id) of each jar a Flink job needs on its class path.
+FLINK_JOB_ARTIFACTS: tuple[str, ...] = (
+    "flink-sql-connector-kafka",
+    "flink-connector-jdbc-core",
+    "flink-connector-jdbc-postgres",
+    "postgresql",
+    "flink-sql-avro-confluent-registry",
+)
+# Marker artifacts of the Kafka broker's class path (the rest come with them from the same pom).
+KAFKA_BROKER_ARTIFACTS: tuple[str, ...] = ("kafka_2.13", "kafka-server", "kafka-clients", "log4j-core")
+
+_VERSIONED = re.compile(r"^(?P<artifact>.+?)-(?P<version>\d[\w.\-]*)\.jar$")
+
+
+class MissingJarError(KappaError):
+    """A jar the project needs is not in the jars folder."""
+
+
+@dataclass(frozen=True)
+class Jar:
+    artifact: str
+    version: str
+    path: Path
+
+
+def _find(folder: Path, artifact: str) -> Jar | None:
+    for path in sorted(folder.glob(f"{artifact}-*.jar")):
+        match = _VERSIONED.match(path.name)
+        if match and match.group("artifact") == artifact:
+            return Jar(artifact, match.group("version"), path)
+    return None
+
+
+def _require(folder: Path, artifacts: tuple[str, ...], pom: str) -> list[Jar]:
+    jars, missing = [], []
+    for artifact in artifacts:
+        jar = _find(folder, artifact)
+        if jar is None:
+            missing.append(artifact)
+        else:
+            jars.append(jar)
+    if missing:
+        raise MissingJarError(
+            f"missing jar(s) {', '.join(missing)} in {folder}; run `make setup` "
+            f"(mvn -f {pom} dependency:copy-dependencies)"
+        )
+    return jars
+
+
+def flink_job_jars(config: Config) -> list[Jar]:
+    """The connector/format jars every job ships, checked to exist."""
+    return _require(config.jars_dir / "flink", FLINK_JOB_ARTIFACTS, "deploy/flink/pom.xml")
+
+
+def pipeline_jars_value(config: Config) -> str:
+    """The `pipeline.jars` option: file URLs joined by ';'."""
+    return ";".join(jar.path.resolve().as_uri() for jar in flink_job_jars(config))
+
+
+def kafka_broker_classpath(config: Config) -> str:
+    """Class path of the real Kafka broker: every jar its pom resolved."""
+    folder = config.jars_dir / "kafka"
+    _require(folder, KAFKA_BROKER_ARTIFACTS, "deploy/kafka/pom.xml")
+    return str(folder / "*")
+
+
+def report(config: Config) -> list[tuple[str, str, str]]:
+    """(artifact, version or 'MISSING', path) for every jar the project expects."""
+    rows = []
+    for folder, artifacts in (("flink", FLINK_JOB_ARTIFACTS), ("kafka", KAFKA_BROKER_ARTIFACTS)):
+        for artifact in artifacts:
+            jar = _find(config.jars_dir / folder, artifact)
+            rows.append((artifact, jar.version if jar else "MISSING", str(jar.path) if jar else "-"))
+    return rows

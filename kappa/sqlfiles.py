@@ -1,0 +1,112 @@
+"""SQL files of `sql/` with named `${placeholders}` filled from the configuration.
+
+Analysts write plain Flink SQL; addresses, topics and credentials come in as `${kafka_bootstrap}`,
+`${pg_password}`, ... so the same file runs on the local MiniCluster, the standalone cluster, in
+replays and in tests. Secrets are filled only into the text handed to Flink; the printable form
+masks them, and that is the only form that may be logged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kappa.config import PROJECT_ROOT, Config
+from kappa.errors import KappaError
+
+SQL_DIR = PROJECT_ROOT / "sql"
+MASK = "******"
+
+
+class SqlTemplateError(KappaError):
+    """A SQL file uses a placeholder the configuration does not provide."""
+
+
+@dataclass
+class SqlParams:
+    """Placeholder values; `secrets` names the ones to mask in printable output."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    secrets: set[str] = field(default_factory=set)
+
+    def with_values(self, **extra: object) -> SqlParams:
+        return SqlParams({**self.values, **{k: str(v) for k, v in extra.items()}}, set(self.secrets))
+
+
+def params_from_config(config: Config, include_secrets: bool = True) -> SqlParams:
+    """The standard placeholders every SQL file may use."""
+    kafka, pg, job = config.kafka, config.postgres, config.job
+    values = {
+        "kafka_bootstrap": kafka.bootstrap,
+        "telemetry_topic": kafka.telemetry_topic,
+        "dead_letter_topic": kafka.dead_letter_topic,
+        "aggregates_topic": kafka.aggregates_topic,
+        "alerts_topic": kafka.alerts_topic,
+        "smoke_topic": kafka.smoke_topic,
+        "group_prefix": job.group_prefix,
+        "jdbc_url": pg.jdbc_url,
+        "pg_user": pg.user,
+        "registry_url": config.registry.url,
+        "s3_endpoint": config.s3.endpoint,
+        "s3_bucket": config.s3.bucket,
+        "watermark_delay_s": str(job.watermark_delay_s),
+        "source_idle_timeout_s": str(job.source_idle_timeout_s),
+        # Extra WITH options appended to Kafka sources, e.g. bounded reads (see kappa.flinkenv).
+        "source_options": "",
+        # Suffix of output tables/topics: '' for live outputs, '_v2' etc. for replays.
+        "output_suffix": "",
+    }
+    secrets = {"pg_password"}
+    values["pg_password"] = config.secret(pg.password_env) if include_secrets else MASK
+    return SqlParams(values, secrets)
+
+
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+def placeholders(text: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(text))
+
+
+def render(text: str, params: SqlParams, *, printable: bool = False, source: str = "<sql>") -> str:
+    """Fill `${name}` placeholders; unknown names are an error naming the file and the name."""
+    missing = placeholders(text) - params.values.keys()
+    if missing:
+        raise SqlTemplateError(f"{source}: unknown placeholder(s) {', '.join(sorted(missing))}")
+    values = dict(params.values)
+    if printable:
+        values.update({name: MASK for name in params.secrets})
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
+
+
+def split_statements(text: str) -> list[str]:
+    """Split a SQL file on ';' at line ends, ignoring '--' comment lines (Flink runs one at a time)."""
+    statements, current = [], []
+    for line in text.splitlines():
+        if line.strip().startswith("--") and not current:
+            continue
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statement = "\n".join(current).strip().rstrip(";").strip()
+            if statement:
+                statements.append(statement)
+            current = []
+    tail = "\n".join(current).strip()
+    if tail and not all(line.strip().startswith("--") or not line.strip() for line in current):
+        statements.append(tail)
+    return statements
+
+
+def load(relative: str | Path, params: SqlParams, *, printable: bool = False) -> list[str]:
+    """Rendered statements of `sql/<relative>`."""
+    path = SQL_DIR / relative
+    if not path.exists():
+        raise SqlTemplateError(f"SQL file not found: {path}")
+    return split_statements(render(strip_comments(path.read_text()), params, printable=printable,
+                                   source=str(path)))
+
+
+def strip_comments(text: str) -> str:
+    """Drop whole-line `--` comments, so placeholders named in comments are neither filled nor required."""
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))

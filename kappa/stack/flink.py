@@ -1,0 +1,147 @@
+"""A Flink standalone cluster (one JobManager, one TaskManager) from the apache-flink pip install.
+
+The pip package carries the Flink distribution but no cluster layout, so we build one in the data
+folder: a lib folder of links to `pyflink/lib` plus `flink-python` (the JobManager needs it for Python
+operators), our own config rendered from `deploy/flink/config.yaml`, and log/PID folders. Each daemon
+runs in the foreground under our PID tracking, so `down` stops exactly what `up` started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from string import Template
+
+import requests
+
+from kappa.config import PROJECT_ROOT, Config
+from kappa.stack.base import Service
+from kappa.stack.process import ManagedProcess, ServiceError
+
+TEMPLATE = PROJECT_ROOT / "deploy" / "flink" / "config.yaml"
+
+
+def pyflink_home() -> Path:
+    import pyflink
+
+    return Path(pyflink.__file__).resolve().parent
+
+
+def flink_env(config: Config) -> dict[str, str]:
+    """Environment for Flink's scripts (`flink run`, daemons) pointing at the stack's layout."""
+    base = config.data_dir / "flink"
+    env = dict(os.environ)
+    env.update(
+        FLINK_HOME=str(pyflink_home()),
+        FLINK_CONF_DIR=str(base / "conf"),
+        FLINK_LIB_DIR=str(base / "lib"),
+        FLINK_LOG_DIR=str(base / "log"),
+        FLINK_PID_DIR=str(base / "run"),
+        FLINK_PLUGINS_DIR=str(base / "plugins"),
+        PYFLINK_CLIENT_EXECUTABLE=sys.executable,
+    )
+    return env
+
+
+def prepare_layout(config: Config) -> Path:
+    """Create lib/conf/log folders and render the config; returns the flink base folder."""
+    home = pyflink_home()
+    base = config.data_dir / "flink"
+    lib = base / "lib"
+    for folder in ("lib", "conf", "log", "run", "plugins", "checkpoints", "savepoints"):
+        (base / folder).mkdir(parents=True, exist_ok=True)
+    wanted = sorted(home.glob("lib/*.jar")) + sorted(home.glob("opt/flink-python-*.jar"))
+    if not any(jar.name.startswith("flink-python") for jar in wanted):
+        raise ServiceError(f"flink: flink-python jar not found in {home / 'opt'}; reinstall apache-flink")
+    for stale in lib.iterdir():
+        stale.unlink()
+    for jar in wanted:
+        (lib / jar.name).symlink_to(jar)
+    for name in ("log4j-console.properties", "log4j-cli.properties", "logback-console.xml"):
+        shutil.copy(home / "conf" / name, base / "conf" / name)
+    flink = config.flink
+    rendered = Template(TEMPLATE.read_text()).substitute(
+        host=flink.host,
+        rpc_port=flink.rpc_port,
+        rest_port=flink.rest_port,
+        blob_port=flink.blob_port,
+        taskmanager_rpc_port=flink.taskmanager_rpc_port,
+        taskmanager_data_port=flink.taskmanager_data_port,
+        query_ports=f"{flink.taskmanager_data_port + 1}-{flink.taskmanager_data_port + 4}",
+        slots=flink.slots,
+        parallelism=flink.parallelism,
+        jobmanager_memory=flink.jobmanager_memory,
+        taskmanager_memory=flink.taskmanager_memory,
+        checkpoint_interval_ms=flink.checkpoint_interval_ms,
+        data_dir=base,
+        python=sys.executable,
+    )
+    (base / "conf" / "config.yaml").write_text(rendered)
+    return base
+
+
+class FlinkService(Service):
+    name = "flink"
+    start_timeout_s = 120.0
+
+    @property
+    def host(self) -> str:
+        return self.config.flink.host
+
+    @property
+    def ports(self) -> list[int]:
+        flink = self.config.flink
+        return [flink.rest_port, flink.rpc_port, flink.blob_port, flink.taskmanager_rpc_port,
+                flink.taskmanager_data_port]
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.flink.start
+
+    @property
+    def jobmanager(self) -> ManagedProcess:
+        return ManagedProcess("flink-jobmanager", self.config.data_dir / "run", self.log_file)
+
+    @property
+    def taskmanager(self) -> ManagedProcess:
+        return ManagedProcess("flink-taskmanager", self.config.data_dir / "run",
+                              self.config.data_dir / "logs" / "flink-taskmanager.log")
+
+    @property
+    def process(self) -> ManagedProcess:
+        return self.jobmanager
+
+    def running(self) -> bool:
+        return self.jobmanager.pid() is not None or self.taskmanager.pid() is not None
+
+    def _launch(self) -> None:
+        prepare_layout(self.config)
+        bin_dir = pyflink_home() / "bin"
+        env = flink_env(self.config)
+        self.jobmanager.start(["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env=env)
+        self.start_taskmanager()
+
+    def start_taskmanager(self) -> None:
+        """(Re)start the TaskManager, e.g. after a fault-injection test killed it."""
+        if self.taskmanager.pid() is None:
+            bin_dir = pyflink_home() / "bin"
+            self.taskmanager.start(["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"],
+                                   env=flink_env(self.config))
+
+    def overview(self) -> dict:
+        response = requests.get(f"{self.config.flink.rest_url}/overview", timeout=3)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def ready(self) -> bool:
+        return int(self.overview().get("taskmanagers", 0)) >= 1
+
+    def stop(self) -> bool:
+        stopped_tm = self.taskmanager.stop()
+        stopped_jm = self.jobmanager.stop()
+        return stopped_tm or stopped_jm
+
+    def purge(self) -> None:
+        shutil.rmtree(self.config.data_dir / "flink", ignore_errors=True)

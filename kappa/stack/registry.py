@@ -1,0 +1,45 @@
+"""The project's Confluent-compatible schema registry (`python -m kappa.registry`), backed by PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import requests
+
+from kappa.stack.base import Service
+
+
+class RegistryService(Service):
+    name = "registry"
+    start_timeout_s = 45.0
+
+    @property
+    def host(self) -> str:
+        return self.config.registry.host
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.config.registry.port]
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.registry.start
+
+    def _launch(self) -> None:
+        env = dict(os.environ)
+        env["KAPPA_PROFILE"] = self.config.profile
+        self.process.start(
+            [sys.executable, "-m", "kappa.registry", "--host", self.host, "--port", str(self.ports[0])],
+            env=env,
+            cwd=self.config.root,
+        )
+
+    def _auth(self) -> tuple[str, str] | None:
+        registry = self.config.registry
+        user = os.environ.get(registry.user_env)
+        return (user, self.config.secret(registry.password_env)) if user else None
+
+    def ready(self) -> bool:
+        response = requests.get(f"{self.config.registry.url}/subjects", timeout=2, auth=self._auth())
+        return response.status_code == 200
