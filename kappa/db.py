@@ -74,7 +74,7 @@ def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> list[Mig
             continue
         try:
             with conn.transaction():
-                conn.execute(migration.path.read_text())  # type: ignore[call-overload]
+                conn.execute(migration.path.read_text().encode())
                 conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                     (migration.version, migration.name, migration.checksum),

@@ -41,6 +41,8 @@ import fastavro
 import requests
 
 from kappa.config import Config
+from kappa.registry import credentials
+from kappa.schemas import read_schema
 
 DEFAULT_START = "2026-01-01T00:00:00Z"
 DEVICE_TYPES = ("thermal", "vibration", "environmental", "power")
@@ -155,6 +157,7 @@ class Manifest:
 
     data: dict[str, Any]
     records: list[ProducedRecord] = field(repr=False, default_factory=list)
+    elapsed_s: float = field(default=0.0, compare=False)  # not in `data`: the file stays reproducible
 
     def to_json(self) -> str:
         return json.dumps(self.data, indent=2, sort_keys=False, allow_nan=False)
@@ -443,9 +446,8 @@ def _readings(
 # ----------------------------------------------------------------------------- encoding
 
 
-def _load_schema(root: Path, version: int) -> tuple[str, Any]:
-    text = (root / SCHEMA_DIR / f"v{version}.avsc").read_text()
-    return text, fastavro.parse_schema(json.loads(text))
+def _parsed_schema(root: Path, version: int) -> Any:
+    return fastavro.parse_schema(json.loads((root / SCHEMA_DIR / f"v{version}.avsc").read_text()))
 
 
 def _avro_record(r: _Reading, version: int, event_time: int | None = None) -> dict[str, Any]:
@@ -551,7 +553,7 @@ def _build(
     dup_candidates = [r.index for r in readings if r.index not in late_idx]
     dup_idx = sorted(fault_rng.sample(dup_candidates, min(len(dup_candidates), round(spec.duplicates * n))))
 
-    parsed = {v: _load_schema(config.root, v)[1] for v in (1, 2)}
+    parsed = {v: _parsed_schema(config.root, v) for v in (1, 2)}
     pending: list[_Pending] = []
     send_of: dict[int, int] = {}
     for r in readings:
@@ -814,13 +816,6 @@ def _manifest_data(
 # ----------------------------------------------------------------------------- registry and Kafka
 
 
-def _registry_auth(config: Config) -> tuple[str, str] | None:
-    try:
-        return config.secret(config.registry.user_env), config.secret(config.registry.password_env)
-    except KeyError:
-        return None
-
-
 def register_schema(url: str, subject: str, schema: str, *, auto: bool, auth: tuple[str, str] | None) -> int:
     """The id of `schema` under `subject`: registered if `auto`, else looked up (must exist)."""
     path = f"/subjects/{subject}/versions" if auto else f"/subjects/{subject}"
@@ -908,8 +903,9 @@ def simulate(
     topic = spec.topic or config.kafka.telemetry_topic
     subject = f"{topic}-value"
     if produce:
-        url, auth = config.registry.url, _registry_auth(config)
-        texts = {v: _load_schema(config.root, v)[0] for v in (1, 2)}
+        url, auth = config.registry.url, credentials(config)
+        # the registry's canonical form, as `kappa schema register` sends it
+        texts = {v: read_schema(config.root / SCHEMA_DIR / f"v{v}.avsc") for v in (1, 2)}
         versions = (1, 2) if spec.v1_fraction > 0 else (2,)
         schema_ids = {
             v: register_schema(url, subject, texts[v], auto=spec.auto_register, auth=auth) for v in versions
@@ -921,8 +917,7 @@ def simulate(
     if produce:
         _produce(config, spec, topic, records, log)
     data = _manifest_data(config, spec, topic, schema_ids, records, ctx, produce)
-    data["elapsed_s"] = round(time.monotonic() - started, 3)
-    return Manifest(data, records)
+    return Manifest(data, records, elapsed_s=round(time.monotonic() - started, 3))
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -1017,6 +1012,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
         f"simulate: {c['total']} records ({where}): valid {c['valid']}, out_of_order {c['out_of_order']}, "
         f"late {c['late']}, duplicate {c['duplicate']}, malformed {c['malformed']}, "
         f"v1/v2 {c['schema_versions']['v1']}/{c['schema_versions']['v2']}, "
-        f"anomalies {len(manifest.data['anomalies'])}; manifest {path}"
+        f"anomalies {len(manifest.data['anomalies'])}; {manifest.elapsed_s:.1f}s; manifest {path}"
     )
     return 0

@@ -82,7 +82,8 @@ def render(text: str, params: SqlParams, *, printable: bool = False, source: str
 
 def split_statements(text: str) -> list[str]:
     """Split a SQL file on ';' at line ends, ignoring '--' comment lines (Flink runs one at a time)."""
-    statements, current = [], []
+    statements: list[str] = []
+    current: list[str] = []
     for line in text.splitlines():
         if line.strip().startswith("--") and not current:
             continue

@@ -56,7 +56,8 @@ class Service(ABC):
         """True once the service really answers requests (not just listens)."""
 
     def after_ready(self) -> None:
-        """One-time set-up that needs the running service (bucket, database...)."""
+        """One-time set-up that needs the running service (bucket, database...); none by default."""
+        return None
 
     # --- uniform life cycle -------------------------------------------------------------------
     def running(self) -> bool:

@@ -6,6 +6,7 @@ still runs the command we started (checked through /proc), so `down` never touch
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -116,14 +117,17 @@ class ManagedProcess:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _alive(pid: int) -> bool:
-    """True if `pid` runs and is not a zombie."""
+    """True if `pid` runs and is not a zombie (our own exited children are reaped here)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child (started by an earlier `kappa` command): fall through to kill(0)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up of a fresh Debian 12 machine for kappa-iot, run by `make setup`
+# (and so by `make demo` / `make test`): system packages, the Python venv, and the JVM jars from
+# Maven Central. Each step is skipped when its result is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '\n==> %s\n' "$*"; }
+
+# 1. System packages: Java for Flink and Kafka, Maven for the jars, PostgreSQL 15 for the stack.
+need=()
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+command -v make >/dev/null || need+=(make)
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing system packages: ${need[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
+  # Debian's package starts a default cluster on 5432; the project runs its own, so stop that one.
+  if [[ " ${need[*]} " == *" postgresql-15 "* ]] && command -v pg_ctlcluster >/dev/null; then
+    $SUDO pg_ctlcluster 15 main stop 2>/dev/null || true
+  fi
+else
+  say "system packages present (java, mvn, postgresql-15)"
+fi
+
+# 2. Python venv with the project (editable) and its dev tools.
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+  say "creating the Python venv (.venv) and installing kappa-iot with apache-flink (a few minutes)"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]'
+  rm -f .venv/.installed-* && touch "$stamp"
+else
+  say "Python venv up to date (.venv)"
+fi
+
+# 3. JVM jars from Maven Central: Flink connectors/formats and the Kafka broker.
+for pom in flink kafka; do
+  if [ ! -f ".kappa/jars/$pom/.resolved-$(sha1sum deploy/$pom/pom.xml | cut -c1-12)" ]; then
+    say "resolving $pom jars from Maven Central (deploy/$pom/pom.xml)"
+    mvn -q -B -f "deploy/$pom/pom.xml" dependency:copy-dependencies -Djars.dir="$PWD/.kappa/jars/$pom"
+    rm -f .kappa/jars/$pom/.resolved-* && touch ".kappa/jars/$pom/.resolved-$(sha1sum deploy/$pom/pom.xml | cut -c1-12)"
+  else
+    say "$pom jars present (.kappa/jars/$pom)"
+  fi
+done
+say "set-up complete"

@@ -1,0 +1,37 @@
+from pathlib import Path
+
+import pytest
+
+from kappa.config import load_config
+
+pytestmark = pytest.mark.unit
+
+
+def test_profile_overrides_base_and_env_overrides_profile(tmp_path: Path) -> None:
+    base = load_config(profile="local", environ={})
+    test = load_config(profile="test", environ={})
+    env = load_config(profile="test", environ={"KAPPA_KAFKA__PORT": "39999", "KAPPA_JOB__WATERMARK_DELAY_S": "9"})
+    assert base.kafka.port == 19092
+    assert test.kafka.port == 29092
+    assert test.kafka.telemetry_topic == base.kafka.telemetry_topic  # inherited from the base tables
+    assert env.kafka.port == 39999 and env.kafka.bootstrap == "127.0.0.1:39999"
+    assert env.job.watermark_delay_s == 9
+    assert test.data_dir.is_absolute() and test.data_dir.name == "test"
+
+
+def test_unknown_profile_and_unknown_key_are_errors() -> None:
+    with pytest.raises(ValueError, match="unknown profile"):
+        load_config(profile="nope", environ={})
+    with pytest.raises(ValueError, match="no_such_key"):
+        load_config(profile="local", environ={"KAPPA_KAFKA__NO_SUCH_KEY": "1"})
+
+
+def test_secrets_come_from_environment_then_local_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(profile="local", environ={"KAPPA_PATHS__DATA_DIR": str(tmp_path)})
+    monkeypatch.delenv("KAPPA_PG_PASSWORD", raising=False)
+    with pytest.raises(KeyError, match="KAPPA_PG_PASSWORD"):
+        config.secret("KAPPA_PG_PASSWORD")
+    (tmp_path / "local-secrets.env").write_text("KAPPA_PG_PASSWORD=from-file\n")
+    assert config.secret("KAPPA_PG_PASSWORD") == "from-file"
+    monkeypatch.setenv("KAPPA_PG_PASSWORD", "from-env")
+    assert config.secret("KAPPA_PG_PASSWORD") == "from-env"
