@@ -11,6 +11,7 @@ import argparse
 import functools
 import json
 import sys
+import urllib.parse
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -131,7 +132,7 @@ class _Http:
 
 
 def _quote(subject: str) -> str:
-    return requests.utils.quote(subject, safe="")
+    return urllib.parse.quote(subject, safe="")
 
 
 def _sr() -> ModuleType:

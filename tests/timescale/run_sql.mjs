@@ -1,0 +1,66 @@
+// Runs SQL files in PGlite with TimescaleDB (PostgreSQL 17 in WebAssembly, in-process, in memory),
+// then check queries, and prints one JSON document on stdout.
+//
+//   node run_sql.mjs [--checks checks.json] file1.sql [file2.sql ...]
+//
+// Each SQL file runs in its own transaction (BEGIN ... COMMIT), as `kappa db migrate` applies a
+// migration. checks.json is a list of {"name": ..., "sql": ...}: each runs on its own, outside a
+// transaction block (so CALL refresh_continuous_aggregate works), in order; statements may change
+// data for later checks. Output: {"applied": [files], "checks": {name: rows}} with rows as objects;
+// bigint values become numbers, dates ISO strings (cast timestamps to text in SQL to avoid zones).
+// On a failure: {"error": message, "failed": file or check name} and exit status 1.
+// PGlite has no background workers (policies run only with CALL run_job) and crashes on COPY FROM
+// STDIN: do not use COPY.
+import { readFileSync } from 'node:fs';
+import { PGlite } from 'pglite-ts';
+import { timescaledb } from 'pglite-ts/timescaledb';
+
+function parseArgs(argv) {
+  const files = [];
+  let checks = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--checks') {
+      checks = JSON.parse(readFileSync(argv[++i], 'utf8'));
+    } else {
+      files.push(argv[i]);
+    }
+  }
+  return { files, checks };
+}
+
+function toJson(value) {
+  return JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? Number(v) : v));
+}
+
+const { files, checks } = parseArgs(process.argv.slice(2));
+const out = { applied: [], checks: {} };
+let current = null;
+const db = new PGlite({ extensions: { timescaledb } });
+try {
+  for (const file of files) {
+    current = file;
+    const text = readFileSync(file, 'utf8');
+    await db.exec('BEGIN');
+    try {
+      await db.exec(text);
+      await db.exec('COMMIT');
+    } catch (err) {
+      await db.exec('ROLLBACK');
+      throw err;
+    }
+    out.applied.push(file);
+  }
+  for (const check of checks) {
+    current = check.name;
+    const result = await db.query(check.sql);
+    out.checks[check.name] = result.rows;
+  }
+  current = null;
+} catch (err) {
+  out.error = String(err && err.message ? err.message : err);
+  out.failed = current;
+} finally {
+  await db.close();
+}
+process.stdout.write(toJson(out) + '\n');
+process.exit(out.error ? 1 : 0);
