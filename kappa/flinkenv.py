@@ -83,11 +83,13 @@ def sql_params(config: Config, options: JobOptions) -> sqlfiles.SqlParams:
 class JobContext:
     """What a job's `build` gets: the configured environments and its SQL files, ready to run."""
 
-    def __init__(self, config: Config, options: JobOptions | None = None) -> None:
+    def __init__(self, config: Config, options: JobOptions | None = None, job_name: str = "adhoc") -> None:
         self.config = config
         self.options = options or JobOptions()
+        self.job_name = job_name
         self.env, self.t_env = create_table_env(config, self.options)
-        self.params = sql_params(config, self.options)
+        self.t_env.get_config().set("pipeline.name", f"{job_name}{self.options.output_suffix}")
+        self.params = sql_params(config, self.options).with_values(job_name=job_name)
 
     def statements(self, relative: str | Path) -> list[str]:
         return sqlfiles.load(relative, self.params)

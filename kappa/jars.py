@@ -20,6 +20,7 @@ FLINK_JOB_ARTIFACTS: tuple[str, ...] = (
     "flink-connector-jdbc-postgres",
     "postgresql",
     "flink-sql-avro-confluent-registry",
+    "kappa-udfs",  # the project's own Java functions (udfs/java), built by `make setup`
 )
 # Marker artifacts of the Kafka broker's class path (the rest come with them from the same pom).
 KAFKA_BROKER_ARTIFACTS: tuple[str, ...] = ("kafka_2.13", "kafka-server", "kafka-clients", "log4j-core")
@@ -56,15 +57,14 @@ def _require(folder: Path, artifacts: tuple[str, ...], pom: str) -> list[Jar]:
             jars.append(jar)
     if missing:
         raise MissingJarError(
-            f"missing jar(s) {', '.join(missing)} in {folder}; run `make setup` "
-            f"(mvn -f {pom} dependency:copy-dependencies)"
+            f"missing jar(s) {', '.join(missing)} in {folder}; run `make setup` (resolves {pom})"
         )
     return jars
 
 
 def flink_job_jars(config: Config) -> list[Jar]:
     """The connector/format jars every job ships, checked to exist."""
-    return _require(config.jars_dir / "flink", FLINK_JOB_ARTIFACTS, "deploy/flink/pom.xml")
+    return _require(config.jars_dir / "flink", FLINK_JOB_ARTIFACTS, "deploy/flink/pom.xml and udfs/java/pom.xml")
 
 
 def pipeline_jars_value(config: Config) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -52,7 +54,7 @@ def load_job(name: str) -> ModuleType:
 
 def execute(build: BuildFn, config: Config, options: JobOptions, wait: bool) -> TableResult:
     """Build the job and start it on whatever Flink this process is attached to."""
-    ctx = JobContext(config, options)
+    ctx = JobContext(config, options, job_name=Path(inspect.getfile(build)).stem)
     result = build(ctx).execute()
     if wait:
         result.wait()

@@ -8,6 +8,7 @@ masks them, and that is the only form that may be logged.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from kappa.config import PROJECT_ROOT, Config
 from kappa.errors import KappaError
 
 SQL_DIR = PROJECT_ROOT / "sql"
+AVRO_DIR = PROJECT_ROOT / "schemas" / "avro"
 MASK = "******"
 
 
@@ -56,10 +58,19 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "source_options": "",
         # Suffix of output tables/topics: '' for live outputs, '_v2' etc. for replays.
         "output_suffix": "",
+        "job_name": "adhoc",
+        "aggregates_avro_schema": avro_schema_literal("aggregates/v1.avsc"),
+        "dead_letters_avro_schema": avro_schema_literal("dead_letters/v1.avsc"),
     }
     secrets = {"pg_password"}
     values["pg_password"] = config.secret(pg.password_env) if include_secrets else MASK
     return SqlParams(values, secrets)
+
+
+def avro_schema_literal(relative: str) -> str:
+    """An Avro schema from schemas/avro as the body of a SQL string literal (quotes doubled)."""
+    text = json.dumps(json.loads((AVRO_DIR / relative).read_text()), separators=(",", ":"))
+    return text.replace("'", "''")
 
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")

@@ -100,23 +100,27 @@ SELECT
   min(temp_min) AS temp_min,
   max(temp_max) AS temp_max,
   sum(reading_count * temp_avg) / nullif(sum(reading_count) FILTER (WHERE temp_avg IS NOT NULL), 0)::double precision AS temp_avg,
-  sqrt(greatest(0.0, sum(reading_count * (temp_stddev ^ 2 + temp_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE temp_avg IS NOT NULL), 0)::double precision
-                     - (sum(reading_count * temp_avg) / nullif(sum(reading_count) FILTER (WHERE temp_avg IS NOT NULL), 0)::double precision) ^ 2)) AS temp_stddev,
+  CASE WHEN count(temp_avg) > 0 THEN sqrt(greatest(0.0,
+    sum(reading_count * (temp_stddev ^ 2 + temp_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE temp_avg IS NOT NULL), 0)::double precision
+    - (sum(reading_count * temp_avg) / nullif(sum(reading_count) FILTER (WHERE temp_avg IS NOT NULL), 0)::double precision) ^ 2)) END AS temp_stddev,
   min(humidity_min) AS humidity_min,
   max(humidity_max) AS humidity_max,
   sum(reading_count * humidity_avg) / nullif(sum(reading_count) FILTER (WHERE humidity_avg IS NOT NULL), 0)::double precision AS humidity_avg,
-  sqrt(greatest(0.0, sum(reading_count * (humidity_stddev ^ 2 + humidity_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE humidity_avg IS NOT NULL), 0)::double precision
-                     - (sum(reading_count * humidity_avg) / nullif(sum(reading_count) FILTER (WHERE humidity_avg IS NOT NULL), 0)::double precision) ^ 2)) AS humidity_stddev,
+  CASE WHEN count(humidity_avg) > 0 THEN sqrt(greatest(0.0,
+    sum(reading_count * (humidity_stddev ^ 2 + humidity_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE humidity_avg IS NOT NULL), 0)::double precision
+    - (sum(reading_count * humidity_avg) / nullif(sum(reading_count) FILTER (WHERE humidity_avg IS NOT NULL), 0)::double precision) ^ 2)) END AS humidity_stddev,
   min(vibration_min) AS vibration_min,
   max(vibration_max) AS vibration_max,
   sum(reading_count * vibration_avg) / nullif(sum(reading_count) FILTER (WHERE vibration_avg IS NOT NULL), 0)::double precision AS vibration_avg,
-  sqrt(greatest(0.0, sum(reading_count * (vibration_stddev ^ 2 + vibration_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE vibration_avg IS NOT NULL), 0)::double precision
-                     - (sum(reading_count * vibration_avg) / nullif(sum(reading_count) FILTER (WHERE vibration_avg IS NOT NULL), 0)::double precision) ^ 2)) AS vibration_stddev,
+  CASE WHEN count(vibration_avg) > 0 THEN sqrt(greatest(0.0,
+    sum(reading_count * (vibration_stddev ^ 2 + vibration_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE vibration_avg IS NOT NULL), 0)::double precision
+    - (sum(reading_count * vibration_avg) / nullif(sum(reading_count) FILTER (WHERE vibration_avg IS NOT NULL), 0)::double precision) ^ 2)) END AS vibration_stddev,
   min(battery_min) AS battery_min,
   max(battery_max) AS battery_max,
   sum(reading_count * battery_avg) / nullif(sum(reading_count) FILTER (WHERE battery_avg IS NOT NULL), 0)::double precision AS battery_avg,
-  sqrt(greatest(0.0, sum(reading_count * (battery_stddev ^ 2 + battery_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE battery_avg IS NOT NULL), 0)::double precision
-                     - (sum(reading_count * battery_avg) / nullif(sum(reading_count) FILTER (WHERE battery_avg IS NOT NULL), 0)::double precision) ^ 2)) AS battery_stddev,
+  CASE WHEN count(battery_avg) > 0 THEN sqrt(greatest(0.0,
+    sum(reading_count * (battery_stddev ^ 2 + battery_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE battery_avg IS NOT NULL), 0)::double precision
+    - (sum(reading_count * battery_avg) / nullif(sum(reading_count) FILTER (WHERE battery_avg IS NOT NULL), 0)::double precision) ^ 2)) END AS battery_stddev,
   min(first_event_time) AS first_event_time,
   max(last_event_time) AS last_event_time
 FROM device_agg_1m
@@ -134,23 +138,27 @@ SELECT
   min(temp_min) AS temp_min,
   max(temp_max) AS temp_max,
   sum(reading_count * temp_avg) / nullif(sum(reading_count) FILTER (WHERE temp_avg IS NOT NULL), 0)::double precision AS temp_avg,
-  sqrt(greatest(0.0, sum(reading_count * (temp_stddev ^ 2 + temp_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE temp_avg IS NOT NULL), 0)::double precision
-                     - (sum(reading_count * temp_avg) / nullif(sum(reading_count) FILTER (WHERE temp_avg IS NOT NULL), 0)::double precision) ^ 2)) AS temp_stddev,
+  CASE WHEN count(temp_avg) > 0 THEN sqrt(greatest(0.0,
+    sum(reading_count * (temp_stddev ^ 2 + temp_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE temp_avg IS NOT NULL), 0)::double precision
+    - (sum(reading_count * temp_avg) / nullif(sum(reading_count) FILTER (WHERE temp_avg IS NOT NULL), 0)::double precision) ^ 2)) END AS temp_stddev,
   min(humidity_min) AS humidity_min,
   max(humidity_max) AS humidity_max,
   sum(reading_count * humidity_avg) / nullif(sum(reading_count) FILTER (WHERE humidity_avg IS NOT NULL), 0)::double precision AS humidity_avg,
-  sqrt(greatest(0.0, sum(reading_count * (humidity_stddev ^ 2 + humidity_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE humidity_avg IS NOT NULL), 0)::double precision
-                     - (sum(reading_count * humidity_avg) / nullif(sum(reading_count) FILTER (WHERE humidity_avg IS NOT NULL), 0)::double precision) ^ 2)) AS humidity_stddev,
+  CASE WHEN count(humidity_avg) > 0 THEN sqrt(greatest(0.0,
+    sum(reading_count * (humidity_stddev ^ 2 + humidity_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE humidity_avg IS NOT NULL), 0)::double precision
+    - (sum(reading_count * humidity_avg) / nullif(sum(reading_count) FILTER (WHERE humidity_avg IS NOT NULL), 0)::double precision) ^ 2)) END AS humidity_stddev,
   min(vibration_min) AS vibration_min,
   max(vibration_max) AS vibration_max,
   sum(reading_count * vibration_avg) / nullif(sum(reading_count) FILTER (WHERE vibration_avg IS NOT NULL), 0)::double precision AS vibration_avg,
-  sqrt(greatest(0.0, sum(reading_count * (vibration_stddev ^ 2 + vibration_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE vibration_avg IS NOT NULL), 0)::double precision
-                     - (sum(reading_count * vibration_avg) / nullif(sum(reading_count) FILTER (WHERE vibration_avg IS NOT NULL), 0)::double precision) ^ 2)) AS vibration_stddev,
+  CASE WHEN count(vibration_avg) > 0 THEN sqrt(greatest(0.0,
+    sum(reading_count * (vibration_stddev ^ 2 + vibration_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE vibration_avg IS NOT NULL), 0)::double precision
+    - (sum(reading_count * vibration_avg) / nullif(sum(reading_count) FILTER (WHERE vibration_avg IS NOT NULL), 0)::double precision) ^ 2)) END AS vibration_stddev,
   min(battery_min) AS battery_min,
   max(battery_max) AS battery_max,
   sum(reading_count * battery_avg) / nullif(sum(reading_count) FILTER (WHERE battery_avg IS NOT NULL), 0)::double precision AS battery_avg,
-  sqrt(greatest(0.0, sum(reading_count * (battery_stddev ^ 2 + battery_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE battery_avg IS NOT NULL), 0)::double precision
-                     - (sum(reading_count * battery_avg) / nullif(sum(reading_count) FILTER (WHERE battery_avg IS NOT NULL), 0)::double precision) ^ 2)) AS battery_stddev,
+  CASE WHEN count(battery_avg) > 0 THEN sqrt(greatest(0.0,
+    sum(reading_count * (battery_stddev ^ 2 + battery_avg ^ 2)) / nullif(sum(reading_count) FILTER (WHERE battery_avg IS NOT NULL), 0)::double precision
+    - (sum(reading_count * battery_avg) / nullif(sum(reading_count) FILTER (WHERE battery_avg IS NOT NULL), 0)::double precision) ^ 2)) END AS battery_stddev,
   min(first_event_time) AS first_event_time,
   max(last_event_time) AS last_event_time
 FROM device_agg_1m

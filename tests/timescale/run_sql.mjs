@@ -6,7 +6,8 @@
 // Each SQL file runs in its own transaction (BEGIN ... COMMIT), as `kappa db migrate` applies a
 // migration. checks.json is a list of {"name": ..., "sql": ...}: each runs on its own, outside a
 // transaction block (so CALL refresh_continuous_aggregate works), in order; statements may change
-// data for later checks. Output: {"applied": [files], "checks": {name: rows}} with rows as objects;
+// data for later checks; `${name}` in a check's SQL stands for the first value of the first row of
+// the earlier check `name` (CALL takes no subqueries: `CALL run_job(${compress_job})`). Output: {"applied": [files], "checks": {name: rows}} with rows as objects;
 // bigint values become numbers, dates ISO strings (cast timestamps to text in SQL to avoid zones).
 // On a failure: {"error": message, "failed": file or check name} and exit status 1.
 // PGlite has no background workers (policies run only with CALL run_job) and crashes on COPY FROM
@@ -52,7 +53,12 @@ try {
   }
   for (const check of checks) {
     current = check.name;
-    const result = await db.query(check.sql);
+    const text = check.sql.replace(/\$\{(\w+)\}/g, (_m, name) => {
+      const rows = out.checks[name];
+      if (!rows || rows.length === 0) throw new Error(`\${${name}}: no earlier check ${name} with a row`);
+      return String(Object.values(rows[0])[0]);
+    });
+    const result = await db.query(text);
     out.checks[check.name] = result.rows;
   }
   current = null;
@@ -62,5 +68,5 @@ try {
 } finally {
   await db.close();
 }
-process.stdout.write(toJson(out) + '\n');
-process.exit(out.error ? 1 : 0);
+// Exit only once stdout is flushed: writes to a pipe are asynchronous, and large outputs would be cut.
+process.stdout.write(toJson(out) + '\n', () => process.exit(out.error ? 1 : 0));

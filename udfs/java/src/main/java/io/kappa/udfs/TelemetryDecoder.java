@@ -4,9 +4,7 @@ import org.apache.avro.AvroTypeException;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.generic.GenericRecord;
-import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.Decoder;
-import org.apache.avro.io.DecoderFactory;
 import org.apache.avro.util.Utf8;
 
 import java.io.IOException;
@@ -73,7 +71,7 @@ public final class TelemetryDecoder {
     private final boolean[] isDouble;
     private final int eventTimePos;
     private final ConcurrentHashMap<Integer, Writer> writers = new ConcurrentHashMap<>();
-    private BinaryDecoder decoder;
+    private final BoundedDecoder decoder = new BoundedDecoder();
 
     public TelemetryDecoder(IntFunction<String> lookup, Schema readerSchema, long maxFutureMs) {
         this.lookup = lookup;
@@ -173,8 +171,11 @@ public final class TelemetryDecoder {
         if (writer.error != null) {
             return fail(Reason.UNKNOWN_SCHEMA_ID, writer.error, schemaId);
         }
+        if (writer.mismatch != null) {
+            return fail(Reason.RESOLUTION_FAILED, "schema id " + schemaId + ": " + writer.mismatch, schemaId);
+        }
         int bodyLength = payload.length - HEADER_SIZE;
-        decoder = DecoderFactory.get().binaryDecoder(payload, HEADER_SIZE, bodyLength, decoder);
+        decoder.configure(payload, HEADER_SIZE, bodyLength);
         GenericRecord record;
         try {
             record = writer.resolving.read(writer.reuse, decoder);
@@ -184,19 +185,20 @@ public final class TelemetryDecoder {
             // Like fastavro, a missing reader field is noticed only after the writer's fields were read:
             // a body that does not even decode with its own schema is CORRUPT_BODY.
             if (exc.getMessage() != null && MISSING_FIELD.matcher(exc.getMessage()).find()) {
-                BinaryDecoder plain = DecoderFactory.get().binaryDecoder(payload, HEADER_SIZE, bodyLength, null);
+                BoundedDecoder plain = new BoundedDecoder().configure(payload, HEADER_SIZE, bodyLength);
                 try {
                     writer.plain().read(null, plain);
                 } catch (Exception | StackOverflowError bodyExc) {
                     return corrupt(bodyExc, position(plain, bodyLength), schemaId);
                 }
             }
-            return fail(Reason.RESOLUTION_FAILED, "schema id " + schemaId + ": " + exc.getMessage(), schemaId);
+            String why = writer.missingRequired != null ? writer.missingRequired : exc.getMessage();
+            return fail(Reason.RESOLUTION_FAILED, "schema id " + schemaId + ": " + why, schemaId);
         } catch (Exception | StackOverflowError exc) { // EOF, malformed lengths, bad indexes, invalid UTF-8, ...
             writer.reuse = null;
             return corrupt(exc, position(decoder, bodyLength), schemaId);
         }
-        int trailing = remaining(decoder);
+        int trailing = decoder.remaining();
         if (trailing > 0) {
             return fail(Reason.CORRUPT_BODY, trailing + " trailing bytes after the Avro record", schemaId);
         }
@@ -216,16 +218,8 @@ public final class TelemetryDecoder {
                 exc.getClass().getSimpleName() + " at body byte " + position + ": " + message, schemaId);
     }
 
-    private static int remaining(BinaryDecoder in) {
-        try {
-            return in.inputStream().available();
-        } catch (IOException exc) {
-            return 0;
-        }
-    }
-
-    private static int position(BinaryDecoder in, int bodyLength) {
-        return bodyLength - remaining(in);
+    private static int position(BoundedDecoder in, int bodyLength) {
+        return bodyLength - in.remaining();
     }
 
     private Writer writer(int schemaId) {
@@ -241,12 +235,44 @@ public final class TelemetryDecoder {
             try {
                 Schema schema = new Schema.Parser().setValidateDefaults(false).parse(text);
                 parsed = new Writer(null, schema, new StrictDatumReader(schema, readerSchema));
+                parsed.missingRequired = missingRequired(schema, readerSchema);
+                parsed.mismatch = nameMismatch(schema, readerSchema);
             } catch (RuntimeException | StackOverflowError exc) {
                 parsed = new Writer("schema id " + schemaId + " is not a valid Avro schema: " + exc.getMessage(), null, null);
             }
         }
         Writer raced = writers.putIfAbsent(schemaId, parsed);
         return raced == null ? parsed : raced;
+    }
+
+    /**
+     * Like fastavro (and the Avro spec), a writer record must have the reader's full name or one of its
+     * aliases; Avro's Java resolver ignores the top-level name. Checked before reading, as fastavro does.
+     */
+    private static String nameMismatch(Schema writer, Schema reader) {
+        if (writer.getType() == Schema.Type.RECORD
+                && (writer.getFullName().equals(reader.getFullName()) || reader.getAliases().contains(writer.getFullName()))) {
+            return null;
+        }
+        String name = writer.getType() == Schema.Type.RECORD ? writer.getFullName() : writer.getType().getName();
+        return "Schema mismatch: writer " + name + " is not " + reader.getFullName();
+    }
+
+    /** fastavro's message for the first reader field the writer record lacks and that has no default. */
+    private static String missingRequired(Schema writer, Schema reader) {
+        if (writer.getType() != Schema.Type.RECORD) {
+            return null;
+        }
+        for (Schema.Field field : reader.getFields()) {
+            boolean inWriter = writer.getField(field.name()) != null;
+            for (String alias : field.aliases()) {
+                inWriter |= writer.getField(alias) != null;
+            }
+            if (!inWriter && !field.hasDefaultValue()) {
+                return "No default value for field " + field.name() + " in " + reader.getFullName();
+            }
+        }
+        return null;
     }
 
     /** How many writer ids are cached (found or not): for tests. */
@@ -318,6 +344,8 @@ public final class TelemetryDecoder {
         final Schema schema;
         final StrictDatumReader resolving;
         StrictDatumReader plain;
+        String missingRequired;
+        String mismatch;
         GenericRecord reuse;
 
         Writer(String error, Schema schema, StrictDatumReader resolving) {

@@ -263,10 +263,20 @@ class TelemetryDecoderTest {
         rec.put("device_id", "dev-1");
         Object[] row = decoder.decode(frame(3, rec), NOW);
         assertFailed(row, TelemetryDecoder.Reason.RESOLUTION_FAILED);
-        assertTrue(error(row).contains("site_id"), error(row));
+        assertEquals("schema id 3: No default value for field site_id in io.kappa.iot.Telemetry", error(row));
         assertEquals(3, field(row, "schema_id"));
         // like fastavro, the writer's own fields are read before a missing reader field is reported
         assertFailed(decoder.decode(new byte[] {0, 0, 0, 0, 3}, NOW), TelemetryDecoder.Reason.CORRUPT_BODY);
+    }
+
+    @Test
+    void writerRecordNameMustMatch() {
+        String other = V1.replace("\"name\": \"Telemetry\"", "\"name\": \"Reading\"");
+        TelemetryDecoder named = new TelemetryDecoder(id -> id == 5 ? other : id == 6 ? "\"string\"" : null);
+        Object[] row = named.decode(frame(5, reading(other)), NOW);
+        assertFailed(row, TelemetryDecoder.Reason.RESOLUTION_FAILED);
+        assertTrue(error(row).contains("io.kappa.iot.Reading"), error(row));
+        assertFailed(named.decode(new byte[] {0, 0, 0, 0, 6}, NOW), TelemetryDecoder.Reason.RESOLUTION_FAILED);
     }
 
     @Test

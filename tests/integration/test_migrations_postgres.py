@@ -1,0 +1,248 @@
+"""The storage schema on plain PostgreSQL (the stack's own server): migrations, monthly partitions
+with a DEFAULT partition, pruning, Flink-style upserts, rollups and retention.
+
+The checks that change data or drop partitions run in a fresh database per test (created on the
+test stack's server and migrated), so they neither see nor disturb what other tests write to the
+stack's database."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from migration_data import assert_rollups_equal, expected_views, minute_rows, readings, rollup_rows
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from kappa import db
+from kappa.config import Config
+from kappa.stack.postgres import connect
+
+pytestmark = pytest.mark.integration
+
+KEY = ("device_id", "window_start")
+
+
+@pytest.fixture
+def fresh_db(migrated: Config) -> Iterator[psycopg.Connection]:
+    """A new, migrated database on the test server; dropped afterwards."""
+    name = f"kappa_mig_{uuid.uuid4().hex[:8]}"
+    with connect(migrated, admin=True, dbname="postgres") as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(migrated.postgres.user))
+        )
+    try:
+        with connect(migrated, dbname=name) as conn:
+            assert [m.version for m in db.migrate(conn)] == [m.version for m in db.plan(db.MIGRATIONS_DIR, False)]
+            yield conn
+    finally:
+        with connect(migrated, admin=True, dbname="postgres") as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def _row(device_id: str, start: datetime, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "device_id": device_id,
+        "site_id": "site-a",
+        "device_type": "thermal",
+        "window_start": start,
+        "window_end": start + timedelta(minutes=1),
+        "reading_count": 1,
+    }
+    row.update(values)
+    return row
+
+
+def _upsert(conn: psycopg.Connection, table: str, key: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """The statement Flink's PostgreSQL dialect issues for an upsert sink."""
+    columns = list(rows[0])
+    query = sql.SQL("INSERT INTO {t} ({c}) VALUES ({v}) ON CONFLICT ({k}) DO UPDATE SET {s}").format(
+        t=sql.Identifier(table),
+        c=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        v=sql.SQL(", ").join(sql.Placeholder(c) for c in columns),
+        k=sql.SQL(", ").join(map(sql.Identifier, key)),
+        s=sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c not in key),
+    )
+    with conn.cursor() as cur:
+        cur.executemany(query, rows)
+
+
+def _ensure(conn: psycopg.Connection, table: str, start: str, end: str) -> int:
+    """kappa_ensure_partitions: how many monthly partitions it created."""
+    row = conn.execute("SELECT kappa_ensure_partitions(%s, %s, %s)", (table, start, end)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _partition_of(conn: psycopg.Connection, device_id: str) -> dict[datetime, str]:
+    rows = conn.execute(
+        "SELECT window_start, tableoid::regclass::text FROM device_agg_1m WHERE device_id = %s", (device_id,)
+    ).fetchall()
+    return dict(rows)
+
+
+def _scanned_relations(plan: Any) -> set[str]:
+    found = set()
+    if isinstance(plan, dict):
+        if "Relation Name" in plan:
+            found.add(plan["Relation Name"])
+        for value in plan.values():
+            found |= _scanned_relations(value)
+    elif isinstance(plan, list):
+        for item in plan:
+            found |= _scanned_relations(item)
+    return found
+
+
+def test_migrate_again_applies_nothing(migrated: Config) -> None:
+    with connect(migrated) as conn:
+        assert db.migrate(conn) == []
+        status = db.status(conn)
+    assert status.flavour == "postgres"
+    assert not status.pending and not status.changed and not status.unknown
+    assert [a.version for a in status.applied] == [m.version for m in db.plan(db.MIGRATIONS_DIR, False)]
+
+
+def test_views_have_the_shared_column_lists(migrated: Config) -> None:
+    with connect(migrated) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name LIKE 'v\\_%' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+    actual: dict[str, list[tuple[str, str]]] = {}
+    for view, column, data_type in rows:
+        actual.setdefault(view, []).append((column, data_type))
+    assert actual == expected_views()
+
+
+def test_rows_land_in_month_partitions_or_default(fresh_db: psycopg.Connection) -> None:
+    conn = fresh_db
+    assert _ensure(conn, "device_agg_1m", "2001-01-10", "2001-02-02") == 2
+    # Idempotent: the months exist now.
+    assert _ensure(conn, "device_agg_1m", "2001-01-01", "2001-03-01") == 0
+    jan, feb, far = datetime(2001, 1, 31, 23, 59), datetime(2001, 2, 1, 0, 0), datetime(2090, 6, 1, 12, 0)
+    _upsert(conn, "device_agg_1m", KEY, [_row("d1", jan), _row("d1", feb), _row("d1", far)])
+    assert _partition_of(conn, "d1") == {
+        jan: "device_agg_1m_p200101",
+        feb: "device_agg_1m_p200102",
+        far: "device_agg_1m_default",
+    }
+    # Creating the month later moves its rows out of DEFAULT.
+    assert _ensure(conn, "device_agg_1m", "2090-06-01", "2090-07-01") == 1
+    assert _partition_of(conn, "d1")[far] == "device_agg_1m_p209006"
+    assert conn.execute("SELECT count(*) FROM device_agg_1m_default").fetchone() == (0,)
+    # The partitions carry the parent's primary key and BRIN index.
+    indexes = {r[0] for r in conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'device_agg_1m_p209006'")}
+    assert any("USING brin (window_start)" in i for i in indexes)
+    assert any("UNIQUE" in i and "(device_id, window_start)" in i for i in indexes)
+
+
+def test_one_day_range_scans_one_partition(fresh_db: psycopg.Connection) -> None:
+    conn = fresh_db
+    _ensure(conn, "device_agg_1m", "2001-01-01", "2001-04-01")
+    _upsert(conn, "device_agg_1m", KEY, [_row("d1", datetime(2001, m, 15)) for m in (1, 2, 3)])
+    (plan,) = conn.execute(
+        "EXPLAIN (FORMAT JSON) SELECT * FROM device_agg_1m "
+        "WHERE window_start >= '2001-02-15' AND window_start < '2001-02-16'"
+    ).fetchone()
+    assert _scanned_relations(plan) == {"device_agg_1m_p200102"}
+    (plan,) = conn.execute(
+        "EXPLAIN (FORMAT JSON) SELECT * FROM device_agg_1m "
+        "WHERE window_start >= '2001-01-15' AND window_start < '2001-02-16'"
+    ).fetchone()
+    assert _scanned_relations(plan) == {"device_agg_1m_p200101", "device_agg_1m_p200102"}
+
+
+def test_upsert_rewrites_the_row(fresh_db: psycopg.Connection) -> None:
+    conn = fresh_db
+    start = datetime(2001, 1, 1, 10, 0)
+    _upsert(conn, "device_agg_1m", KEY, [_row("d1", start, reading_count=2, temp_max=50.0)])
+    (first_update,) = conn.execute("SELECT updated_at FROM device_agg_1m").fetchone()
+    time.sleep(0.01)
+    _upsert(conn, "device_agg_1m", KEY, [_row("d1", start, reading_count=3, temp_max=61.5)])
+    rows = conn.execute("SELECT reading_count, temp_max, updated_at FROM device_agg_1m").fetchall()
+    assert len(rows) == 1 and rows[0][:2] == (3, 61.5)
+    assert rows[0][2] > first_update  # the trigger keeps updated_at current
+
+    alert = {
+        "alert_id": "a-1",
+        "device_id": "d1",
+        "site_id": "site-a",
+        "alert_type": "OVERHEATING",
+        "severity": "WARNING",
+        "first_event_time": start,
+        "last_event_time": start + timedelta(seconds=30),
+        "trigger_values": json.dumps({"max_temperature_c": 88.5}),
+        "rule_version": "rules-v1",
+        "detected_at": start + timedelta(seconds=30),
+    }
+    _upsert(conn, "alerts", ("alert_id",), [alert])
+    _upsert(conn, "alerts", ("alert_id",), [alert | {"severity": "CRITICAL", "trigger_values": '{"readings": 4}'}])
+    rows = conn.execute("SELECT severity, trigger_values FROM v_alerts").fetchall()
+    assert rows == [("CRITICAL", {"readings": 4})]  # jsonb comes back as a dict
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+        _upsert(conn, "alerts", ("alert_id",), [alert | {"alert_id": "a-2", "trigger_values": "not json"}])
+
+
+def test_rollups_equal_a_computation_from_raw_readings(fresh_db: psycopg.Connection) -> None:
+    conn = fresh_db
+    raw = readings(datetime(2001, 1, 31, 22, 30), minutes=26 * 60)  # crosses an hour, day and month edge
+    _ensure(conn, "device_agg_1m", "2001-01-01", "2001-03-01")
+    _upsert(conn, "device_agg_1m", KEY, minute_rows(raw))
+    assert conn.execute("SELECT count(*) FROM v_device_1h").fetchone() == (0,)  # not refreshed yet
+    assert db.refresh(conn) == "postgres"
+    with conn.cursor(row_factory=dict_row) as cur:
+        hourly = cur.execute("SELECT * FROM v_device_1h").fetchall()
+        daily = cur.execute("SELECT * FROM v_device_1d").fetchall()
+    assert all(r["window_end"] - r["window_start"] == timedelta(hours=1) for r in hourly)
+    assert_rollups_equal(hourly, rollup_rows(raw, "1h"))
+    assert_rollups_equal(daily, rollup_rows(raw, "1d"))
+    # A rewritten minute shows up in the rollups after the next refresh.
+    minute = minute_rows(raw)[0]
+    _upsert(conn, "device_agg_1m", KEY, [minute | {"temp_max": 1000.0}])
+    db.refresh(conn)
+    start = minute["window_start"].replace(minute=0)
+    assert conn.execute(
+        "SELECT temp_max FROM v_device_1h WHERE device_id = %s AND window_start = %s", (minute["device_id"], start)
+    ).fetchone() == (1000.0,)
+
+
+def test_retention_drops_whole_old_partitions(fresh_db: psycopg.Connection) -> None:
+    conn = fresh_db
+    _ensure(conn, "device_agg_1m", "2001-01-01", "2001-03-01")
+    _ensure(conn, "site_agg_5m", "2001-01-01", "2001-02-01")
+    _upsert(
+        conn,
+        "device_agg_1m",
+        KEY,
+        [_row("d1", datetime(2001, 1, 5)), _row("d1", datetime(2001, 2, 5)), _row("d1", datetime(1995, 1, 1))]
+        + [_row("d1", datetime(2090, 1, 1))],
+    )
+    now_utc = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::timestamp").fetchone()[0]
+    _upsert(conn, "device_agg_1m", KEY, [_row("d1", now_utc.replace(second=0, microsecond=0))])
+    dropped = db.retention(conn, "20 years")
+    assert sorted(dropped) == sorted(
+        [
+            "device_agg_1m_default (1 rows)",  # the 1995 row; the 2090 row stays
+            "device_agg_1m_p200101 (1 rows)",
+            "device_agg_1m_p200102 (1 rows)",
+            "site_agg_5m_p200101 (0 rows)",
+        ]
+    )
+    parts = {
+        r[0]
+        for r in conn.execute(
+            "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = %s::regclass", ("device_agg_1m",)
+        )
+    }
+    assert not {"device_agg_1m_p200101", "device_agg_1m_p200102"} & parts
+    assert f"device_agg_1m_p{now_utc:%Y%m}" in parts
+    years = sorted(r[0].year for r in conn.execute("SELECT window_start FROM device_agg_1m"))
+    assert years == [now_utc.year, 2090]
+    assert db.retention(conn, "20 years") == []
