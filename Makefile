@@ -13,6 +13,7 @@ demo: setup  ## run the pipeline on the local stack and print its results
 test: setup  ## lint, type-check, then every test (unit + integration on the real stack)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	mvn -q -B -f udfs/java/pom.xml test
 	$(PY) -m pytest -v
 
 test-unit: setup  ## only the fast tests that need no services

@@ -12,16 +12,13 @@ from pyflink.table import StatementSet
 
 from kappa.flinkenv import JobContext
 
-# Re-send de-duplication state lives this long (readings re-sent later count as new).
-DEDUP_STATE_TTL = "1 h"
-
 
 def build(ctx: JobContext) -> StatementSet:
-    ctx.t_env.get_config().set("table.exec.state.ttl", DEDUP_STATE_TTL)
     ctx.execute_file("telemetry/functions.sql")
     ctx.execute_file("telemetry/source.sql")  # source, watermark
     ctx.execute_file("telemetry/decode.sql")  # decode, dead letters
-    ctx.execute_file("telemetry/ontime.sql")  # late split, de-duplication
+    ctx.execute_file("telemetry/ontime.sql")  # late split
+    ctx.execute_file("telemetry/dedup.sql")  # de-duplication within windows
     ctx.execute_file("aggregates/windows.sql")  # logic
     ctx.execute_file("aggregates/sinks.sql")  # sinks
     return ctx.add_inserts(ctx.t_env.create_statement_set(), "aggregates/inserts.sql")

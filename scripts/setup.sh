@@ -12,6 +12,7 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 command -v make >/dev/null || need+=(make)
+command -v npm >/dev/null || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing system packages: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -49,4 +50,19 @@ for pom in flink kafka; do
     say "$pom jars present (.kappa/jars/$pom)"
   fi
 done
+# 4. The project's own Java functions (udfs/java): built from source into .kappa/jars/flink.
+udf_hash=$(cat udfs/java/pom.xml $(find udfs/java/src/main -type f | sort) schemas/avro/telemetry/*.avsc | sha1sum | cut -c1-12)
+if [ ! -f ".kappa/jars/flink/.udfs-$udf_hash" ]; then
+  say "building the Java UDFs (udfs/java/pom.xml)"
+  mvn -q -B -f udfs/java/pom.xml package -DskipTests -Djars.dir="$PWD/.kappa/jars/flink"
+  rm -f .kappa/jars/flink/.udfs-* && touch ".kappa/jars/flink/.udfs-$udf_hash"
+else
+  say "Java UDFs up to date"
+fi
+
+# 5. The TimescaleDB test harness (PostgreSQL + TimescaleDB in WebAssembly, from npm).
+if [ ! -d tests/timescale/node_modules ]; then
+  say "installing the TimescaleDB test harness (npm ci in tests/timescale)"
+  npm ci --prefix tests/timescale --no-audit --no-fund --loglevel=error
+fi
 say "set-up complete"

@@ -29,9 +29,7 @@ def register_java_decoder(t_env: Any, name: str = "decode_telemetry") -> None:
     """CREATE TEMPORARY SYSTEM FUNCTION `name` for the Java decoder (the jar must be on pipeline.jars)."""
     if not name.replace("_", "").isalnum():
         raise ValueError(f"not a plain SQL identifier: {name!r}")
-    t_env.execute_sql(
-        f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS '{JAVA_DECODER_CLASS}' LANGUAGE JAVA"
-    )
+    t_env.execute_sql(f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS '{JAVA_DECODER_CLASS}' LANGUAGE JAVA")
 
 
 def find_java_udf_jar(jars_dir: Path | str) -> Path | None:

@@ -19,7 +19,7 @@ SELECT
   FIRST_BY_TIME(battery_pct, event_ms) AS battery_first, LAST_BY_TIME(battery_pct, event_ms) AS battery_last,
   STDDEV_POP(battery_pct) AS battery_stddev,
   MIN(event_time) AS first_event_time, MAX(event_time) AS last_event_time
-FROM TABLE(TUMBLE(TABLE telemetry_readings, DESCRIPTOR(event_time), INTERVAL '1' MINUTE))
+FROM readings_1m
 GROUP BY device_id, site_id, device_type, window_start, window_end;
 
 -- Per-site five-minute windows: how a plant is doing.
@@ -30,7 +30,7 @@ SELECT
   COUNT(*) AS reading_count,
   AVG(temperature_c) AS temp_avg, MIN(temperature_c) AS temp_min, MAX(temperature_c) AS temp_max,
   AVG(humidity_pct) AS humidity_avg, MAX(vibration_mm_s) AS vibration_max, MIN(battery_pct) AS battery_min
-FROM TABLE(TUMBLE(TABLE telemetry_readings, DESCRIPTOR(event_time), INTERVAL '5' MINUTE))
+FROM readings_5m
 GROUP BY site_id, window_start, window_end;
 
 -- Re-sent copies dropped per device and minute (for the accounting: read = aggregated +

@@ -3,13 +3,13 @@
 -- dead letters. Nothing is skipped silently: each record ends in exactly one of the two views.
 CREATE TEMPORARY VIEW telemetry_decoded AS
 SELECT
-  kafka_topic, kafka_partition, kafka_offset, kafka_ts, proc_time, record_key, payload,
+  kafka_topic, kafka_partition, kafka_offset, kafka_ts, record_key, payload,
   decode_telemetry(payload, '${registry_url}', CAST(NULL AS BIGINT)) AS r
 FROM telemetry_raw;
 
 CREATE TEMPORARY VIEW telemetry_checked AS
 SELECT
-  kafka_topic, kafka_partition, kafka_offset, kafka_ts, proc_time, record_key, payload, r,
+  kafka_topic, kafka_partition, kafka_offset, kafka_ts, record_key, payload, r,
   CASE
     WHEN r.dlq_reason IS NOT NULL THEN r.dlq_reason
     WHEN TO_TIMESTAMP_LTZ(r.event_time, 3) <> kafka_ts THEN 'EVENT_TIME_MISMATCH'
@@ -33,6 +33,6 @@ SELECT
   r.temperature_c AS temperature_c, r.humidity_pct AS humidity_pct, r.pressure_hpa AS pressure_hpa,
   r.vibration_mm_s AS vibration_mm_s, r.power_w AS power_w, r.battery_pct AS battery_pct,
   r.signal_rssi_dbm AS signal_rssi_dbm, r.schema_id AS schema_id,
-  kafka_partition, kafka_offset, proc_time
+  kafka_partition, kafka_offset
 FROM telemetry_checked
 WHERE dlq_reason IS NULL;

@@ -9,7 +9,6 @@ CREATE TABLE telemetry_raw (
   kafka_partition INT METADATA FROM 'partition' VIRTUAL,
   kafka_offset BIGINT METADATA FROM 'offset' VIRTUAL,
   kafka_ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
-  proc_time AS PROCTIME(),  -- only for de-duplication (keep the first copy received)
   WATERMARK FOR kafka_ts AS kafka_ts - INTERVAL '${watermark_delay_s}' SECOND
 ) WITH (
   'connector' = 'kafka',

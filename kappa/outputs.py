@@ -1,0 +1,91 @@
+"""The aggregation job's PostgreSQL outputs: versioned copies (replays, tests) and reading them back.
+
+Live outputs are the tables the migrations create; a run with `output_suffix='_v2'` writes to
+`device_agg_1m_v2` etc., created here with the same columns, keys and indexes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+AGGREGATE_TABLES = ("device_agg_1m", "site_agg_5m", "duplicates_1m", "late_readings", "dead_letters")
+_SUFFIX = re.compile(r"^(_[a-z0-9_]{1,40})?$")
+
+
+def check_suffix(suffix: str) -> str:
+    if not _SUFFIX.match(suffix):
+        raise ValueError(f"bad output suffix {suffix!r}: use '' or '_' + lowercase letters/digits, e.g. _v2")
+    return suffix
+
+
+def create_versioned_tables(conn: psycopg.Connection, suffix: str, tables: tuple[str, ...] = AGGREGATE_TABLES) -> None:
+    """Create `<table><suffix>` like each live table (columns, defaults, keys, indexes)."""
+    if not check_suffix(suffix):
+        return
+    for table in tables:
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (LIKE {} INCLUDING ALL)").format(
+            sql.Identifier(table + suffix), sql.Identifier(table)))
+
+
+def _ms(value: datetime) -> int:
+    return int(value.replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def device_windows(conn: psycopg.Connection, suffix: str = "") -> dict[tuple[str, int], dict[str, Any]]:
+    """(device, window start ms) -> row of device_agg_1m<suffix> (times as epoch ms)."""
+    cursor = conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier("device_agg_1m" + check_suffix(suffix))))
+    names = [column.name for column in cursor.description or []]
+    result = {}
+    for values in cursor.fetchall():
+        row = dict(zip(names, values, strict=True))
+        for key in ("first_event_time", "last_event_time"):
+            row[key] = _ms(row[key]) if row[key] is not None else None
+        result[(row["device_id"], _ms(row["window_start"]))] = row
+    return result
+
+
+def site_windows(conn: psycopg.Connection, suffix: str = "") -> dict[tuple[str, int], dict[str, Any]]:
+    cursor = conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier("site_agg_5m" + check_suffix(suffix))))
+    names = [column.name for column in cursor.description or []]
+    return {(row["site_id"], _ms(row["window_start"])): row
+            for row in (dict(zip(names, values, strict=True)) for values in cursor.fetchall())}
+
+
+@dataclass(frozen=True)
+class Accounting:
+    aggregated: int
+    dead_letters: int
+    late: int
+    duplicates: int
+
+    @property
+    def total(self) -> int:
+        return self.aggregated + self.dead_letters + self.late + self.duplicates
+
+
+def accounting(conn: psycopg.Connection, suffix: str = "") -> Accounting:
+    suffix = check_suffix(suffix)
+
+    def scalar(query: str, table: str) -> int:
+        row = conn.execute(sql.SQL(query).format(sql.Identifier(table + suffix))).fetchone()
+        return int(row[0] or 0) if row else 0
+
+    return Accounting(
+        aggregated=scalar("SELECT sum(reading_count) FROM {}", "device_agg_1m"),
+        dead_letters=scalar("SELECT count(*) FROM {}", "dead_letters"),
+        late=scalar("SELECT count(*) FROM {}", "late_readings"),
+        duplicates=scalar("SELECT sum(duplicate_count) FROM {}", "duplicates_1m"),
+    )
+
+
+def late_keys(conn: psycopg.Connection, suffix: str = "") -> set[tuple[str, int]]:
+    """(device, seq) of every reading the job routed to the late output."""
+    rows = conn.execute(sql.SQL("SELECT device_id, seq FROM {}").format(
+        sql.Identifier("late_readings" + check_suffix(suffix)))).fetchall()
+    return {(device, int(seq)) for device, seq in rows}

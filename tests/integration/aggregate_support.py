@@ -1,0 +1,62 @@
+"""Shared by the aggregation job's integration tests: simulate input, run the job, compare with Python."""
+
+from __future__ import annotations
+
+import uuid
+
+from kappa import expected, outputs
+from kappa.config import Config
+from kappa.simulate import Category, Manifest, ProducedRecord, SimulationSpec, simulate
+from kappa.stack.postgres import connect
+
+READING_CATEGORIES = {Category.VALID, Category.OUT_OF_ORDER, Category.LATE, Category.DUPLICATE}
+
+
+def faulty_spec(topic: str, seed: int = 11, devices: int = 8, readings: int = 40) -> SimulationSpec:
+    return SimulationSpec(devices=devices, sites=3, readings_per_device=readings, seed=seed, topic=topic,
+                          out_of_order=0.05, late=0.03, duplicates=0.04, malformed=2, v1_fraction=0.3)
+
+
+def to_reading(record: ProducedRecord) -> expected.Reading:
+    assert record.row is not None
+    return expected.Reading(record.device_id, record.row["site_id"], record.row["device_type"], record.seq,
+                            record.event_time, record.row)
+
+
+def prepare(config: Config, name: str, spec_seed: int = 11) -> tuple[str, str, Manifest]:
+    """A fresh topic with simulated telemetry and fresh versioned output tables."""
+    suffix = f"_{name}_{uuid.uuid4().hex[:6]}"
+    topic = f"telemetry{suffix.replace('_', '-')}"
+    with connect(config) as conn:
+        outputs.create_versioned_tables(conn, suffix)
+    manifest = simulate(config, faulty_spec(topic, seed=spec_seed), produce=True, log=lambda _: None)
+    return topic, suffix, manifest
+
+
+def assert_matches_python(config: Config, suffix: str, manifest: Manifest) -> outputs.Accounting:
+    """Every aggregate row equals Python's over the readings the job did not report late, and
+    read = aggregated + dead letters + late + duplicates."""
+    with connect(config) as conn:
+        late = outputs.late_keys(conn, suffix)
+        actual = outputs.device_windows(conn, suffix)
+        actual_sites = outputs.site_windows(conn, suffix)
+        books = outputs.accounting(conn, suffix)
+    readings = [r for r in manifest.records if r.category in READING_CATEGORIES]
+    # only readings sent behind the watermark bound can be late
+    late_candidates = {(r.device_id, r.seq) for r in readings if r.category == Category.LATE}
+    assert late <= late_candidates, f"reported late but sent on time: {sorted(late - late_candidates)[:5]}"
+    kept = [to_reading(r) for r in readings if (r.device_id, r.seq) not in late]
+    want = expected.device_windows_1m(kept)
+    assert actual.keys() == want.keys()
+    for key, row in want.items():
+        for column, value in row.items():
+            assert expected.close(actual[key][column], value), (key, column, actual[key][column], value)
+    want_sites = expected.site_windows_5m(kept)
+    assert actual_sites.keys() == want_sites.keys()
+    for key, row in want_sites.items():
+        for column, value in row.items():
+            assert expected.close(actual_sites[key][column], value), (key, column, actual_sites[key][column], value)
+    counts = manifest.data["counts"]
+    assert books.dead_letters == counts["malformed"]
+    assert books.total == counts["total"], books
+    return books
