@@ -1,29 +1,34 @@
 """`kappa demo`: the whole path on the real local stack, shown end to end.
 
-Starts the stack, produces readings to Kafka, runs the job on the standalone Flink cluster, reads
-the results back from PostgreSQL, compares them with the same windows computed in Python, and stops
-the stack again (data is kept) unless --keep-running.
+Starts the stack, simulates a device fleet into Kafka (Avro, with faults), runs the aggregation job
+on the standalone Flink cluster, reads the results back from PostgreSQL, accounts for every record,
+compares the aggregates with the same windows computed in Python, and stops the stack again (data
+is kept) unless --keep-running.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from datetime import UTC
+from datetime import datetime
 
+import psycopg
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from kappa import jobrunner, smoke
+from kappa import expected, jobrunner, outputs
 from kappa.config import Config
 from kappa.db import migrate
 from kappa.flinkenv import JobOptions
+from kappa.simulate import Category, SimulationSpec, simulate
 from kappa.stack import manager
 from kappa.stack.postgres import connect
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser("demo", help="run the pipeline on the local stack and show its results")
-    demo.add_argument("--records", type=int, default=6000, help="readings to produce (default 6000)")
+    demo.add_argument("--devices", type=int, default=20, help="simulated devices (default 20)")
+    demo.add_argument("--readings", type=int, default=120, help="readings per device (default 120)")
+    demo.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
     demo.add_argument("--keep-running", action="store_true", help="leave the stack up afterwards")
     demo.set_defaults(func=_demo)
 
@@ -62,41 +67,66 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
     _step("applying database migrations")
     with connect(config) as conn:
         applied = migrate(conn)
-        conn.execute("TRUNCATE smoke_counts")
-    print(f"{len(applied)} migration(s) applied")
+        conn.execute("TRUNCATE " + ", ".join(outputs.AGGREGATE_TABLES))
+    print(f"{len(applied)} migration(s) applied; output tables emptied for this run")
 
-    topic = config.kafka.smoke_topic
-    _step(f"producing {args.records} JSON readings to Kafka topic {topic!r}")
+    topic = config.kafka.telemetry_topic
+    _step(f"simulating {args.devices} devices x {args.readings} readings into Kafka topic {topic!r} "
+          "(Avro via the schema registry, with out-of-order, late, duplicate and malformed records)")
     recreate_topic(config, topic)
-    rows = smoke.readings(args.records)
-    smoke.produce(config, rows, topic)
-    expected = smoke.expected_windows(rows)
+    spec = SimulationSpec(devices=args.devices, sites=3, readings_per_device=args.readings, seed=args.seed,
+                          topic=topic, out_of_order=0.05, late=0.02, duplicates=0.03, malformed=2,
+                          v1_fraction=0.3)
+    manifest = simulate(config, spec, produce=True)
 
-    _step("submitting job 'smoke' to the standalone Flink cluster (bounded: reads to the current end)")
-    job_id = jobrunner.submit(config, "smoke", JobOptions(bounded=True))
+    _step("submitting job 'aggregate' to the standalone Flink cluster (bounded: reads to the current end)")
+    job_id = jobrunner.submit(config, "aggregate", JobOptions(bounded=True))
     print(f"job id {job_id}; web UI {config.flink.rest_url}/#/job/completed/{job_id}/overview")
-    jobrunner.wait_for_state(config, job_id, {"FINISHED"}, timeout_s=300,
+    jobrunner.wait_for_state(config, job_id, {"FINISHED"}, timeout_s=600,
                              progress=lambda state: print(f"  job state: {state}", flush=True))
 
-    _step("reading the per-device 1-minute windows back from PostgreSQL")
     with connect(config) as conn:
-        result = conn.execute(
-            "SELECT device_id, window_start, readings, avg_temperature FROM smoke_counts "
-            "ORDER BY window_start, device_id"
-        ).fetchall()
-    print(f"{'device':<10} {'window start (UTC)':<20} {'readings':>8} {'avg temp':>9}")
-    for device, start, count, avg in result[:12]:
-        print(f"{device:<10} {start:%Y-%m-%d %H:%M:%S}  {count:>8} {avg:>9.3f}")
-    if len(result) > 12:
-        print(f"... {len(result) - 12} more rows")
+        _show(conn, "per-device 1-minute aggregates (device_agg_1m)",
+              "SELECT device_id, window_start, reading_count, round(temp_avg::numeric, 2), "
+              "round(temp_max::numeric, 2), round(vibration_max::numeric, 2), round(battery_last::numeric, 1) "
+              "FROM device_agg_1m ORDER BY window_start, device_id LIMIT 10",
+              ["device", "window start", "readings", "temp avg", "temp max", "vib max", "battery"])
+        _show(conn, "per-site 5-minute aggregates (site_agg_5m)",
+              "SELECT site_id, window_start, device_count, reading_count, round(temp_avg::numeric, 2), "
+              "round(vibration_max::numeric, 2) FROM site_agg_5m ORDER BY window_start, site_id LIMIT 9",
+              ["site", "window start", "devices", "readings", "temp avg", "vib max"])
+        _show(conn, "dead letters by reason (dead_letters)",
+              "SELECT reason, count(*) FROM dead_letters GROUP BY reason ORDER BY reason", ["reason", "records"])
+        books = outputs.accounting(conn)
+        actual = outputs.device_windows(conn)
+        late = outputs.late_keys(conn)
 
-    actual = {(d, int(s.replace(tzinfo=UTC).timestamp() * 1000)): (c, a) for d, s, c, a in result}
-    matches = sum(1 for key, (count, avg) in expected.items()
-                  if key in actual and actual[key][0] == count and abs(actual[key][1] - avg) <= 1e-9 * abs(avg))
-    total_read = sum(count for count, _ in actual.values())
+    readings = [r for r in manifest.records if r.category != Category.MALFORMED]
+    kept = [expected.Reading(r.device_id, r.row["site_id"], r.row["device_type"], r.seq, r.event_time, r.row)
+            for r in readings if r.row is not None and (r.device_id, r.seq) not in late]
+    want = expected.device_windows_1m(kept)
+    same = sum(1 for key, row in want.items()
+               if key in actual and all(expected.close(actual[key][c], v) for c, v in row.items()))
+    total = manifest.data["counts"]["total"]
     _step("accounting")
-    print(f"records produced: {len(rows)}; records aggregated by Flink: {total_read}")
-    print(f"windows: {len(result)} in PostgreSQL, {len(expected)} computed in Python, {matches} identical")
-    ok = matches == len(expected) == len(result) and total_read == len(rows)
-    print("RESULT: " + ("OK - Flink's output equals the independent computation" if ok else "MISMATCH"))
+    print(f"records read {total} = aggregated {books.aggregated} + dead letters {books.dead_letters} "
+          f"+ late {books.late} + duplicates dropped {books.duplicates}  "
+          f"({'balanced' if books.total == total else 'UNBALANCED: ' + str(books.total)})")
+    print(f"device windows: {len(actual)} in PostgreSQL, {len(want)} computed independently in Python, "
+          f"{same} identical in every column")
+    ok = books.total == total and same == len(want) == len(actual)
+    print("RESULT: " + ("OK - every record accounted for; Flink's aggregates equal the Python computation"
+                        if ok else "MISMATCH"))
+    print(f"explore: psql on {config.postgres.host}:{config.postgres.port} (views v_device_1m, v_site_5m), "
+          f"Flink web UI {config.flink.rest_url}")
     return 0 if ok else 1
+
+
+def _show(conn: psycopg.Connection, title: str, query: str, headers: list[str]) -> None:
+    _step(title)
+    rows = conn.execute(query).fetchall()
+    table = [headers] + [[f"{v:%Y-%m-%d %H:%M}" if isinstance(v, datetime) else str(v) for v in row]
+                         for row in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
