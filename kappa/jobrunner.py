@@ -173,8 +173,12 @@ def resolve_job(config: Config, name_or_id: str) -> ClusterJob:
     raise JobError(f"no running job matches {name_or_id!r}; see `kappa jobs`")
 
 
+def job_details(config: Config, job_id: str) -> dict:
+    return _rest(config, "GET", f"/jobs/{job_id}")
+
+
 def job_state(config: Config, job_id: str) -> str:
-    return str(_rest(config, "GET", f"/jobs/{job_id}").get("state", "UNKNOWN"))
+    return str(job_details(config, job_id).get("state", "UNKNOWN"))
 
 
 def wait_for_state(config: Config, job_id: str, states: set[str], timeout_s: float,
@@ -197,10 +201,14 @@ def wait_for_state(config: Config, job_id: str, states: set[str], timeout_s: flo
     raise JobError(f"job {job_id} still {last} after {timeout_s:.0f}s")
 
 
-def stop_with_savepoint(config: Config, job_id: str, timeout_s: float = 120.0) -> str:
-    """Stop gracefully, taking a savepoint; returns the savepoint path."""
+def stop_with_savepoint(config: Config, job_id: str, timeout_s: float = 120.0, drain: bool = False) -> str:
+    """Stop gracefully, taking a savepoint; returns the savepoint path.
+
+    `drain` first advances event time to the end (every open window fires), for a job that will
+    not be resumed; without it, open windows stay in the savepoint for the next run.
+    """
     target = (config.data_dir / "flink" / "savepoints").resolve().as_uri()
-    trigger = _rest(config, "POST", f"/jobs/{job_id}/stop", json={"targetDirectory": target, "drain": False})
+    trigger = _rest(config, "POST", f"/jobs/{job_id}/stop", json={"targetDirectory": target, "drain": drain})
     request_id = trigger["request-id"]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -212,6 +220,10 @@ def stop_with_savepoint(config: Config, job_id: str, timeout_s: float = 120.0) -
             return str(operation["location"])
         time.sleep(1.0)
     raise JobError(f"savepoint of job {job_id} did not complete within {timeout_s:.0f}s")
+
+
+def completed_checkpoints(config: Config, job_id: str) -> int:
+    return int(_rest(config, "GET", f"/jobs/{job_id}/checkpoints").get("counts", {}).get("completed", 0))
 
 
 def cancel(config: Config, job_id: str) -> None:

@@ -6,13 +6,19 @@ Live outputs are the tables the migrations create; a run with `output_suffix='_v
 
 from __future__ import annotations
 
+import json
 import re
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from confluent_kafka import Consumer, TopicPartition
 from psycopg import sql
+
+from kappa.config import Config
 
 AGGREGATE_TABLES = ("device_agg_1m", "site_agg_5m", "duplicates_1m", "late_readings", "dead_letters")
 _SUFFIX = re.compile(r"^(_[a-z0-9_]{1,40})?$")
@@ -69,7 +75,8 @@ class Accounting:
         return self.aggregated + self.dead_letters + self.late + self.duplicates
 
 
-def accounting(conn: psycopg.Connection, suffix: str = "") -> Accounting:
+def accounting(conn: psycopg.Connection, suffix: str = "", late: int | None = None) -> Accounting:
+    """Counts of the outputs; `late` from the exactly-once late topic (see late_keys) when given."""
     suffix = check_suffix(suffix)
 
     def scalar(query: str, table: str) -> int:
@@ -79,13 +86,35 @@ def accounting(conn: psycopg.Connection, suffix: str = "") -> Accounting:
     return Accounting(
         aggregated=scalar("SELECT sum(reading_count) FROM {}", "device_agg_1m"),
         dead_letters=scalar("SELECT count(*) FROM {}", "dead_letters"),
-        late=scalar("SELECT count(*) FROM {}", "late_readings"),
+        late=late if late is not None else scalar("SELECT count(*) FROM {}", "late_readings"),
         duplicates=scalar("SELECT sum(duplicate_count) FROM {}", "duplicates_1m"),
     )
 
 
-def late_keys(conn: psycopg.Connection, suffix: str = "") -> set[tuple[str, int]]:
-    """(device, seq) of every reading the job routed to the late output."""
-    rows = conn.execute(sql.SQL("SELECT device_id, seq FROM {}").format(
-        sql.Identifier("late_readings" + check_suffix(suffix)))).fetchall()
-    return {(device, int(seq)) for device, seq in rows}
+def late_keys(config: Config, topic: str) -> list[tuple[str, int]]:
+    """(device, seq) of every reading the committed run routed late, from the exactly-once late
+    topic (`<telemetry topic>-late<suffix>`) read with read_committed."""
+    consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": f"kappa-audit-{uuid.uuid4().hex}",
+                         "isolation.level": "read_committed", "enable.auto.commit": False})
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return []
+        partitions = [TopicPartition(topic, p) for p in metadata.partitions]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        keys: list[tuple[str, int]] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                record = json.loads(message.value() or b"{}")
+                keys.append((record["device_id"], int(record["seq"])))
+                continue
+            positions = consumer.position([TopicPartition(topic, p) for p in ends])
+            if all(tp.offset >= ends[tp.partition] or (tp.offset < 0 and ends[tp.partition] == 0)
+                   for tp in positions):
+                break
+        return keys
+    finally:
+        consumer.close()

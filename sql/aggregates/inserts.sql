@@ -35,3 +35,6 @@ INSERT INTO dead_letters_topic
 SELECT kafka_topic, kafka_partition, kafka_offset, CAST(kafka_ts AS TIMESTAMP(3)), dlq_reason,
        COALESCE(dlq_error, ''), record_key, payload, LOCALTIMESTAMP
 FROM telemetry_dead_letters;
+
+INSERT INTO late_readings_topic
+SELECT device_id, seq, CAST(event_time AS TIMESTAMP(3)), kafka_partition, kafka_offset FROM telemetry_late;

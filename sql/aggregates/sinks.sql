@@ -97,3 +97,19 @@ CREATE TABLE aggregates_topic (
   'value.avro-confluent.schema' = '${aggregates_avro_schema}',
   'value.fields-include' = 'ALL'
 );
+
+-- Late readings also go to a topic through the exactly-once sink: it holds exactly the readings
+-- the committed run routed late. The late_readings table (JDBC, at-least-once) can keep a row
+-- written by an attempt that later failed: after recovery the watermark restarts behind, so the
+-- replayed reading may be on time and be aggregated instead. Account from the topic.
+CREATE TABLE late_readings_topic (
+  device_id STRING, seq BIGINT, event_time TIMESTAMP(3), kafka_partition INT, kafka_offset BIGINT
+) WITH (
+  'connector' = 'kafka',
+  'topic' = '${telemetry_topic}-late${output_suffix}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'properties.transaction.timeout.ms' = '900000',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = '${group_prefix}-${job_name}${output_suffix}-late',
+  'format' = 'json'
+);

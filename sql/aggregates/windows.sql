@@ -8,16 +8,16 @@ SELECT
   COUNT(*) AS reading_count,
   MIN(temperature_c) AS temp_min, MAX(temperature_c) AS temp_max, AVG(temperature_c) AS temp_avg,
   FIRST_BY_TIME(temperature_c, event_ms) AS temp_first, LAST_BY_TIME(temperature_c, event_ms) AS temp_last,
-  STDDEV_POP(temperature_c) AS temp_stddev,
+  STDDEV_POP_STABLE(temperature_c) AS temp_stddev,
   MIN(humidity_pct) AS humidity_min, MAX(humidity_pct) AS humidity_max, AVG(humidity_pct) AS humidity_avg,
   FIRST_BY_TIME(humidity_pct, event_ms) AS humidity_first, LAST_BY_TIME(humidity_pct, event_ms) AS humidity_last,
-  STDDEV_POP(humidity_pct) AS humidity_stddev,
+  STDDEV_POP_STABLE(humidity_pct) AS humidity_stddev,
   MIN(vibration_mm_s) AS vibration_min, MAX(vibration_mm_s) AS vibration_max, AVG(vibration_mm_s) AS vibration_avg,
   FIRST_BY_TIME(vibration_mm_s, event_ms) AS vibration_first, LAST_BY_TIME(vibration_mm_s, event_ms) AS vibration_last,
-  STDDEV_POP(vibration_mm_s) AS vibration_stddev,
+  STDDEV_POP_STABLE(vibration_mm_s) AS vibration_stddev,
   MIN(battery_pct) AS battery_min, MAX(battery_pct) AS battery_max, AVG(battery_pct) AS battery_avg,
   FIRST_BY_TIME(battery_pct, event_ms) AS battery_first, LAST_BY_TIME(battery_pct, event_ms) AS battery_last,
-  STDDEV_POP(battery_pct) AS battery_stddev,
+  STDDEV_POP_STABLE(battery_pct) AS battery_stddev,
   MIN(event_time) AS first_event_time, MAX(event_time) AS last_event_time
 FROM readings_1m
 GROUP BY device_id, site_id, device_type, window_start, window_end;

@@ -33,21 +33,25 @@ def prepare(config: Config, name: str, spec_seed: int = 11) -> tuple[str, str, M
     return topic, suffix, manifest
 
 
-def assert_matches_python(config: Config, suffix: str, manifest: Manifest) -> outputs.Accounting:
+def assert_matches_python(config: Config, suffix: str, manifest: Manifest, topic: str) -> outputs.Accounting:
     """Every aggregate row equals Python's over the readings the job did not report late, and
     read = aggregated + dead letters + late + duplicates."""
+    late_list = outputs.late_keys(config, f"{topic}-late{suffix}")
+    late = set(late_list)
+    assert len(late) == len(late_list), "a late reading appeared twice in the exactly-once late topic"
     with connect(config) as conn:
-        late = outputs.late_keys(conn, suffix)
         actual = outputs.device_windows(conn, suffix)
         actual_sites = outputs.site_windows(conn, suffix)
-        books = outputs.accounting(conn, suffix)
+        books = outputs.accounting(conn, suffix, late=len(late))
     readings = [r for r in manifest.records if r.category in READING_CATEGORIES]
     # only readings sent behind the watermark bound can be late
     late_candidates = {(r.device_id, r.seq) for r in readings if r.category == Category.LATE}
     assert late <= late_candidates, f"reported late but sent on time: {sorted(late - late_candidates)[:5]}"
     kept = [to_reading(r) for r in readings if (r.device_id, r.seq) not in late]
     want = expected.device_windows_1m(kept)
-    assert actual.keys() == want.keys()
+    missing, extra = sorted(want.keys() - actual.keys()), sorted(actual.keys() - want.keys())
+    assert not missing and not extra, (f"{len(missing)} windows missing, e.g. {missing[:3]}; "
+                                       f"{len(extra)} unexpected, e.g. {extra[:3]}; accounting {books}")
     for key, row in want.items():
         for column, value in row.items():
             assert expected.close(actual[key][column], value), (key, column, actual[key][column], value)

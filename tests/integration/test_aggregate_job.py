@@ -38,7 +38,7 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     topic, suffix, manifest = prepare(migrated, "local")
     options = JobOptions(bounded=True, output_suffix=suffix, extra={"telemetry_topic": topic})
     jobrunner.run_local(migrated, "aggregate", options, wait=True)
-    books = assert_matches_python(migrated, suffix, manifest)
+    books = assert_matches_python(migrated, suffix, manifest, topic)
     assert books.duplicates == manifest.data["counts"]["duplicate"]
 
     windows = _committed_keys(migrated, f"{migrated.kafka.aggregates_topic}{suffix}")
