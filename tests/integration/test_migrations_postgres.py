@@ -16,13 +16,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from migration_data import assert_rollups_equal, expected_views, minute_rows, readings, rollup_rows
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from kappa import db
 from kappa.config import Config
 from kappa.stack.postgres import connect
+from tests.integration.migration_data import assert_rollups_equal, expected_views, minute_rows, readings, rollup_rows
 
 pytestmark = pytest.mark.integration
 

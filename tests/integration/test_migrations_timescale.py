@@ -14,10 +14,17 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from migration_data import assert_rollups_equal, expected_views, insert_sql, minute_rows, readings, rollup_rows
 
 from kappa import db
 from kappa.config import PROJECT_ROOT
+from tests.integration.migration_data import (
+    assert_rollups_equal,
+    expected_views,
+    insert_sql,
+    minute_rows,
+    readings,
+    rollup_rows,
+)
 
 pytestmark = pytest.mark.integration
 
