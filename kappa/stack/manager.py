@@ -63,8 +63,10 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def up(config: Config, only: list[str] | None = None, say: Callable[[str], None] = _say) -> None:
-    """Start every enabled service that is not running; check all ports before starting any."""
+def up(config: Config, only: list[str] | None = None, say: Callable[[str], None] = _say) -> list[Service]:
+    """Start every enabled service that is not running; check all ports before starting any.
+
+    Returns the services started now, so a command can stop exactly those when it ends."""
     chosen = [s for s in services(config) if s.enabled and (not only or s.name in only)]
     conflicts = [(s.name, port) for s in chosen for port in s.taken_ports()]
     if conflicts:
@@ -74,6 +76,7 @@ def up(config: Config, only: list[str] | None = None, say: Callable[[str], None]
             "Stop whatever holds them, or change ports in kappa.toml / KAPPA_* variables."
         )
     ensure_local_secrets(config)
+    started = []
     for svc in chosen:
         started_at = time.monotonic()
         if svc.running():
@@ -83,7 +86,9 @@ def up(config: Config, only: list[str] | None = None, say: Callable[[str], None]
             continue
         say(f"  {svc.name:<12} starting on {svc.host}:{svc.ports[0]} ... (log: {svc.log_file})")
         svc.start()
+        started.append(svc)
         say(f"  {svc.name:<12} up in {time.monotonic() - started_at:.1f}s")
+    return started
 
 
 def down(config: Config, purge: bool = False, say: Callable[[str], None] = _say) -> None:

@@ -41,7 +41,7 @@ class ManagedProcess:
             pid = int(self.pid_file.read_text().split()[0])
         except (FileNotFoundError, ValueError, IndexError):
             return None
-        if _alive(pid):
+        if is_running(pid):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -90,12 +90,12 @@ class ManagedProcess:
         _signal(pid, sig)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not _alive(pid):
+            if not is_running(pid):
                 break
             time.sleep(0.2)
         else:
             _signal(pid, signal.SIGKILL)
-            while _alive(pid):
+            while is_running(pid):
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
         return True
@@ -105,7 +105,7 @@ class ManagedProcess:
         pid = self.pid()
         if pid is not None:
             _signal(pid, signal.SIGKILL)
-            while _alive(pid):
+            while is_running(pid):
                 time.sleep(0.05)
             self.pid_file.unlink(missing_ok=True)
         return pid
@@ -121,7 +121,7 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-def _alive(pid: int) -> bool:
+def is_running(pid: int) -> bool:
     """True if `pid` runs and is not a zombie (our own exited children are reaped here)."""
     try:
         if os.waitpid(pid, os.WNOHANG)[0] == pid:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -14,7 +13,7 @@ from kappa.doctor import run_checks
 from kappa.stack import manager
 from kappa.stack.objectstore import s3_filesystem
 from kappa.stack.postgres import connect
-from kappa.stack.process import port_in_use
+from kappa.stack.process import is_running, port_in_use
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +96,8 @@ def test_down_stops_everything_and_up_keeps_the_data(stack: Config) -> None:
 
     manager.down(stack, say=lambda _: None)
     for name, pid in pids.items():
-        assert pid is not None and not os.path.exists(f"/proc/{pid}"), f"{name} (pid {pid}) still running"
+        # an exited process whose parent has not reaped it yet (a zombie) is not running
+        assert pid is not None and not is_running(pid), f"{name} (pid {pid}) still running"
     for svc in manager.services(stack):
         assert not [p for p in svc.ports if port_in_use(svc.host, p)], f"{svc.name} ports still open"
 
