@@ -1,7 +1,7 @@
 """Sustained rate of the aggregation job's Avro path against Flink's native JSON format, same run.
 
 Both paths run the same SQL after decoding (late split, window de-duplication, 1-minute device and
-5-minute site windows) into blackhole sinks, in a local MiniCluster, over the same readings: Avro in
+5-minute site windows, duplicate counts; the Avro path also its dead-letter branch) into blackhole sinks, in a local MiniCluster, over the same readings: Avro in
 the Confluent wire format (decoded by the project's Java function, with dead-letter checks) versus
 JSON read by Flink's `json` format. Start-up is excluded by timing each path at two input sizes and
 dividing the extra records by the extra time (marginal rate). Prints both rates and the ratio.
@@ -69,7 +69,10 @@ def run_path(config, path: str, topic: str) -> float:  # type: ignore[no-untyped
     for name in ("telemetry/ontime.sql", "telemetry/dedup.sql", "aggregates/windows.sql"):
         ctx.execute_file(name)
     statements = ctx.t_env.create_statement_set()
-    for view in ("device_windows_1m", "site_windows_5m"):
+    views = ["device_windows_1m", "site_windows_5m", "duplicate_counts_1m", "telemetry_late"]
+    if path == "avro":
+        views.append("telemetry_dead_letters")  # as in the job: the dead-letter branch decodes too
+    for view in views:
         statements.add_insert(TableDescriptor.for_connector("blackhole").build(), ctx.t_env.from_path(view))
     statements.execute().wait()
     return time.perf_counter() - started
