@@ -1,7 +1,8 @@
 """Sustained rate of the aggregation job's Avro path against Flink's native JSON format, same run.
 
 Both paths run the same SQL after decoding (late split, window de-duplication, 1-minute device and
-5-minute site windows, duplicate counts; the Avro path also its dead-letter branch) into blackhole sinks, in a local MiniCluster, over the same readings: Avro in
+5-minute site windows, duplicate counts; the Avro path also its dead-letter branch) into blackhole
+sinks, in a local MiniCluster, over the same readings: Avro in
 the Confluent wire format (decoded by the project's Java function, with dead-letter checks) versus
 JSON read by Flink's `json` format. Start-up is excluded by timing each path at two input sizes and
 dividing the extra records by the extra time (marginal rate). Prints both rates and the ratio.
