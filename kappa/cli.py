@@ -17,8 +17,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kappa.commands.doctor",
     "kappa.commands.demo",
     "kappa.db",
+    "kappa.archive",
     "kappa.schema_cli",
     "kappa.simulate",
+    "kappa.replay",
 )
 
 
