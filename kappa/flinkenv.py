@@ -29,7 +29,7 @@ class JobOptions:
     bounded: bool = False  # read Kafka up to the end offsets at start, then finish (tests, demo, replay)
     output_suffix: str = ""  # '' = live outputs; e.g. '_v2' writes versioned outputs (replays)
     parallelism: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)  # additional SQL placeholders
+    extra: dict[str, str] = field(default_factory=dict)  # additional SQL placeholders (may override source_options)
 
 
 def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
@@ -76,8 +76,9 @@ def create_table_env(config: Config, options: JobOptions) -> tuple[StreamExecuti
 def sql_params(config: Config, options: JobOptions) -> sqlfiles.SqlParams:
     params = sqlfiles.params_from_config(config)
     source_options = ",\n  'scan.bounded.mode' = 'latest-offset'" if options.bounded else ""
-    return params.with_values(source_options=source_options, output_suffix=options.output_suffix,
-                              **options.extra)
+    # `extra` may override source_options (replays pass exact start/end offsets, see kappa.replay)
+    values = {"source_options": source_options, "output_suffix": options.output_suffix, **options.extra}
+    return params.with_values(**values)
 
 
 class JobContext:

@@ -1,0 +1,596 @@
+"""Kappa reprocessing: `kappa replay run | compare | promote | versions | drop`.
+
+Changed logic is not patched into old results: the job is run again over the log into versioned
+outputs (`device_agg_1m_v2`, ...), compared with what readers see now, and promoted by switching
+the reader views in one transaction. A replay reads exactly the offsets captured when it started
+(recorded in `replay_versions`), so it finishes, and re-running it gives the same rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+from psycopg import sql
+
+from kappa import jobrunner, outputs
+from kappa.config import Config
+from kappa.errors import KappaError
+from kappa.flinkenv import JobOptions
+
+LIVE = "live"
+_VERSION = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+_OFFSET_ITEM = re.compile(r"^partition:(\d+),offset:(\d+)$")
+
+# The output tables compared per job, with their keys (columns never compared: IGNORED_COLUMNS).
+COMPARE_TABLES: dict[str, tuple[str, ...]] = {
+    "device_agg_1m": ("device_id", "window_start"),
+    "site_agg_5m": ("site_id", "window_start"),
+    "duplicates_1m": ("device_id", "window_start"),
+}
+IGNORED_COLUMNS = frozenset({"updated_at"})
+
+# Reader views switched by `promote`: view -> (table, column list exactly as in 0004_query_views.sql).
+READER_VIEWS: dict[str, tuple[str, str]] = {
+    "v_device_1m": ("device_agg_1m", """
+  device_id, site_id, device_type, window_start, window_end, reading_count,
+  temp_min, temp_max, temp_avg, temp_first, temp_last, temp_stddev,
+  humidity_min, humidity_max, humidity_avg, humidity_first, humidity_last, humidity_stddev,
+  vibration_min, vibration_max, vibration_avg, vibration_first, vibration_last, vibration_stddev,
+  battery_min, battery_max, battery_avg, battery_first, battery_last, battery_stddev,
+  first_event_time, last_event_time, updated_at"""),
+    "v_site_5m": ("site_agg_5m", """
+  site_id, window_start, window_end, device_count, reading_count,
+  temp_avg, temp_min, temp_max, humidity_avg, vibration_max, battery_min, updated_at"""),
+}
+
+
+class ReplayError(KappaError):
+    """A replay could not be started, compared, promoted or dropped."""
+
+
+# --- names and offsets (pure) -------------------------------------------------------------------
+
+def check_version(version: str, allow_live: bool = False) -> str:
+    if version == LIVE:
+        if allow_live:
+            return version
+        raise ReplayError("'live' names the live outputs; pick another version name, e.g. v2")
+    if not _VERSION.match(version):
+        raise ReplayError(f"bad version {version!r}: lowercase letter, then letters/digits/_ (max 31), e.g. v2")
+    return version
+
+
+def version_suffix(version: str) -> str:
+    """'v2' -> '_v2'; 'live' -> ''."""
+    if version == LIVE:
+        return ""
+    return outputs.check_suffix("_" + check_version(version))
+
+
+def format_offsets(offsets: Mapping[int, int]) -> str:
+    """{0: 5, 1: 7} -> 'partition:0,offset:5;partition:1,offset:7' (the Kafka connector's format)."""
+    return ";".join(f"partition:{p},offset:{offsets[p]}" for p in sorted(offsets))
+
+
+def parse_offsets(text: str) -> dict[int, int]:
+    result: dict[int, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(";"))):
+        match = _OFFSET_ITEM.match(item.replace(" ", ""))
+        if not match:
+            raise ValueError(f"bad offsets item {item!r}: want partition:N,offset:M")
+        result[int(match.group(1))] = int(match.group(2))
+    return result
+
+
+def source_options(start: Mapping[int, int], end: Mapping[int, int]) -> str:
+    """Extra WITH options for the Kafka source: read exactly [start, end) of each partition."""
+    return (",\n  'scan.startup.mode' = 'specific-offsets',"
+            f"\n  'scan.startup.specific-offsets' = '{format_offsets(start)}',"
+            "\n  'scan.bounded.mode' = 'specific-offsets',"
+            f"\n  'scan.bounded.specific-offsets' = '{format_offsets(end)}'")
+
+
+def parse_time_ms(text: str) -> int:
+    """ISO timestamp (naive = UTC) -> epoch milliseconds."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ReplayError(f"bad timestamp {text!r}: use ISO 8601, e.g. 2026-01-01T00:00:00Z") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class OffsetRange:
+    """What a replay reads: [start, end) per partition of one topic."""
+
+    topic: str
+    start: dict[int, int]
+    end: dict[int, int]
+    from_spec: str = "earliest"
+    to_spec: str | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(max(0, self.end[p] - self.start.get(p, 0)) for p in self.end)
+
+
+# --- comparing (pure) -----------------------------------------------------------------------------
+
+Row = dict[str, Any]
+
+
+def values_equal(a: Any, b: Any, rel: float = 1e-9) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=rel, abs_tol=0.0) or (
+                math.isnan(float(a)) and math.isnan(float(b)))
+        except (TypeError, ValueError):
+            return bool(a == b)
+    return bool(a == b)
+
+
+@dataclass
+class TableDiff:
+    table: str
+    rows_left: int  # all rows of the left table
+    rows_right: int
+    window_from: Any = None  # overlapping window_start range compared (None: no overlap)
+    window_to: Any = None
+    only_left: int = 0
+    only_right: int = 0
+    differing: int = 0
+    same: int = 0
+    columns: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def differences(self) -> int:
+        return self.only_left + self.only_right + self.differing
+
+    def top_columns(self, n: int = 3) -> str:
+        return ", ".join(f"{c}({k})" for c, k in self.columns.most_common(n))
+
+
+def compare_rows(table: str, left: Mapping[tuple, Row], right: Mapping[tuple, Row],
+                 window_key: int = -1, ignore: frozenset[str] = IGNORED_COLUMNS) -> TableDiff:
+    """Compare two keyed row sets over the window range both cover (key[window_key] = window start)."""
+    diff = TableDiff(table, len(left), len(right))
+    if not left or not right:
+        return diff
+    lo = max(min(k[window_key] for k in left), min(k[window_key] for k in right))
+    hi = min(max(k[window_key] for k in left), max(k[window_key] for k in right))
+    if lo > hi:
+        return diff
+    diff.window_from, diff.window_to = lo, hi
+    in_range = lambda rows: {k for k in rows if lo <= k[window_key] <= hi}  # noqa: E731
+    keys_left, keys_right = in_range(left), in_range(right)
+    diff.only_left = len(keys_left - keys_right)
+    diff.only_right = len(keys_right - keys_left)
+    for key in keys_left & keys_right:
+        a, b = left[key], right[key]
+        columns = [c for c in sorted(a.keys() | b.keys()) if c not in ignore and not values_equal(a.get(c), b.get(c))]
+        if columns:
+            diff.differing += 1
+            diff.columns.update(columns)
+        else:
+            diff.same += 1
+    return diff
+
+
+def format_diffs(name_left: str, name_right: str, diffs: list[TableDiff]) -> str:
+    header = ("table", f"rows {name_left}", f"rows {name_right}", "compared window_start range",
+              f"only {name_left}", f"only {name_right}", "differing", "same", "top differing columns")
+    lines = [header]
+    for d in diffs:
+        window = f"{d.window_from} .. {d.window_to}" if d.window_from is not None else "(no overlap)"
+        lines.append((d.table, str(d.rows_left), str(d.rows_right), window, str(d.only_left),
+                      str(d.only_right), str(d.differing), str(d.same), d.top_columns() or "-"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)
+
+
+def write_csv(path: Path, name_left: str, name_right: str, diffs: list[TableDiff]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["table", "left", "right", "rows_left", "rows_right", "window_from", "window_to",
+                         "only_left", "only_right", "differing", "same", "top_columns"])
+        for d in diffs:
+            writer.writerow([d.table, name_left, name_right, d.rows_left, d.rows_right, d.window_from,
+                             d.window_to, d.only_left, d.only_right, d.differing, d.same,
+                             ";".join(f"{c}={k}" for c, k in d.columns.most_common())])
+
+
+# --- Kafka ------------------------------------------------------------------------------------------
+
+def _consumer(config: Config, group: str = "kappa-replay-probe") -> Consumer:
+    return Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": group,
+                     "enable.auto.commit": False, "isolation.level": "read_committed"})
+
+
+def capture_range(config: Config, topic: str, from_spec: str = "earliest", to_spec: str | None = None) -> OffsetRange:
+    """The offsets a replay will read, fixed now: from earliest (or the first offset at/after a
+    time) to the end offsets now (or the first offset at/after `to_spec`, if earlier)."""
+    consumer = _consumer(config)
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None or not metadata.partitions:
+            raise ReplayError(f"topic {topic!r} not found on {config.kafka.bootstrap}")
+        partitions = sorted(metadata.partitions)
+        marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in partitions}
+        start = {p: low for p, (low, _) in marks.items()}
+        end = {p: high for p, (_, high) in marks.items()}
+
+        def at(ms: int) -> dict[int, int]:
+            found = consumer.offsets_for_times([TopicPartition(topic, p, ms) for p in partitions], timeout=10)
+            return {tp.partition: (tp.offset if tp.offset >= 0 else end[tp.partition]) for tp in found}
+
+        if from_spec != "earliest":
+            start = {p: max(start[p], o) for p, o in at(parse_time_ms(from_spec)).items()}
+        if to_spec:
+            end = {p: min(end[p], o) for p, o in at(parse_time_ms(to_spec)).items()}
+        end = {p: max(end[p], start[p]) for p in partitions}
+        return OffsetRange(topic, start, end, from_spec, to_spec)
+    except KafkaException as exc:
+        raise ReplayError(f"Kafka at {config.kafka.bootstrap}: {exc}") from exc
+    finally:
+        consumer.close()
+
+
+def committed_offsets(config: Config, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
+    """Offsets the job's consumer group committed (Flink commits them at each checkpoint)."""
+    consumer = _consumer(config, group)
+    try:
+        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=5)
+        return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
+    except KafkaException:
+        return {}
+    finally:
+        consumer.close()
+
+
+def output_topics(config: Config, topic: str, suffix: str) -> list[str]:
+    return [config.kafka.aggregates_topic + suffix, config.kafka.dead_letter_topic + suffix, f"{topic}-late{suffix}"]
+
+
+# --- the version registry ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Version:
+    job: str
+    version: str
+    topic: str
+    start: dict[int, int]
+    end: dict[int, int]
+    from_spec: str
+    to_spec: str | None
+    state: str
+    created_at: datetime
+    finished_at: datetime | None
+    error: str | None
+
+    @property
+    def promoted(self) -> bool:
+        return self.state == "promoted"
+
+
+def _offsets(value: Any) -> dict[int, int]:
+    data = json.loads(value) if isinstance(value, str) else dict(value)
+    return {int(k): int(v) for k, v in data.items()}
+
+
+def versions(conn: psycopg.Connection, job: str | None = None) -> list[Version]:
+    rows = conn.execute(
+        "SELECT job, version, topic, start_offsets, end_offsets, from_spec, to_spec, state, created_at, "
+        "finished_at, error FROM replay_versions WHERE %(job)s::text IS NULL OR job = %(job)s "
+        "ORDER BY job, created_at", {"job": job}).fetchall()
+    return [Version(r[0], r[1], r[2], _offsets(r[3]), _offsets(r[4]), *r[5:]) for r in rows]
+
+
+def get_version(conn: psycopg.Connection, job: str, version: str) -> Version:
+    for candidate in versions(conn, job):
+        if candidate.version == version:
+            return candidate
+    raise ReplayError(f"no version {version!r} of job {job!r}; see `kappa replay versions {job}`")
+
+
+def register(conn: psycopg.Connection, job: str, version: str, rng: OffsetRange) -> None:
+    """Record a new running version (a failed one of the same name is replaced)."""
+    existing = [v for v in versions(conn, job) if v.version == version]
+    if existing and existing[0].state != "failed":
+        raise ReplayError(f"version {version} of {job} exists ({existing[0].state}); "
+                          f"`kappa replay drop {job} {version}` first, or pick another name")
+    conn.execute(
+        "INSERT INTO replay_versions (job, version, topic, start_offsets, end_offsets, from_spec, to_spec) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (job, version) DO UPDATE SET "
+        "topic = EXCLUDED.topic, start_offsets = EXCLUDED.start_offsets, end_offsets = EXCLUDED.end_offsets, "
+        "from_spec = EXCLUDED.from_spec, to_spec = EXCLUDED.to_spec, state = 'running', error = NULL, "
+        "created_at = now(), finished_at = NULL",
+        (job, version, rng.topic, json.dumps({str(p): o for p, o in rng.start.items()}),
+         json.dumps({str(p): o for p, o in rng.end.items()}), rng.from_spec, rng.to_spec))
+
+
+def set_state(conn: psycopg.Connection, job: str, version: str, state: str, error: str | None = None) -> None:
+    conn.execute("UPDATE replay_versions SET state = %s, error = %s, finished_at = now() "
+                 "WHERE job = %s AND version = %s", (state, error, job, version))
+
+
+# --- run -----------------------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    """Turns committed offsets into a progress line: done / total per partition, records/s, ETA."""
+
+    rng: OffsetRange
+    started: float = field(default_factory=time.monotonic)
+
+    def done(self, committed: Mapping[int, int]) -> dict[int, int]:
+        return {p: max(0, min(committed.get(p, self.rng.start[p]), self.rng.end[p]) - self.rng.start[p])
+                for p in self.rng.end}
+
+    def line(self, committed: Mapping[int, int], now: float | None = None) -> str:
+        elapsed = max(1e-3, (now if now is not None else time.monotonic()) - self.started)
+        done = self.done(committed)
+        total = self.rng.total
+        count = sum(done.values())
+        parts = " ".join(f"p{p}:{done[p]}/{self.rng.end[p] - self.rng.start[p]}" for p in sorted(done))
+        rate = count / elapsed
+        eta = f"{(total - count) / rate:.0f}s" if rate > 0 else "?"
+        if not committed:
+            return f"{parts}  (no checkpoint committed yet)  {elapsed:.0f}s elapsed"
+        return f"{parts}  {count}/{total} ({100 * count / max(total, 1):.0f}%)  {rate:.0f} records/s  ETA {eta}"
+
+
+def _status_name(status: Any) -> str:
+    return str(getattr(status, "name", status)).rsplit(".", 1)[-1]
+
+
+def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, cluster: bool = False,
+               extra: Mapping[str, str] | None = None, parallelism: int | None = None,
+               interval_s: float = 5.0, timeout_s: float = 24 * 3600,
+               log: Callable[[str], None] | None = None) -> Version:
+    """Create the version's tables, record it, run the job over exactly `rng`, mark it finished/failed."""
+    say = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    suffix = version_suffix(version)
+    jobrunner.load_job(job)
+    from kappa.stack.postgres import connect
+
+    with connect(config) as conn:
+        register(conn, job, version, rng)
+        outputs.create_versioned_tables(conn, suffix)
+    options = JobOptions(bounded=True, output_suffix=suffix, parallelism=parallelism, extra={
+        **(extra or {}), "telemetry_topic": rng.topic, "source_options": source_options(rng.start, rng.end)})
+    group = f"{config.job.group_prefix}-{job}{suffix}"
+    progress = Progress(rng)
+    partitions = sorted(rng.end)
+    say(f"replay {job} as {version}: {rng.topic} {format_offsets(rng.start)} -> {format_offsets(rng.end)} "
+        f"({rng.total} records), outputs *{suffix}, {'cluster' if cluster else 'local MiniCluster'}")
+    try:
+        deadline = time.monotonic() + timeout_s
+        last = 0.0
+        if cluster:
+            job_id = jobrunner.submit(config, job, options)
+            say(f"submitted as Flink job {job_id}")
+
+            def state() -> str:
+                return jobrunner.job_state(config, job_id)
+        else:
+            result = jobrunner.run_local(config, job, options, wait=False)
+            client = result.get_job_client()
+
+            def state() -> str:
+                # the per-job MiniCluster shuts down when the job ends: then ask the result (below)
+                try:
+                    return _status_name(client.get_job_status().result()) if client is not None else "ENDED"
+                except Exception:  # noqa: BLE001 - py4j error once the MiniCluster is gone
+                    return "ENDED"
+        while True:
+            current = state()
+            if current in ("FINISHED", "FAILED", "CANCELED", "SUSPENDED", "ENDED"):
+                break
+            if time.monotonic() > deadline:
+                raise ReplayError(f"replay still {current} after {timeout_s:.0f}s")
+            if time.monotonic() - last >= interval_s:
+                last = time.monotonic()
+                say("  " + progress.line(committed_offsets(config, group, rng.topic, partitions)))
+            time.sleep(0.5)
+        if not cluster:
+            result.wait()  # returns at once when the job finished; raises its failure otherwise
+        elif current != "FINISHED":
+            raise ReplayError(f"replay job ended {current}")
+    except BaseException as exc:
+        with connect(config) as conn:
+            set_state(conn, job, version, "failed", str(exc)[:2000])
+        raise
+    elapsed = time.monotonic() - progress.started
+    with connect(config) as conn:
+        set_state(conn, job, version, "finished")
+        done = get_version(conn, job, version)
+    say(f"replay {job} {version} finished: {rng.total} records in {elapsed:.1f}s "
+        f"({rng.total / max(elapsed, 1e-3):.0f} records/s); compare with "
+        f"`kappa replay compare {job} live {version}`")
+    return done
+
+
+# --- compare, promote, drop ------------------------------------------------------------------------
+
+def table_rows(conn: psycopg.Connection, table: str, keys: tuple[str, ...]) -> dict[tuple, Row]:
+    cursor = conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
+    names = [c.name for c in cursor.description or []]
+    rows = (dict(zip(names, values, strict=True)) for values in cursor.fetchall())
+    return {tuple(row[k] for k in keys): row for row in rows}
+
+
+def _table_exists(conn: psycopg.Connection, table: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,)
+
+
+def compare_versions(conn: psycopg.Connection, job: str, left: str, right: str) -> list[TableDiff]:
+    suffixes = (version_suffix(check_version(left, True)), version_suffix(check_version(right, True)))
+    diffs = []
+    for table, keys in COMPARE_TABLES.items():
+        names = [table + s for s in suffixes]
+        for name in names:
+            if not _table_exists(conn, name):
+                raise ReplayError(f"table {name} does not exist (job {job})")
+        diffs.append(compare_rows(table, table_rows(conn, names[0], keys), table_rows(conn, names[1], keys)))
+    return diffs
+
+
+def promote(conn: psycopg.Connection, job: str, version: str) -> None:
+    """Point the reader views at the version's tables and mark it promoted, in one transaction."""
+    check_version(version, allow_live=True)
+    suffix = version_suffix(version)
+    with conn.transaction():
+        if version != LIVE:
+            chosen = get_version(conn, job, version)
+            if chosen.state not in ("finished", "promoted"):
+                raise ReplayError(f"version {version} is {chosen.state}; only a finished replay can be promoted")
+        for view, (table, columns) in READER_VIEWS.items():
+            if not _table_exists(conn, table + suffix):
+                raise ReplayError(f"table {table + suffix} does not exist")
+            conn.execute(sql.SQL("CREATE OR REPLACE VIEW {} AS SELECT{} FROM {}").format(
+                sql.Identifier(view), sql.SQL(columns), sql.Identifier(table + suffix)))
+        conn.execute("UPDATE replay_versions SET state = 'finished' WHERE job = %s AND state = 'promoted'", (job,))
+        if version != LIVE:
+            conn.execute("UPDATE replay_versions SET state = 'promoted' WHERE job = %s AND version = %s",
+                         (job, version))
+
+
+def drop(config: Config, conn: psycopg.Connection, job: str, version: str) -> list[str]:
+    """Drop the version's tables and output topics; refused while it is promoted. Returns what went."""
+    chosen = get_version(conn, job, check_version(version))
+    if chosen.promoted:
+        raise ReplayError(f"version {version} is promoted; `kappa replay promote {job} live` (or another) first")
+    suffix = version_suffix(version)
+    gone = []
+    with conn.transaction():
+        for table in outputs.AGGREGATE_TABLES:
+            if _table_exists(conn, table + suffix):
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table + suffix)))
+                gone.append(f"table {table + suffix}")
+        conn.execute("DELETE FROM replay_versions WHERE job = %s AND version = %s", (job, version))
+    admin = AdminClient({"bootstrap.servers": config.kafka.bootstrap})
+    existing = set(admin.list_topics(timeout=10).topics)
+    topics = [t for t in output_topics(config, chosen.topic, suffix) if t in existing]
+    for topic, future in (admin.delete_topics(topics, operation_timeout=30).items() if topics else []):
+        future.result()
+        gone.append(f"topic {topic}")
+    return gone
+
+
+# --- command line -------------------------------------------------------------------------------------
+
+def _cmd_run(args: argparse.Namespace, config: Config) -> int:
+    check_version(args.version)
+    topic = args.topic or config.kafka.telemetry_topic
+    rng = capture_range(config, topic, args.from_spec, args.to_spec)
+    extra = dict(item.split("=", 1) for item in args.set)
+    run_replay(config, args.job, args.version, rng, cluster=args.cluster, extra=extra,
+               parallelism=args.parallelism)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace, config: Config) -> int:
+    from kappa.stack.postgres import connect
+
+    with connect(config) as conn:
+        diffs = compare_versions(conn, args.job, args.left, args.right)
+    print(format_diffs(args.left, args.right, diffs))
+    if args.csv:
+        write_csv(Path(args.csv), args.left, args.right, diffs)
+        print(f"written {args.csv}", file=sys.stderr)
+    return 0
+
+
+def _cmd_promote(args: argparse.Namespace, config: Config) -> int:
+    from kappa.stack.postgres import connect
+
+    with connect(config) as conn:
+        promote(conn, args.job, args.version)
+    print(f"{', '.join(READER_VIEWS)} now read {'the live tables' if args.version == LIVE else args.version}")
+    return 0
+
+
+def _cmd_versions(args: argparse.Namespace, config: Config) -> int:
+    from kappa.stack.postgres import connect
+
+    with connect(config) as conn:
+        found = versions(conn, args.job)
+    if not found:
+        print("no replay versions (readers see the live tables)")
+        return 0
+    for v in found:
+        promoted = "*" if v.promoted else " "
+        span = f"{v.from_spec}..{v.to_spec or 'end at start'}"
+        print(f"{promoted} {v.job:<10} {v.version:<12} {v.state:<9} {v.topic} "
+              f"{format_offsets(v.start)} -> {format_offsets(v.end)} ({span}) "
+              f"created {v.created_at:%Y-%m-%d %H:%M:%S}")
+    if not any(v.promoted for v in found):
+        print("(no version promoted: readers see the live tables)")
+    return 0
+
+
+def _cmd_drop(args: argparse.Namespace, config: Config) -> int:
+    from kappa.stack.postgres import connect
+
+    with connect(config) as conn:
+        gone = drop(config, conn, args.job, args.version)
+    print("dropped: " + (", ".join(gone) or "nothing but the record"))
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("replay", help="reprocess the log into versioned outputs, compare, promote")
+    commands = parser.add_subparsers(dest="replay_command", metavar="SUBCOMMAND", required=True)
+
+    run = commands.add_parser("run", help="run JOB over the topic's offsets now into outputs suffixed _VERSION")
+    run.add_argument("job")
+    run.add_argument("--as", dest="version", required=True, metavar="VERSION", help="e.g. v2 -> tables *_v2")
+    run.add_argument("--from", dest="from_spec", default="earliest", metavar="earliest|ISO-TIMESTAMP")
+    run.add_argument("--to", dest="to_spec", metavar="ISO-TIMESTAMP", help="default: the end offsets at start")
+    run.add_argument("--topic", help="input topic (default: kafka.telemetry_topic)")
+    run.add_argument("--cluster", action="store_true", help="run on the standalone cluster (default: local)")
+    run.add_argument("--parallelism", type=int)
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="SQL placeholder value for this version, e.g. watermark_delay_s=30 (repeatable)")
+    run.set_defaults(func=_cmd_run)
+
+    compare = commands.add_parser("compare", help="compare two versions' outputs ('live' = no suffix)")
+    compare.add_argument("job")
+    compare.add_argument("left", metavar="V1")
+    compare.add_argument("right", metavar="V2")
+    compare.add_argument("--csv", metavar="PATH", help="also write the comparison as CSV")
+    compare.set_defaults(func=_cmd_compare)
+
+    prom = commands.add_parser("promote", help="switch the reader views to VERSION ('live' switches back)")
+    prom.add_argument("job")
+    prom.add_argument("version")
+    prom.set_defaults(func=_cmd_promote)
+
+    listing = commands.add_parser("versions", help="list replay versions")
+    listing.add_argument("job", nargs="?")
+    listing.set_defaults(func=_cmd_versions)
+
+    dropping = commands.add_parser("drop", help="drop a version's tables and output topics")
+    dropping.add_argument("job")
+    dropping.add_argument("version")
+    dropping.set_defaults(func=_cmd_drop)

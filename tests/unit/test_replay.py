@@ -1,0 +1,111 @@
+"""Pure parts of `kappa replay`: offsets strings, version names, source options, the comparison."""
+
+from __future__ import annotations
+
+import pytest
+
+from kappa import replay
+
+pytestmark = pytest.mark.unit
+
+
+def test_offsets_round_trip_in_the_connector_format() -> None:
+    offsets = {2: 30, 0: 5, 1: 0}
+    text = replay.format_offsets(offsets)
+    assert text == "partition:0,offset:5;partition:1,offset:0;partition:2,offset:30"
+    assert replay.parse_offsets(text) == offsets
+    assert replay.parse_offsets(" partition:3, offset:7 ;") == {3: 7}
+    assert replay.parse_offsets("") == {}
+    with pytest.raises(ValueError, match="bad offsets item"):
+        replay.parse_offsets("partition:0;offset:1")
+
+
+def test_source_options_read_exactly_the_range() -> None:
+    text = replay.source_options({0: 1, 1: 2}, {0: 10, 1: 20})
+    assert text.startswith(",\n")
+    assert "'scan.startup.mode' = 'specific-offsets'" in text
+    assert "'scan.startup.specific-offsets' = 'partition:0,offset:1;partition:1,offset:2'" in text
+    assert "'scan.bounded.mode' = 'specific-offsets'" in text
+    assert "'scan.bounded.specific-offsets' = 'partition:0,offset:10;partition:1,offset:20'" in text
+
+
+def test_range_total_counts_records_between_start_and_end() -> None:
+    rng = replay.OffsetRange("t", {0: 5, 1: 0}, {0: 15, 1: 3})
+    assert rng.total == 13
+
+
+@pytest.mark.parametrize("name", ["v2", "v10", "fix_late_2", "a"])
+def test_good_versions(name: str) -> None:
+    assert replay.version_suffix(name) == "_" + name
+
+
+@pytest.mark.parametrize("name", ["", "V2", "2v", "v-2", "v 2", "x" * 40, "v2;drop"])
+def test_bad_versions_are_refused(name: str) -> None:
+    with pytest.raises(replay.ReplayError):
+        replay.check_version(name)
+
+
+def test_live_is_no_suffix_and_not_a_replay_name() -> None:
+    assert replay.version_suffix("live") == ""
+    assert replay.check_version("live", allow_live=True) == "live"
+    with pytest.raises(replay.ReplayError, match="live"):
+        replay.check_version("live")
+
+
+def test_parse_time_ms_naive_is_utc() -> None:
+    assert replay.parse_time_ms("1970-01-01T00:00:01") == 1000
+    assert replay.parse_time_ms("1970-01-01T00:00:01Z") == 1000
+    assert replay.parse_time_ms("1970-01-01T01:00:00+01:00") == 0
+    with pytest.raises(replay.ReplayError):
+        replay.parse_time_ms("yesterday")
+
+
+def _row(device: str, window: int, **values: object) -> tuple[tuple[str, int], dict[str, object]]:
+    return (device, window), {"device_id": device, "window_start": window, "updated_at": object(), **values}
+
+
+def test_compare_counts_only_in_one_differing_and_columns_over_the_overlap() -> None:
+    left = dict([_row("a", 0, n=1, avg=1.0), _row("a", 1, n=2, avg=2.0), _row("b", 1, n=3, avg=None),
+                 _row("a", 2, n=4, avg=4.0), _row("a", 9, n=9, avg=9.0)])
+    right = dict([_row("z", -5, n=0, avg=0.0),  # before the overlap: not compared
+                  _row("a", 0, n=1, avg=1.0 * (1 + 1e-12)),  # equal within 1e-9
+                  _row("a", 1, n=5, avg=2.5), _row("b", 1, n=3, avg=0.0),
+                  _row("c", 2, n=1, avg=1.0)])
+    diff = replay.compare_rows("t", left, right)
+    assert (diff.rows_left, diff.rows_right) == (5, 5)
+    assert (diff.window_from, diff.window_to) == (0, 2)
+    assert diff.only_left == 1  # ("a", 2); ("a", 9) is past the overlap
+    assert diff.only_right == 1  # ("c", 2)
+    assert diff.differing == 2 and diff.same == 1
+    assert diff.columns == {"avg": 2, "n": 1}
+    assert diff.top_columns() == "avg(2), n(1)"
+    assert diff.differences == 4
+    table = replay.format_diffs("live", "v2", [diff])
+    assert "only live" in table and "avg(2)" in table
+
+
+def test_compare_identical_and_disjoint() -> None:
+    rows = dict([_row("a", 0, x=1.5), _row("b", 0, x=None)])
+    same = replay.compare_rows("t", rows, dict(rows))
+    assert same.differences == 0 and same.same == 2
+    apart = replay.compare_rows("t", dict([_row("a", 0)]), dict([_row("a", 5)]))
+    assert apart.window_from is None and apart.differences == 0
+    empty = replay.compare_rows("t", {}, rows)
+    assert (empty.rows_left, empty.rows_right, empty.differences) == (0, 2, 0)
+
+
+def test_values_equal_relative_tolerance() -> None:
+    assert replay.values_equal(1e6, 1e6 + 1e-4)
+    assert not replay.values_equal(1.0, 1.0 + 1e-6)
+    assert not replay.values_equal(None, 0.0)
+    assert replay.values_equal(None, None)
+    assert replay.values_equal(float("nan"), float("nan"))
+    assert replay.values_equal("x", "x") and not replay.values_equal(3, 4)
+
+
+def test_progress_line_counts_done_per_partition() -> None:
+    progress = replay.Progress(replay.OffsetRange("t", {0: 10, 1: 0}, {0: 20, 1: 10}), started=0.0)
+    line = progress.line({0: 15, 1: 10}, now=5.0)
+    assert "p0:5/10" in line and "p1:10/10" in line and "15/20" in line and "3 records/s" in line
+    assert "ETA 2s" in line
+    assert "no checkpoint" in progress.line({}, now=1.0)
