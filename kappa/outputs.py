@@ -21,6 +21,7 @@ from psycopg import sql
 from kappa.config import Config
 
 AGGREGATE_TABLES = ("device_agg_1m", "site_agg_5m", "duplicates_1m", "late_readings", "dead_letters")
+ALERT_TABLES = ("alerts",)  # the alerting job's (jobs/alerts.py)
 _SUFFIX = re.compile(r"^(_[a-z0-9_]{1,40})?$")
 
 

@@ -128,6 +128,7 @@ class SimulationSpec:
     auto_register: bool = True
     transactional_id: str | None = None
     progress_every: int = 10_000
+    rate: float | None = None  # records/s to produce at; None: as fast as the broker takes them
 
 
 @dataclass
@@ -863,7 +864,13 @@ def _produce(
     if spec.transactional_id:
         producer.init_transactions(30)
         producer.begin_transaction()
+    started = time.monotonic()
     for i, rec in enumerate(records, 1):
+        if spec.rate:  # pace: record i leaves no earlier than i / rate seconds after the start
+            ahead = started + i / spec.rate - time.monotonic()
+            if ahead > 0:
+                producer.poll(0)
+                time.sleep(ahead)
         while True:
             try:
                 producer.produce(
@@ -964,6 +971,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--no-auto-register", action="store_true", help="schemas must already be registered")
     p.add_argument("--transactional-id", default=None, help="produce in Kafka transactions")
     p.add_argument("--progress-every", type=int, default=d.progress_every)
+    p.add_argument("--rate", type=float, default=None, metavar="RECORDS_PER_S",
+                   help="produce at this steady rate (default: as fast as the broker takes them)")
     p.add_argument("--manifest", type=Path, default=None, help="default: <data_dir>/simulate/manifest.json")
     p.add_argument("--dry-run", action="store_true", help="no registry, no Kafka: only the manifest")
     p.set_defaults(func=run)
@@ -993,6 +1002,7 @@ def spec_from_args(args: argparse.Namespace) -> SimulationSpec:
         auto_register=not args.no_auto_register,
         transactional_id=args.transactional_id,
         progress_every=args.progress_every,
+        rate=args.rate,
     )
 
 

@@ -60,6 +60,7 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "output_suffix": "",
         "job_name": "adhoc",
         "aggregates_avro_schema": avro_schema_literal("aggregates/v1.avsc"),
+        "alerts_avro_schema": avro_schema_literal("alerts/v1.avsc"),
         "dead_letters_avro_schema": avro_schema_literal("dead_letters/v1.avsc"),
     }
     secrets = {"pg_password"}
