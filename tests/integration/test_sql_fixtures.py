@@ -1,0 +1,24 @@
+"""Every golden fixture in sql/*/tests/*.json: the SQL files it names, run over its input in the local
+MiniCluster (no services needed), must produce exactly its expected rows (see kappa/sqltest.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kappa import sqltest
+from kappa.config import Config
+
+pytestmark = pytest.mark.sqltest
+
+FIXTURES = sqltest.fixtures()
+
+
+def test_fixtures_exist() -> None:
+    assert len(FIXTURES) >= 4
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.path.stem for f in FIXTURES])
+def test_sql_fixture(test_config: Config, fixture: sqltest.Fixture) -> None:
+    actual = sqltest.run_fixture(test_config, fixture)
+    problems = sqltest.check(actual, fixture.expected)
+    assert not problems, f"{fixture.path.name}: {fixture.description}\n" + "\n".join(problems)
