@@ -76,7 +76,7 @@ def up(config: Config, only: list[str] | None = None, say: Callable[[str], None]
             "Stop whatever holds them, or change ports in kappa.toml / KAPPA_* variables."
         )
     ensure_local_secrets(config)
-    started = []
+    started: list[Service] = []
     for svc in chosen:
         started_at = time.monotonic()
         if svc.running():
@@ -85,7 +85,13 @@ def up(config: Config, only: list[str] | None = None, say: Callable[[str], None]
             say(f"  {svc.name:<12} already running on {svc.host}:{svc.ports[0]}")
             continue
         say(f"  {svc.name:<12} starting on {svc.host}:{svc.ports[0]} ... (log: {svc.log_file})")
-        svc.start()
+        try:
+            svc.start()
+        except BaseException:
+            # leave nothing half up: stop this service and the ones this call started
+            for begun in [svc, *reversed(started)]:
+                begun.stop()
+            raise
         started.append(svc)
         say(f"  {svc.name:<12} up in {time.monotonic() - started_at:.1f}s")
     return started

@@ -5,7 +5,6 @@ topic sees every window exactly once."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 
@@ -19,10 +18,9 @@ from kappa import jobrunner, outputs
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.simulate import simulate
-from kappa.stack import manager
-from kappa.stack.flink import FlinkService
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import assert_matches_python, faulty_spec
+from tests.integration.cluster_support import run_with_taskmanager_kill
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 
@@ -59,20 +57,7 @@ def test_taskmanager_kill9_mid_stream_loses_and_duplicates_nothing(migrated: Con
                         log=lambda _: None)
     # Bounded: the job reads up to the end offsets captured at its start, and finishes by itself.
     options = JobOptions(bounded=True, output_suffix=suffix, extra={"telemetry_topic": topic})
-    job_id = jobrunner.submit(migrated, "aggregate", options)
-
-    # Kill the TaskManager as soon as one checkpoint has completed: everything after it is lost
-    # from the operators' memory and must be recovered from the checkpoint and the log.
-    deadline = time.monotonic() + 120
-    while jobrunner.completed_checkpoints(migrated, job_id) < 1:
-        assert time.monotonic() < deadline, "no checkpoint completed"
-        time.sleep(0.1)
-    assert jobrunner.job_state(migrated, job_id) == "RUNNING", "job finished before the fault: use more data"
-    flink = manager.service(migrated, "flink")
-    assert isinstance(flink, FlinkService)
-    assert flink.taskmanager.kill9() is not None
-    flink.start_taskmanager()
-    assert jobrunner.wait_for_state(migrated, job_id, {"FINISHED"}, timeout_s=300) == "FINISHED"
+    job_id = run_with_taskmanager_kill(migrated, "aggregate", options)
     restarts = jobrunner.job_details(migrated, job_id).get("vertices", [])
     assert restarts, "job details unavailable"
 

@@ -1,0 +1,219 @@
+"""Event-to-alert latency of the alerting job (jobs/alerts.py), unbounded on the standalone cluster.
+
+Readings are produced at a steady rate with event time = wall time at send; thermal devices get
+planted overheating runs (3 readings above 85.0 C), so OVERHEATING alerts occur throughout the run.
+Latency = wall time an alert record is seen by a consumer of the alerts topic - wall time the
+reading that completed the match was sent (matched by device_id and last_event_time). Two
+consumers: read_uncommitted (records as the transactional sink writes them) and read_committed
+(records once the checkpoint commits their transaction). Expect roughly the watermark delay plus,
+for read_committed, up to one checkpoint interval on top.
+
+    .venv/bin/python bench/alert_latency.py [--rate 250] [--duration 90] [--devices 50] [--period 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import statistics
+import struct
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import fastavro  # noqa: E402
+from confluent_kafka import Consumer, Producer  # noqa: E402
+from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
+from confluent_kafka.schema_registry.avro import AvroDeserializer  # noqa: E402
+from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
+
+from kappa import jobrunner, outputs  # noqa: E402
+from kappa.commands.demo import recreate_topic  # noqa: E402
+from kappa.config import Config, get_config  # noqa: E402
+from kappa.db import migrate  # noqa: E402
+from kappa.flinkenv import JobOptions  # noqa: E402
+from kappa.registry import credentials  # noqa: E402
+from kappa.schemas import read_schema  # noqa: E402
+from kappa.simulate import SCHEMA_DIR, register_schema  # noqa: E402
+from kappa.stack import manager  # noqa: E402
+from kappa.stack.postgres import connect  # noqa: E402
+
+HOT, COOL = 90.0, 60.0  # thermal threshold: above 85.0 on 3 consecutive readings
+
+
+def _ms(value: datetime | int) -> int:
+    if isinstance(value, int):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+class AlertWatcher(threading.Thread):
+    """Consumes the alerts topic from the start; records (device_id, last_event_ms) -> first seen time."""
+
+    def __init__(self, config: Config, topic: str, isolation: str) -> None:
+        super().__init__(daemon=True)
+        self.topic, self.isolation = topic, isolation
+        self.seen: dict[tuple[str, int], float] = {}
+        self.records = 0
+        self.stop = threading.Event()
+        self.ready = threading.Event()
+        self.consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": uuid.uuid4().hex,
+                                  "isolation.level": isolation, "enable.auto.commit": False,
+                                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
+        self.deserialize = AvroDeserializer(SchemaRegistryClient({"url": config.registry.url}))
+
+    def run(self) -> None:
+        self.consumer.subscribe([self.topic], on_assign=lambda c, p: self.ready.set())
+        try:
+            while not self.stop.is_set():
+                message = self.consumer.poll(0.05)
+                if message is None or message.error():
+                    continue
+                now = time.time()
+                value = self.deserialize(message.value(), SerializationContext(self.topic, MessageField.VALUE))
+                assert value is not None
+                self.records += 1
+                self.seen.setdefault((value["device_id"], _ms(value["last_event_time"])), now)
+        finally:
+            self.consumer.close()
+
+
+def produce(config: Config, topic: str, rate: float, duration_s: float, devices: int, period: int,
+            warmup_s: float, tail_s: float, tag: str) -> dict[tuple[str, int], float]:
+    """Steady production; returns (device_id, event_ms) -> wall time of the send, for readings that
+    complete an overheating run (the third hot reading)."""
+    schema = read_schema(config.root / SCHEMA_DIR / "v2.avsc")
+    schema_id = register_schema(config.registry.url, f"{topic}-value", schema, auto=True, auth=credentials(config))
+    parsed = fastavro.parse_schema(json.loads(schema))
+    producer = Producer({"bootstrap.servers": config.kafka.bootstrap, "enable.idempotence": True, "acks": "all",
+                         "linger.ms": 0, "partitioner": "murmur2_random"})
+    rng = random.Random(7)
+    ids = [f"lat-{tag}-{d:03d}" for d in range(devices)]
+    offsets = [rng.randrange(period) for _ in range(devices)]
+    counts = [0] * devices
+    last_ms = [0] * devices
+    streak = [0] * devices
+    completing: dict[tuple[str, int], float] = {}
+    started = time.monotonic()
+    total = int(rate * duration_s)
+    for i in range(total):
+        ahead = started + i / rate - time.monotonic()
+        if ahead > 0:
+            producer.poll(0)
+            time.sleep(ahead)
+        d = i % devices
+        k = counts[d]
+        counts[d] += 1
+        elapsed = time.monotonic() - started
+        phase = (k + offsets[d]) % period
+        # no runs during the warm-up, nor in the last seconds (their alerts need the watermark to move on)
+        hot = warmup_s <= elapsed < duration_s - tail_s and phase < 3 and k >= 3
+        now = time.time()
+        event_ms = max(int(now * 1000), last_ms[d] + 1)  # strictly increasing per device
+        last_ms[d] = event_ms
+        rec = {"device_id": ids[d], "site_id": "site-lat", "device_type": "thermal", "seq": k + 1,
+               "event_time": event_ms, "status": "FAULT" if hot else "OK", "firmware_version": "2.0.1",
+               "temperature_c": HOT if hot else COOL + rng.uniform(-0.5, 0.5), "humidity_pct": None,
+               "pressure_hpa": None, "vibration_mm_s": None, "power_w": None, "battery_pct": 60.0,
+               "signal_rssi_dbm": -70, "location": None}
+        buf = io.BytesIO()
+        buf.write(struct.pack(">bI", 0, schema_id))
+        fastavro.schemaless_writer(buf, parsed, rec)
+        while True:
+            try:
+                producer.produce(topic, key=ids[d].encode(), value=buf.getvalue(), timestamp=event_ms)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        streak[d] = streak[d] + 1 if hot else 0
+        if streak[d] == 3:  # the third consecutive hot reading completes the match
+            completing[(ids[d], event_ms)] = now
+    producer.flush(30)
+    return completing
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=250.0, help="readings per second")
+    parser.add_argument("--duration", type=float, default=90.0, help="seconds of production")
+    parser.add_argument("--devices", type=int, default=50)
+    parser.add_argument("--period", type=int, default=120, help="readings of a device between overheating runs")
+    parser.add_argument("--warmup", type=float, default=10.0, help="seconds of production without anomalies")
+    parser.add_argument("--tail", type=float, default=10.0, help="last seconds of production without anomalies")
+    parser.add_argument("--drain", type=float, default=20.0, help="seconds to wait for the last alerts")
+    args = parser.parse_args()
+    config = get_config()
+    started = manager.up(config, only=["postgres", "kafka", "registry", "flink"])
+    job_id = None
+    watchers: list[AlertWatcher] = []
+    try:
+        with connect(config) as conn:
+            migrate(conn)
+        tag = uuid.uuid4().hex[:6]
+        suffix = f"_latency_{tag}"
+        topic = f"bench-latency-{tag}"
+        alerts_topic = f"{config.kafka.alerts_topic}{suffix}"
+        for name in (topic, alerts_topic):
+            recreate_topic(config, name)
+        with connect(config) as conn:
+            outputs.create_versioned_tables(conn, suffix, outputs.ALERT_TABLES)
+        options = JobOptions(bounded=False, output_suffix=suffix, extra={"telemetry_topic": topic})
+        job_id = jobrunner.submit(config, "alerts", options)
+        jobrunner.wait_for_state(config, job_id, {"RUNNING"}, timeout_s=120)
+        watchers = [AlertWatcher(config, alerts_topic, iso) for iso in ("read_uncommitted", "read_committed")]
+        for watcher in watchers:
+            watcher.start()
+            watcher.ready.wait(30)
+        print(f"job {job_id} running; producing {args.rate:.0f} readings/s for {args.duration:.0f} s "
+              f"({args.devices} devices, overheating every {args.period} readings per device) ...", flush=True)
+        completing = produce(config, topic, args.rate, args.duration, args.devices, args.period, args.warmup,
+                             args.tail, tag)
+        deadline = time.monotonic() + args.drain
+        while time.monotonic() < deadline and any(len(w.seen) < len(completing) for w in watchers):
+            time.sleep(0.5)
+        for watcher in watchers:
+            watcher.stop.set()
+            watcher.join(10)
+        interval = config.flink.checkpoint_interval_ms
+        print(f"planted overheating runs: {len(completing)}; checkpoint interval: {interval} ms; "
+              f"watermark delay: {config.job.watermark_delay_s} s")
+        for watcher in watchers:
+            latencies = [watcher.seen[key] - sent for key, sent in completing.items() if key in watcher.seen]
+            unmatched = len(set(watcher.seen) - set(completing))
+            if not latencies:
+                print(f"  {watcher.isolation:<17}: no alerts seen ({watcher.records} records)")
+                continue
+            print(f"  {watcher.isolation:<17}: {len(latencies):>4} alerts measured "
+                  f"(of {len(completing)} planted; {unmatched} unmatched), "
+                  f"p50 {percentile(latencies, 50):6.2f} s, p99 {percentile(latencies, 99):6.2f} s, "
+                  f"min {min(latencies):5.2f} s, max {max(latencies):5.2f} s, mean {statistics.mean(latencies):5.2f} s")
+    finally:
+        for watcher in watchers:
+            watcher.stop.set()
+        if job_id is not None:
+            try:
+                jobrunner.cancel(config, job_id)
+                print(f"job {job_id} cancelled")
+            except jobrunner.JobError as exc:
+                print(f"cancel failed: {exc}", file=sys.stderr)
+        for svc in reversed(started):
+            svc.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Fault injection on the standalone cluster, shared by the exactly-once tests of each job."""
+
+from __future__ import annotations
+
+import time
+
+from kappa import jobrunner
+from kappa.config import Config
+from kappa.flinkenv import JobOptions
+from kappa.stack import manager
+from kappa.stack.flink import FlinkService
+
+
+def run_with_taskmanager_kill(config: Config, job: str, options: JobOptions, timeout_s: float = 300) -> str:
+    """Submit a bounded job, SIGKILL the TaskManager as soon as one checkpoint has completed,
+    restart it, and wait until the job finishes; returns the job id.
+
+    Everything after that checkpoint is lost from the operators' memory and must be recovered from
+    the checkpoint and the log. Fails if the job had already finished (the input was too small)."""
+    job_id = jobrunner.submit(config, job, options)
+    deadline = time.monotonic() + 120
+    while jobrunner.completed_checkpoints(config, job_id) < 1:
+        assert time.monotonic() < deadline, "no checkpoint completed"
+        time.sleep(0.1)
+    assert jobrunner.job_state(config, job_id) == "RUNNING", "job finished before the fault: use more data"
+    flink = manager.service(config, "flink")
+    assert isinstance(flink, FlinkService)
+    assert flink.taskmanager.kill9() is not None
+    flink.start_taskmanager()
+    assert jobrunner.wait_for_state(config, job_id, {"FINISHED"}, timeout_s=timeout_s) == "FINISHED"
+    return job_id
