@@ -81,11 +81,7 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
                           v1_fraction=0.3)
     manifest = simulate(config, spec, produce=True)
 
-    _step("submitting job 'aggregate' to the standalone Flink cluster (bounded: reads to the current end)")
-    job_id = jobrunner.submit(config, "aggregate", JobOptions(bounded=True))
-    print(f"job id {job_id}; web UI {config.flink.rest_url}/#/job/completed/{job_id}/overview")
-    jobrunner.wait_for_state(config, job_id, {"FINISHED"}, timeout_s=600,
-                             progress=lambda state: print(f"  job state: {state}", flush=True))
+    _run_on_cluster(config, "aggregate", "the standalone Flink cluster (bounded: reads to the current end)")
 
     with connect(config) as conn:
         _show(conn, "per-device 1-minute aggregates (device_agg_1m)",
@@ -103,11 +99,7 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
         books = outputs.accounting(conn, late=len(late))
         actual = outputs.device_windows(conn)
 
-    _step("submitting job 'alerts' (MATCH_RECOGNIZE patterns, thresholds from alert_thresholds; bounded)")
-    alerts_id = jobrunner.submit(config, "alerts", JobOptions(bounded=True))
-    print(f"job id {alerts_id}; web UI {config.flink.rest_url}/#/job/completed/{alerts_id}/overview")
-    jobrunner.wait_for_state(config, alerts_id, {"FINISHED"}, timeout_s=600,
-                             progress=lambda state: print(f"  job state: {state}", flush=True))
+    _run_on_cluster(config, "alerts", "the cluster (MATCH_RECOGNIZE, thresholds from alert_thresholds; bounded)")
     with connect(config) as conn:
         _show(conn, "alerts (alerts)",
               "SELECT alert_type, severity, device_id, to_char(first_event_time, 'YYYY-MM-DD HH24:MI:SS'), "
@@ -136,6 +128,15 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
     print(f"explore: psql on {config.postgres.host}:{config.postgres.port} (views v_device_1m, v_site_5m), "
           f"Flink web UI {config.flink.rest_url}")
     return 0 if ok else 1
+
+
+def _run_on_cluster(config: Config, job: str, where: str) -> None:
+    """Submit a job bounded to the standalone cluster and wait, showing its state changes."""
+    _step(f"submitting job {job!r} to {where}")
+    job_id = jobrunner.submit(config, job, JobOptions(bounded=True))
+    print(f"job id {job_id}; web UI {config.flink.rest_url}/#/job/completed/{job_id}/overview")
+    jobrunner.wait_for_state(config, job_id, {"FINISHED"}, timeout_s=600,
+                             progress=lambda state: print(f"  job state: {state}", flush=True))
 
 
 def _show(conn: psycopg.Connection, title: str, query: str, headers: list[str]) -> None:
