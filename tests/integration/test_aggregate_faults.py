@@ -9,7 +9,6 @@ import uuid
 from collections import Counter
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -21,30 +20,18 @@ from kappa.simulate import simulate
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import assert_matches_python, faulty_spec
 from tests.integration.cluster_support import run_with_taskmanager_kill
+from tests.integration.kafka_support import committed_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 
 
 def _windows_in_topic(config: Config, topic: str) -> Counter:
-    registry = SchemaRegistryClient({"url": config.registry.url})
-    deserialize = AvroDeserializer(registry)
-    consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": uuid.uuid4().hex,
-                         "isolation.level": "read_committed", "enable.auto.commit": False})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    """(device, window start) -> how often a read_committed consumer sees that window."""
+    deserialize = AvroDeserializer(SchemaRegistryClient({"url": config.registry.url}))
     seen: Counter = Counter()
-    idle = 0
-    while idle < 8:
-        message = consumer.poll(0.5)
-        if message is None:
-            idle += 1
-            continue
-        idle = 0
-        if message.error():
-            continue
-        value = deserialize(message.value(), SerializationContext(topic, MessageField.VALUE))
+    for _, raw in committed_messages(config, topic):
+        value = deserialize(raw, SerializationContext(topic, MessageField.VALUE))
         seen[(value["device_id"], value["window_start"])] += 1
-    consumer.close()
     return seen
 
 

@@ -3,35 +3,15 @@ out-of-order, late, duplicate, malformed and mixed-schema input, compared with P
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from kappa import jobrunner
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from tests.integration.aggregate_support import assert_matches_python, prepare
+from tests.integration.kafka_support import committed_messages
 
 pytestmark = pytest.mark.integration
-
-
-def _committed_keys(config: Config, topic: str) -> list[tuple[bytes | None, int]]:
-    consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": uuid.uuid4().hex,
-                         "isolation.level": "read_committed", "enable.auto.commit": False})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    keys, idle = [], 0
-    while idle < 6:
-        message = consumer.poll(0.5)
-        if message is None:
-            idle += 1
-            continue
-        idle = 0
-        if not message.error():
-            keys.append((message.key(), len(message.value() or b"")))
-    consumer.close()
-    return keys
 
 
 def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Config) -> None:
@@ -43,8 +23,8 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     # counted late); the total is exact either way (checked above)
     assert 0 < books.duplicates <= manifest.data["counts"]["duplicate"]
 
-    windows = _committed_keys(migrated, f"{migrated.kafka.aggregates_topic}{suffix}")
-    dead = _committed_keys(migrated, f"{migrated.kafka.dead_letter_topic}{suffix}")
+    windows = committed_messages(migrated, f"{migrated.kafka.aggregates_topic}{suffix}")
+    dead = committed_messages(migrated, f"{migrated.kafka.dead_letter_topic}{suffix}")
     from kappa import outputs
     from kappa.stack.postgres import connect
 

@@ -15,7 +15,7 @@ from typing import Any
 import fastavro
 import psycopg
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from psycopg import sql
 
 from kappa import jobrunner, outputs
@@ -26,6 +26,7 @@ from kappa.schemas import read_schema
 from kappa.simulate import SCHEMA_DIR, Manifest, parse_time_ms, register_schema, simulate
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import faulty_spec
+from tests.integration.kafka_support import committed_messages
 
 pytestmark = pytest.mark.integration
 
@@ -48,24 +49,7 @@ def _alerts(conn: psycopg.Connection, suffix: str) -> list[dict[str, Any]]:
 
 
 def _committed_keys(config: Config, topic: str) -> list[bytes]:
-    consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": uuid.uuid4().hex,
-                         "isolation.level": "read_committed", "enable.auto.commit": False})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        keys: list[bytes] = []
-        idle = 0
-        while idle < 6:
-            message = consumer.poll(0.5)
-            if message is None:
-                idle += 1
-                continue
-            idle = 0
-            if not message.error():
-                keys.append(message.key() or b"")
-        return keys
-    finally:
-        consumer.close()
+    return [key or b"" for key, _ in committed_messages(config, topic)]
 
 
 def _run(config: Config, topic: str, suffix: str) -> None:

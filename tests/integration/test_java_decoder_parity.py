@@ -23,6 +23,7 @@ from pathlib import Path
 import fastavro
 import pytest
 
+from tests.unit.test_avro_decoder import reading  # the same valid reading as the unit tests
 from udfs.avro_decoder import BATCH_FIELDS, AvroDecoder, DecodeResult, Reason
 from udfs.java_udf import JAVA_DECODER_CLASS, find_java_udf_jar, register_java_decoder
 from udfs.schema_lookup import RegistrySchemaLookup
@@ -58,28 +59,6 @@ def frame(schema_id: int, schema: str, record: dict) -> bytes:
     buf.write(struct.pack(">bi", 0, schema_id))
     fastavro.schemaless_writer(buf, fastavro.parse_schema(json.loads(schema)), record)
     return buf.getvalue()
-
-
-def reading(**overrides: object) -> dict:
-    rec = {
-        "device_id": "dev-00001",
-        "site_id": "site-01",
-        "device_type": "environmental",
-        "seq": 17,
-        "event_time": NOW - 60_000,
-        "status": "OK",
-        "firmware_version": "1.5.0",
-        "temperature_c": 21.5,
-        "humidity_pct": 48.2,
-        "pressure_hpa": 1012.9,
-        "vibration_mm_s": None,
-        "power_w": None,
-        "battery_pct": 88.0,
-        "signal_rssi_dbm": -71,
-        "location": {"lat": 48.1, "lon": 11.5, "alt_m": 520.0},
-    }
-    rec.update(overrides)
-    return rec
 
 
 def random_reading(rng: random.Random) -> dict:
