@@ -1,10 +1,13 @@
 """The alerting job: Avro telemetry from Kafka -> decode -> event-time watermark -> late split ->
-thresholds from PostgreSQL (JDBC lookup join) -> four MATCH_RECOGNIZE patterns per device ->
-deterministic alert ids with a cool-down -> PostgreSQL upserts and an exactly-once Avro topic.
+thresholds from PostgreSQL (JDBC lookup join) -> four MATCH_RECOGNIZE patterns per device and an
+event-time silence detector -> deterministic alert ids with a cool-down -> PostgreSQL upserts and an
+exactly-once Avro topic.
 
 The patterns, one SQL file each in sql/alerts/: overheating, temperature_trend,
-vibration_then_heat, low_battery. Dead letters and late readings are the aggregation job's
-business: this job reads the same views and ignores them.
+vibration_then_heat, low_battery. DEVICE_SILENT is the absence of readings, which MATCH_RECOGNIZE
+cannot match: a keyed process function with event-time timers (udfs/device_silence.py) decides it
+between two SQL files. Dead letters and late readings are the aggregation job's business: this job
+reads the same views and ignores them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from pyflink.table import StatementSet
 
 from kappa.flinkenv import JobContext
+from udfs.device_silence import detect_silences
 
 PATTERNS = ("overheating", "temperature_trend", "vibration_then_heat", "low_battery")
 
@@ -24,6 +28,9 @@ def build(ctx: JobContext) -> StatementSet:
     ctx.execute_file("alerts/thresholds.sql")  # JDBC lookup of alert_thresholds
     for pattern in PATTERNS:
         ctx.execute_file(f"alerts/{pattern}.sql")  # MATCH_RECOGNIZE per device
+    ctx.execute_file("alerts/device_silent_input.sql")  # DEVICE_SILENT: event-time timers per device
+    ctx.t_env.create_temporary_view("device_silences", detect_silences(ctx.t_env, "device_silence_input"))
+    ctx.execute_file("alerts/device_silent.sql")
     ctx.execute_file("alerts/alerts.sql")  # union, deterministic id, cool-down
     ctx.execute_file("alerts/sinks.sql")
     return ctx.add_inserts(ctx.t_env.create_statement_set(), "alerts/inserts.sql")

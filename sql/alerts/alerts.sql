@@ -12,7 +12,8 @@ CREATE TEMPORARY VIEW alerts_matched AS
 SELECT * FROM alerts_overheating
 UNION ALL SELECT * FROM alerts_temperature_trend
 UNION ALL SELECT * FROM alerts_vibration_then_heat
-UNION ALL SELECT * FROM alerts_low_battery;
+UNION ALL SELECT * FROM alerts_low_battery
+UNION ALL SELECT * FROM alerts_device_silent;
 
 CREATE TEMPORARY VIEW alerts_final AS
 SELECT

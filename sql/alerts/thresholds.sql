@@ -39,6 +39,7 @@ SELECT
   COALESCE(o.spike_window_s, d.spike_window_s) AS spike_window_s,
   COALESCE(o.low_battery_pct, d.low_battery_pct) AS low_battery_pct,
   COALESCE(o.low_battery_duration_s, d.low_battery_duration_s) AS low_battery_duration_s,
+  COALESCE(o.silent_after_s, d.silent_after_s) AS silent_after_s,
   COALESCE(o.cooldown_s, d.cooldown_s) AS cooldown_s,
   COALESCE(o.rule_version, d.rule_version) AS rule_version
 FROM alert_readings AS r

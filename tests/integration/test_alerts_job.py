@@ -8,6 +8,7 @@ import io
 import json
 import struct
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +33,8 @@ pytestmark = pytest.mark.integration
 
 T0 = parse_time_ms("2026-03-02T08:00:00Z")  # a multiple of the 300 s cool-down
 KIND_TO_TYPE = {"overheating": "OVERHEATING", "temperature_trend": "TEMPERATURE_TREND",
-                "vibration_then_heat": "VIBRATION_THEN_HEAT", "low_battery": "LOW_BATTERY"}
+                "vibration_then_heat": "VIBRATION_THEN_HEAT", "low_battery": "LOW_BATTERY", "silent": "DEVICE_SILENT"}
+SILENT_AFTER_MS = 180_000  # alert_thresholds.silent_after_s of every seeded device type
 
 Alert = tuple[str, str, int, int]  # (alert_type, device_id, first event ms, last event ms)
 
@@ -52,10 +54,16 @@ def _committed_keys(config: Config, topic: str) -> list[bytes]:
     return [key or b"" for key, _ in committed_messages(config, topic)]
 
 
-def _run(config: Config, topic: str, suffix: str) -> None:
+# A watermark after every record, as a live stream at a device's pace gets it: a bounded run then
+# reaches every watermark a live run would reach before the input ends (see udfs/device_silence.py).
+ON_EVENT_WATERMARKS = (",\n  'scan.bounded.mode' = 'latest-offset'"
+                       ",\n  'scan.watermark.emit.strategy' = 'on-event'")
+
+
+def _run(config: Config, topic: str, suffix: str, **extra: str) -> None:
     with connect(config) as conn:
         outputs.create_versioned_tables(conn, suffix, outputs.ALERT_TABLES)
-    options = JobOptions(bounded=True, output_suffix=suffix, extra={"telemetry_topic": topic})
+    options = JobOptions(bounded=True, output_suffix=suffix, extra={"telemetry_topic": topic, **extra})
     jobrunner.run_local(config, "alerts", options, wait=True)
 
 
@@ -69,12 +77,14 @@ class Fleet:
         self.tag = tag
         self.records: list[tuple[int, dict[str, Any]]] = []  # (send order key, record)
         self.seqs: dict[str, int] = {}
+        self.partitions: dict[int, int] = {}  # id(record) -> Kafka partition, where not by key
 
     def dev(self, name: str) -> str:
         return f"g-{name}-{self.tag}"
 
     def reading(self, name: str, dtype: str, at_ms: int, *, temp: float = 40.0, vib: float | None = None,
-                battery: float | None = 60.0, seq: int | None = None, send_at: int | None = None) -> int:
+                battery: float | None = 60.0, seq: int | None = None, send_at: int | None = None,
+                partition: int | None = None) -> int:
         device = self.dev(name)
         if seq is None:
             seq = self.seqs.get(device, 1000) + 1
@@ -83,6 +93,8 @@ class Fleet:
                "status": "OK", "firmware_version": "2.0.1", "temperature_c": temp, "humidity_pct": None,
                "pressure_hpa": None, "vibration_mm_s": vib if dtype == "vibration" else None, "power_w": None,
                "battery_pct": battery, "signal_rssi_dbm": -70, "location": None}
+        if partition is not None:
+            self.partitions[id(rec)] = partition
         self.records.append((at_ms if send_at is None else send_at, rec))
         return at_ms
 
@@ -101,8 +113,9 @@ class Fleet:
             buf = io.BytesIO()
             buf.write(struct.pack(">bI", 0, schema_id))
             fastavro.schemaless_writer(buf, parsed, rec)
+            where = {"partition": self.partitions[id(rec)]} if id(rec) in self.partitions else {}
             producer.produce(topic, key=rec["device_id"].encode(), value=buf.getvalue(),
-                             timestamp=rec["event_time"])
+                             timestamp=rec["event_time"], **where)
         assert producer.flush(30) == 0
 
 
@@ -178,10 +191,35 @@ def test_golden_sequences_raise_exactly_the_expected_alerts(migrated: Config, ov
         battery = 12.0 if 3 <= k <= 8 or 10 <= k <= 14 else (16.0 if k == 9 else 15.0)
         f.reading("lb-neg", "thermal", T0 + k * 10_000, temp=cool, battery=battery)
 
-    # keep the watermark moving past the last readings: a quiet device well after everything
-    f.series("tail", "thermal", [cool] * 3, start=T0 + 3_600_000)
+    # DEVICE_SILENT (no reading for more than 180 s): a 200 s gap, resolved by the next reading;
+    # a gap of exactly 180 s and one of 170 s are not silences; out-of-order arrival is no gap
+    # (the gap starts in the cool-down bucket before the one of its final open silence: two alerts)
+    t = (f.series("sl-pos", "thermal", [cool] * 4, start=T0 + 100_000)
+         + f.series("sl-pos", "thermal", [cool] * 3, start=T0 + 330_000))
+    want.add(("DEVICE_SILENT", f.dev("sl-pos"), t[3], t[4]))
+    f.series("sl-neg", "thermal", [cool] * 2, step_ms=180_000)
+    f.series("sl-neg", "thermal", [cool] * 2, step_ms=170_000, start=T0 + 360_000)
+    # 183 s arrives before 179 s (inside the 5 s watermark delay): in arrival order it would look
+    # like a 183 s gap; in event-time order the gaps are 179 s and 4 s
+    for at, send in ((0, 0), (183_000, 183_000), (179_000, 183_500), (200_000, 200_000)):
+        f.reading("sl-ooo", "thermal", T0 + at, temp=cool, send_at=T0 + send)
+
+    # keep the watermark moving past the last readings: quiet devices well after everything, one in
+    # each Kafka partition (the watermark is the minimum over partitions). By then every other device
+    # has been silent for longer than 180 s after its last reading: each raises one open
+    # DEVICE_SILENT alert (the tails themselves end with the input, which is no silence).
+    tail = [T0 + 3_600_000 + k * 10_000 for k in range(3)]
+    for p in range(migrated.kafka.partitions):
+        for at in tail:
+            f.reading(f"tail{p}", "thermal", at, temp=cool, partition=p)
+    last_reading: dict[str, int] = {}
+    for _, rec in f.records:
+        last_reading[rec["device_id"]] = max(last_reading.get(rec["device_id"], 0), rec["event_time"])
+    for device, at in last_reading.items():
+        if at < tail[0] - SILENT_AFTER_MS:
+            want.add(("DEVICE_SILENT", device, at, at + SILENT_AFTER_MS))
     f.produce(migrated, topic)
-    _run(migrated, topic, suffix)
+    _run(migrated, topic, suffix, source_options=ON_EVENT_WATERMARKS)
 
     with connect(migrated) as conn:
         rows = _alerts(conn, suffix)
@@ -193,9 +231,15 @@ def test_golden_sequences_raise_exactly_the_expected_alerts(migrated: Config, ov
         assert row["rule_version"] == ("rules-test" if row["device_id"] == override_device else "rules-v1")
         assert isinstance(row["trigger_values_json"], dict) and row["trigger_values_json"]
         assert row["severity"] in ("WARNING", "CRITICAL")
+    resolved = [r for r in rows if r["alert_type"] == "DEVICE_SILENT" and r["trigger_values_json"]["resolved"]]
+    assert [r["device_id"] for r in resolved] == [f.dev("sl-pos")]
+    assert resolved[0]["trigger_values_json"] == {"silent_s": 200.0, "silent_after_s": 180.0, "resolved": 1.0}
     keys = _committed_keys(migrated, f"{migrated.kafka.alerts_topic}{suffix}")
     assert {k.decode() for k in keys} == {r["alert_id"] for r in rows}
-    assert len(keys) == len(rows) + 1, "the suppressed repeat is a second record with the same key"
+    types = {r["alert_id"]: (r["alert_type"], r["device_id"]) for r in rows}
+    repeated = sorted(types[k.decode()] for k, n in Counter(keys).items() if n > 1)
+    assert len(keys) == len(rows) + 1 + len(resolved), repeated
+    # the suppressed repeat and the resolution of a silence are second records with the same key
 
 
 # --------------------------------------------------------------------------- the simulator
@@ -228,5 +272,7 @@ def test_every_planted_anomaly_raises_its_alert_and_nothing_else(migrated: Confi
         else:
             assert first == a["first_event_time"], (a, row)
         assert first < last <= a["last_event_time"], (a, row)
+        if a["kind"] == "silent":  # raised when the watermark passed the bound, resolved by the next reading
+            assert last == a["last_event_time"] and row["trigger_values_json"]["resolved"] == 1.0, (a, row)
         if a["kind"] == "vibration_then_heat":
             assert last == a["temperature_event_time"]
