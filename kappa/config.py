@@ -28,6 +28,7 @@ class _Section(BaseModel):
 class PathsConfig(_Section):
     data_dir: Path
     jars_dir: Path
+    sql_dir: Path = PROJECT_ROOT / "sql"  # the jobs' SQL files; another folder = changed logic (replays)
 
 
 class KafkaConfig(_Section):
@@ -135,6 +136,10 @@ class Config(_Section):
     def jars_dir(self) -> Path:
         return self.paths.jars_dir
 
+    @property
+    def sql_dir(self) -> Path:
+        return self.paths.sql_dir
+
     def secret(self, env_name: str) -> str:
         """A secret from the environment; the local stack's generated file is the fallback.
 
@@ -203,7 +208,7 @@ def load_config(
     merged = _deep_merge(merged, _env_overrides(env))
     root = Path(path).resolve().parent
     paths = merged.setdefault("paths", {})
-    for key in ("data_dir", "jars_dir"):
+    for key in ("data_dir", "jars_dir", "sql_dir"):
         if key in paths and not Path(paths[key]).is_absolute():
             paths[key] = str(root / paths[key])
     return Config(profile=profile, root=root, **merged)

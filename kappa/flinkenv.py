@@ -93,7 +93,8 @@ class JobContext:
         self.params = sql_params(config, self.options).with_values(job_name=job_name)
 
     def statements(self, relative: str | Path) -> list[str]:
-        return sqlfiles.load(relative, self.params)
+        """A SQL file of `paths.sql_dir`: a replay may run a changed copy of sql/ with the same job code."""
+        return sqlfiles.load(relative, self.params, sql_dir=self.config.sql_dir)
 
     def execute_file(self, relative: str | Path) -> None:
         """Run DDL (CREATE TABLE / VIEW / FUNCTION) statements of a SQL file."""

@@ -121,6 +121,8 @@ def submit(config: Config, name: str, options: JobOptions, savepoint: str | None
     env = flink_env(config)
     env["KAPPA_DETACHED"] = "1"
     env["KAPPA_PROFILE"] = config.profile
+    # the client process plans the job from SQL files: the ones of *this* config, not its environment's
+    env["KAPPA_PATHS__SQL_DIR"] = str(config.sql_dir)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     argv = [
         "bash", str(pyflink_home() / "bin" / "flink"), "run",

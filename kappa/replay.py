@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import re
+import shlex
 import sys
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from kappa import jobrunner, outputs
-from kappa.config import Config
+from kappa.config import PROJECT_ROOT, Config
 from kappa.errors import KappaError
 from kappa.flinkenv import JobOptions
 
@@ -97,11 +98,15 @@ def parse_offsets(text: str) -> dict[int, int]:
     return result
 
 
+def startup_options(start: Mapping[int, int]) -> str:
+    """Extra WITH options for the Kafka source: start exactly at `start` of each partition (unbounded)."""
+    return (",\n  'scan.startup.mode' = 'specific-offsets',"
+            f"\n  'scan.startup.specific-offsets' = '{format_offsets(start)}'")
+
+
 def source_options(start: Mapping[int, int], end: Mapping[int, int]) -> str:
     """Extra WITH options for the Kafka source: read exactly [start, end) of each partition."""
-    return (",\n  'scan.startup.mode' = 'specific-offsets',"
-            f"\n  'scan.startup.specific-offsets' = '{format_offsets(start)}',"
-            "\n  'scan.bounded.mode' = 'specific-offsets',"
+    return (startup_options(start) + ",\n  'scan.bounded.mode' = 'specific-offsets',"
             f"\n  'scan.bounded.specific-offsets' = '{format_offsets(end)}'")
 
 
@@ -160,6 +165,10 @@ class TableDiff:
     differing: int = 0
     same: int = 0
     columns: Counter[str] = field(default_factory=Counter)
+    # which keys: a test can check that a change altered exactly the windows it should
+    only_left_keys: set[tuple] = field(default_factory=set)
+    only_right_keys: set[tuple] = field(default_factory=set)
+    differing_keys: set[tuple] = field(default_factory=set)
 
     @property
     def differences(self) -> int:
@@ -182,13 +191,14 @@ def compare_rows(table: str, left: Mapping[tuple, Row], right: Mapping[tuple, Ro
     diff.window_from, diff.window_to = lo, hi
     in_range = lambda rows: {k for k in rows if lo <= k[window_key] <= hi}  # noqa: E731
     keys_left, keys_right = in_range(left), in_range(right)
-    diff.only_left = len(keys_left - keys_right)
-    diff.only_right = len(keys_right - keys_left)
+    diff.only_left_keys, diff.only_right_keys = keys_left - keys_right, keys_right - keys_left
+    diff.only_left, diff.only_right = len(diff.only_left_keys), len(diff.only_right_keys)
     for key in keys_left & keys_right:
         a, b = left[key], right[key]
         columns = [c for c in sorted(a.keys() | b.keys()) if c not in ignore and not values_equal(a.get(c), b.get(c))]
         if columns:
             diff.differing += 1
+            diff.differing_keys.add(key)
             diff.columns.update(columns)
         else:
             diff.same += 1
@@ -363,11 +373,80 @@ def _status_name(status: Any) -> str:
     return str(getattr(status, "name", status)).rsplit(".", 1)[-1]
 
 
+_ENDED = frozenset({"FINISHED", "FAILED", "CANCELED", "SUSPENDED", "ENDED"})
+
+
+class _LocalRun:
+    """A replay in a MiniCluster inside this process."""
+
+    def __init__(self, config: Config, job: str, options: JobOptions) -> None:
+        self.result = jobrunner.run_local(config, job, options, wait=False)
+        self.client = self.result.get_job_client()
+
+    def state(self) -> str:
+        # the per-job MiniCluster shuts down when the job ends: then ask the result (finish)
+        try:
+            return _status_name(self.client.get_job_status().result()) if self.client is not None else "ENDED"
+        except Exception:  # noqa: BLE001 - py4j error once the MiniCluster is gone
+            return "ENDED"
+
+    def finish(self, state: str) -> None:
+        self.result.wait()  # returns at once when the job finished; raises its failure otherwise
+
+    def cancel(self) -> None:
+        try:
+            if self.client is not None:
+                self.client.cancel().result()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
+class _ClusterRun:
+    """A replay submitted (detached) to the standalone cluster, followed through its REST API."""
+
+    def __init__(self, config: Config, job: str, options: JobOptions) -> None:
+        self.config = config
+        self.job_id = jobrunner.submit(config, job, options)
+
+    def state(self) -> str:
+        return jobrunner.job_state(self.config, self.job_id)
+
+    def finish(self, state: str) -> None:
+        if state != "FINISHED":  # raises with the job's root exception when it FAILED or was CANCELED
+            jobrunner.wait_for_state(self.config, self.job_id, {"FINISHED"}, timeout_s=5)
+
+    def cancel(self) -> None:
+        """A replay given up (timeout, Ctrl-C) must not keep writing into a version marked failed."""
+        try:
+            if self.state() not in _ENDED:
+                jobrunner.cancel(self.config, self.job_id)
+        except jobrunner.JobError:
+            pass
+
+
+def _follow(run: _LocalRun | _ClusterRun, poll: Callable[[], str], interval_s: float, timeout_s: float,
+            say: Callable[[str], None]) -> str:
+    """Wait until the job ends, printing `poll()` (the progress line) every `interval_s`; returns its state."""
+    deadline = time.monotonic() + timeout_s
+    last = 0.0
+    while True:
+        current = run.state()
+        if current in _ENDED:
+            return current
+        if time.monotonic() > deadline:
+            raise ReplayError(f"replay still {current} after {timeout_s:.0f}s")
+        if time.monotonic() - last >= interval_s:
+            last = time.monotonic()
+            say("  " + poll())
+        time.sleep(0.5)
+
+
 def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, cluster: bool = False,
                extra: Mapping[str, str] | None = None, parallelism: int | None = None,
                interval_s: float = 5.0, timeout_s: float = 24 * 3600,
                log: Callable[[str], None] | None = None) -> Version:
-    """Create the version's tables, record it, run the job over exactly `rng`, mark it finished/failed."""
+    """Create the version's tables, record it, run the job (SQL of `config.sql_dir`) over exactly `rng`
+    locally or on the standalone cluster, and mark it finished/failed."""
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))
     suffix = version_suffix(version)
     jobrunner.load_job(job)
@@ -382,41 +461,19 @@ def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, clus
     progress = Progress(rng)
     partitions = sorted(rng.end)
     say(f"replay {job} as {version}: {rng.topic} {format_offsets(rng.start)} -> {format_offsets(rng.end)} "
-        f"({rng.total} records), outputs *{suffix}, {'cluster' if cluster else 'local MiniCluster'}")
+        f"({rng.total} records), SQL {config.sql_dir}, outputs *{suffix}, "
+        f"{'cluster ' + config.flink.rest_url if cluster else 'local MiniCluster'}")
+    run: _LocalRun | _ClusterRun | None = None
     try:
-        deadline = time.monotonic() + timeout_s
-        last = 0.0
-        if cluster:
-            job_id = jobrunner.submit(config, job, options)
-            say(f"submitted as Flink job {job_id}")
-
-            def state() -> str:
-                return jobrunner.job_state(config, job_id)
-        else:
-            result = jobrunner.run_local(config, job, options, wait=False)
-            client = result.get_job_client()
-
-            def state() -> str:
-                # the per-job MiniCluster shuts down when the job ends: then ask the result (below)
-                try:
-                    return _status_name(client.get_job_status().result()) if client is not None else "ENDED"
-                except Exception:  # noqa: BLE001 - py4j error once the MiniCluster is gone
-                    return "ENDED"
-        while True:
-            current = state()
-            if current in ("FINISHED", "FAILED", "CANCELED", "SUSPENDED", "ENDED"):
-                break
-            if time.monotonic() > deadline:
-                raise ReplayError(f"replay still {current} after {timeout_s:.0f}s")
-            if time.monotonic() - last >= interval_s:
-                last = time.monotonic()
-                say("  " + progress.line(committed_offsets(config, group, rng.topic, partitions)))
-            time.sleep(0.5)
-        if not cluster:
-            result.wait()  # returns at once when the job finished; raises its failure otherwise
-        elif current != "FINISHED":
-            raise ReplayError(f"replay job ended {current}")
+        run = _ClusterRun(config, job, options) if cluster else _LocalRun(config, job, options)
+        if isinstance(run, _ClusterRun):
+            say(f"submitted as Flink job {run.job_id}")
+        state = _follow(run, lambda: progress.line(committed_offsets(config, group, rng.topic, partitions)),
+                        interval_s, timeout_s, say)
+        run.finish(state)
     except BaseException as exc:
+        if run is not None:
+            run.cancel()
         with connect(config) as conn:
             set_state(conn, job, version, "failed", str(exc)[:2000])
         raise
@@ -475,6 +532,23 @@ def promote(conn: psycopg.Connection, job: str, version: str) -> None:
                          (job, version))
 
 
+def follow_on_options(chosen: Version) -> JobOptions:
+    """The live job of a promoted version: unbounded, from the replay's end offsets, into its outputs.
+
+    It continues the replay's input exactly (no record skipped or read twice); see docs/design.md
+    for the windows open at those offsets, which it rewrites from the records after them only."""
+    return JobOptions(output_suffix=version_suffix(chosen.version),
+                      extra={"telemetry_topic": chosen.topic, "source_options": startup_options(chosen.end)})
+
+
+def follow_on_command(config: Config, chosen: Version) -> str:
+    """`kappa submit ...` starting `follow_on_options`, with the SQL folder of `config` when not the default."""
+    command = shlex.join(["kappa", "submit", chosen.job, *jobrunner.job_arguments(follow_on_options(chosen))])
+    if config.sql_dir != PROJECT_ROOT / "sql":
+        command = f"KAPPA_PATHS__SQL_DIR={shlex.quote(str(config.sql_dir))} {command}"
+    return command
+
+
 def drop(config: Config, conn: psycopg.Connection, job: str, version: str) -> list[str]:
     """Drop the version's tables and output topics; refused while it is promoted. Returns what went."""
     chosen = get_version(conn, job, check_version(version))
@@ -526,7 +600,12 @@ def _cmd_promote(args: argparse.Namespace, config: Config) -> int:
 
     with connect(config) as conn:
         promote(conn, args.job, args.version)
-    print(f"{', '.join(READER_VIEWS)} now read {'the live tables' if args.version == LIVE else args.version}")
+        chosen = None if args.version == LIVE else get_version(conn, args.job, args.version)
+    print(f"{', '.join(READER_VIEWS)} now read {'the live tables' if chosen is None else args.version}")
+    if chosen is not None:
+        print(f"the {args.version} tables end at the replay's end offsets {format_offsets(chosen.end)}; "
+              "to keep them current, start its live job there (with the SQL it was replayed with), "
+              "then stop the old live job:\n  " + follow_on_command(config, chosen), file=sys.stderr)
     return 0
 
 

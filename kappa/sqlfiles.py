@@ -111,9 +111,10 @@ def split_statements(text: str) -> list[str]:
     return statements
 
 
-def load(relative: str | Path, params: SqlParams, *, printable: bool = False) -> list[str]:
-    """Rendered statements of `sql/<relative>`."""
-    path = SQL_DIR / relative
+def load(relative: str | Path, params: SqlParams, *, printable: bool = False,
+         sql_dir: Path = SQL_DIR) -> list[str]:
+    """Rendered statements of `<sql_dir>/<relative>` (jobs pass `paths.sql_dir`; default: the repo's sql/)."""
+    path = Path(sql_dir) / relative
     if not path.exists():
         raise SqlTemplateError(f"SQL file not found: {path}")
     return split_statements(render(strip_comments(path.read_text()), params, printable=printable,

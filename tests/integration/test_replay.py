@@ -1,122 +1,198 @@
-"""Kappa reprocessing on the real stack: a replay reads exactly the offsets captured at its start,
-equals a fresh bounded run of the changed job, compares with the "live" run, and promotes by
-switching the reader views (always switched back to live: the database is shared)."""
+"""Kappa reprocessing on the real stack, with a real change of the SQL logic: the live job (the
+repository's sql/) runs over a dataset; an analyst's fix to sql/aggregates/windows.sql is replayed
+from earliest as v2 on the standalone cluster; v2 equals a fresh local run of the changed job over the
+same offsets; compare reports exactly the windows the fix alters (worked out in Python from what the
+simulator produced, not from the job's output); promote switches the reader views atomically (and
+always back to live: the database is shared)."""
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
+import psycopg
 import pytest
 from confluent_kafka import Producer
 
 from kappa import expected, jobrunner, outputs, replay
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
-from kappa.simulate import simulate
+from kappa.simulate import Manifest, simulate
 from kappa.stack.postgres import connect
-from tests.integration.aggregate_support import faulty_spec
+from tests.integration.aggregate_support import READING_CATEGORIES, assert_matches_python, faulty_spec, to_reading
+from tests.integration.kafka_support import committed_messages
 
 pytestmark = pytest.mark.integration
 
-CHANGED = {"watermark_delay_s": "90"}  # the changed logic: late readings here are 35-50 s late, so none is
+# The analyst's change: readings a device itself flags WARN or FAULT (a sensor it distrusts) no longer
+# count in the device's one-minute temperature average. Everything else stays as it is.
+LIVE_AVG = "MAX(temperature_c) AS temp_max, AVG(temperature_c) AS temp_avg,"
+FIXED_AVG = "MAX(temperature_c) AS temp_max, AVG(CASE WHEN status = 'OK' THEN temperature_c END) AS temp_avg,"
+
+EXTRA = 6  # undecodable records produced after the replay's capture
 
 
-def _produce_extra(config: Config, topic: str, count: int = 6) -> None:
+def _changed_sql_dir(tmp_path: Path) -> Path:
+    """A copy of sql/ with the fix in sql/aggregates/windows.sql (device windows only)."""
+    changed = tmp_path / "sql"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "sql", changed)
+    windows = changed / "aggregates" / "windows.sql"
+    text = windows.read_text()
+    assert text.count(LIVE_AVG) == 1, "windows.sql changed: update the replay test's edit"
+    windows.write_text(text.replace(LIVE_AVG, FIXED_AVG))
+    return changed
+
+
+def _with_sql_dir(config: Config, sql_dir: Path) -> Config:
+    return config.model_copy(update={"paths": config.paths.model_copy(update={"sql_dir": sql_dir})})
+
+
+def _changed_windows(manifest: Manifest) -> tuple[set[tuple[str, datetime]], int]:
+    """The device windows whose temp_avg the fix alters, and how many device windows there are: the
+    readings' windows computed by kappa.expected with and without the non-OK temperatures."""
+    readings = [to_reading(r) for r in manifest.records if r.category in READING_CATEGORIES]
+    ok_only = [dataclasses.replace(r, values={**r.values, "temperature_c": None})
+               if r.values.get("status") != "OK" else r for r in readings]
+    before, after = expected.device_windows_1m(readings), expected.device_windows_1m(ok_only)
+    changed = {key for key in before if not expected.close(before[key]["temp_avg"], after[key]["temp_avg"])}
+    as_db = {(device, datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)) for device, ms in changed}
+    return as_db, len(before)
+
+
+def _produce_extra(config: Config, topic: str, count: int) -> None:
     producer = Producer({"bootstrap.servers": config.kafka.bootstrap})
     for i in range(count):
         producer.produce(topic, key=b"extra", value=b"not avro %d" % i, partition=i % config.kafka.partitions)
     assert producer.flush(30) == 0
 
 
-def test_replay_is_bounded_compares_and_promotes(migrated: Config) -> None:
+def _assert_same_rows(conn: psycopg.Connection, left: str, right: str) -> None:
+    """Every row and every column equal (updated_at is write time). Floats to a relative 1e-9: the
+    order in which one window's readings from different partitions reach the aggregate varies
+    between runs, and with it the last bits of a sum; everything else exactly."""
+    for table, keys in replay.COMPARE_TABLES.items():
+        mine = replay.table_rows(conn, f"{table}_{left}", keys)
+        theirs = replay.table_rows(conn, f"{table}_{right}", keys)
+        assert mine.keys() == theirs.keys(), table
+        for key, row in mine.items():
+            assert row.keys() == theirs[key].keys()
+            for column, value in row.items():
+                if column != "updated_at":
+                    assert expected.close(value, theirs[key][column]), (table, key, column, value, theirs[key][column])
+
+
+def _view_reads(conn: psycopg.Connection, view: str) -> str:
+    row = conn.execute("SELECT pg_get_viewdef(%s::regclass)", (view,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+@pytest.mark.cluster
+def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrated: Config, tmp_path: Path) -> None:
     live_suffix = f"_live_{uuid.uuid4().hex[:6]}"
     topic = f"telemetry{live_suffix.replace('_', '-')}"
     with connect(migrated) as conn:
         outputs.create_versioned_tables(conn, live_suffix)
-    spec = dataclasses.replace(faulty_spec(topic, seed=23, devices=6, readings=30), late=0.06, late_margin_s=30.0)
+    # no late readings and out-of-order ones strictly inside the watermark delay: then no run routes a
+    # reading late, whatever the timing of its watermarks, and every run's windows are a function of the data
+    delay_s = migrated.job.watermark_delay_s
+    spec = dataclasses.replace(faulty_spec(topic, seed=23, devices=6, readings=30), late=0.0,
+                               out_of_order_max_s=delay_s - 1.0)
     manifest = simulate(migrated, spec, produce=True, log=lambda _: None)
     total = manifest.data["counts"]["total"]
-    live = live_suffix.lstrip("_")  # the "live" run of this test is version `live_xxxxxx` (V1)
+    live = live_suffix.lstrip("_")  # the "live" run of this test is version `live_xxxxxx` (V1, repo SQL)
     jobrunner.run_local(migrated, "aggregate", JobOptions(
         bounded=True, output_suffix=live_suffix, extra={"telemetry_topic": topic}), wait=True)
+    assert_matches_python(migrated, live_suffix, manifest, topic)  # V1 is right, and none of it late
 
+    changed_config = _with_sql_dir(migrated, _changed_sql_dir(tmp_path))
     rng = replay.capture_range(migrated, topic)
     assert rng.total == total
-    _produce_extra(migrated, topic)  # after capture: the replay must not read these
+    _produce_extra(migrated, topic, EXTRA)  # after capture: the replay must not read these
 
     tag = uuid.uuid4().hex[:6]
     v2, fresh = f"r{tag}", f"f{tag}"
     lines: list[str] = []
     try:
-        done = replay.run_replay(migrated, "aggregate", v2, rng, extra=CHANGED, interval_s=1, log=lines.append)
+        done = replay.run_replay(changed_config, "aggregate", v2, rng, cluster=True, interval_s=1,
+                                 log=lines.append)
         assert done.state == "finished" and done.end == rng.end and done.start == rng.start
+        assert any(line.startswith("submitted as Flink job") for line in lines), lines
+        assert any("p0:" in line and "/" in line for line in lines[1:-1]), lines  # progress per partition
         assert "finished" in lines[-1]
-        # a fresh bounded run of the changed job over the same offsets, into another suffix
+        # a fresh bounded run of the changed job over the same offsets, locally, into another suffix
         with connect(migrated) as conn:
+            replay.register(conn, "aggregate", fresh, rng)  # so that cleanup drops its tables and topics
             outputs.create_versioned_tables(conn, "_" + fresh)
-        jobrunner.run_local(migrated, "aggregate", JobOptions(bounded=True, output_suffix="_" + fresh, extra={
-            **CHANGED, "telemetry_topic": topic, "source_options": replay.source_options(rng.start, rng.end)}),
-            wait=True)
+        jobrunner.run_local(changed_config, "aggregate", JobOptions(bounded=True, output_suffix="_" + fresh, extra={
+            "telemetry_topic": topic, "source_options": replay.source_options(rng.start, rng.end)}), wait=True)
 
         with connect(migrated) as conn:
+            replay.set_state(conn, "aggregate", fresh, "finished")
             books = outputs.accounting(conn, "_" + v2, late=len(outputs.late_keys(migrated, f"{topic}-late_{v2}")))
             assert books.total == total, books  # bounded by the captured offsets: no extra record
             assert books.dead_letters == manifest.data["counts"]["malformed"]
             assert books.late == 0
-            for table, keys in replay.COMPARE_TABLES.items():
-                mine = replay.table_rows(conn, f"{table}_{v2}", keys)
-                theirs = replay.table_rows(conn, f"{table}_{fresh}", keys)
-                assert mine.keys() == theirs.keys(), table
-                for key, row in mine.items():  # the same rows (updated_at is write time); floats to 1e-9,
-                    # since summation order in Flink's local/global aggregation varies between runs
-                    for column, value in row.items():
-                        if column != "updated_at":
-                            assert expected.close(value, theirs[key][column]), (table, key, column)
 
-            # v2 against the fresh run: no differences at all
+            # v2 (cluster) against the fresh local run of the changed job: the same rows
+            _assert_same_rows(conn, v2, fresh)
             same = replay.compare_versions(conn, "aggregate", v2, fresh)
             assert all(d.differences == 0 for d in same), replay.format_diffs(v2, fresh, same)
 
-            # V1 (watermark delay 5 s) against v2 (600 s): exactly the windows of V1's late readings differ
-            late_v1 = outputs.late_keys(migrated, f"{topic}-late{live_suffix}")
-            by_key = {(r.device_id, r.seq): r for r in manifest.records}
-            late_windows = {(d, by_key[(d, s)].event_time // 60_000) for d, s in late_v1}
+            # V1 against v2: exactly the device windows holding a WARN/FAULT temperature differ, only in
+            # temp_avg; no window lost or gained; site windows and duplicate counts are untouched
+            want, windows = _changed_windows(manifest)
+            assert 0 < len(want) < windows, (len(want), windows)  # the data exercises the change
             diffs = {d.table: d for d in replay.compare_versions(conn, "aggregate", live, v2)}
+            report = replay.format_diffs(live, v2, list(diffs.values()))
             device = diffs["device_agg_1m"]
-            assert device.only_left == 0
-            assert device.differing + device.only_right == len(late_windows), (
-                replay.format_diffs(live, v2, list(diffs.values())), late_v1)
-            if late_v1:
-                assert "reading_count" in device.columns or device.only_right
+            assert device.rows_left == device.rows_right == windows, report
+            assert (device.only_left, device.only_right) == (0, 0), report
+            assert device.differing_keys == want, (report, sorted(device.differing_keys ^ want)[:5])
+            assert dict(device.columns) == {"temp_avg": len(want)}, report
+            assert diffs["site_agg_5m"].differences == 0 and diffs["duplicates_1m"].differences == 0, report
 
-            # a catch-up read often emits no watermark before the last record, so V1 may have no late
-            # readings and nothing may differ above; prove compare finds differences on real tables too
-            first = min(replay.table_rows(conn, f"device_agg_1m_{fresh}", replay.COMPARE_TABLES["device_agg_1m"]))
-            last = max(replay.table_rows(conn, f"device_agg_1m_{fresh}", replay.COMPARE_TABLES["device_agg_1m"]))
-            conn.execute(f'UPDATE "device_agg_1m_{fresh}" SET reading_count = reading_count + 100 '
-                         "WHERE device_id = %s AND window_start = %s", first)
-            conn.execute(f'DELETE FROM "device_agg_1m_{fresh}" WHERE device_id = %s AND window_start = %s', last)
-            tampered = replay.compare_versions(conn, "aggregate", v2, fresh)[0]
-            assert (tampered.only_left, tampered.only_right, tampered.differing) == (1, 0, 1)
-            assert tampered.top_columns() == "reading_count(1)"
-
-            # promote v2: the reader views switch to its tables in one transaction; then back to live
+            # promote v2: both reader views switch to its tables in one transaction
             replay.promote(conn, "aggregate", v2)
+            assert f"device_agg_1m_{v2}" in _view_reads(conn, "v_device_1m")
+            assert f"site_agg_5m_{v2}" in _view_reads(conn, "v_site_5m")
             count = conn.execute("SELECT count(*) FROM v_device_1m").fetchone()
             assert count == conn.execute(f'SELECT count(*) FROM "device_agg_1m_{v2}"').fetchone()
-            sites = conn.execute("SELECT count(*) FROM v_site_5m").fetchone()
-            assert sites == conn.execute(f'SELECT count(*) FROM "site_agg_5m_{v2}"').fetchone()
             assert replay.get_version(conn, "aggregate", v2).promoted
             with pytest.raises(replay.ReplayError, match="promoted"):
                 replay.drop(migrated, conn, "aggregate", v2)
+
+            # all or nothing: a promotion that fails at the second view leaves the first one as it was
+            conn.execute(f'ALTER TABLE "site_agg_5m_{fresh}" RENAME TO "site_agg_5m_{fresh}_gone"')
+            with pytest.raises(replay.ReplayError, match=f"site_agg_5m_{fresh}"):
+                replay.promote(conn, "aggregate", fresh)
+            conn.execute(f'ALTER TABLE "site_agg_5m_{fresh}_gone" RENAME TO "site_agg_5m_{fresh}"')
+            assert f"device_agg_1m_{v2}" in _view_reads(conn, "v_device_1m")
+            assert replay.get_version(conn, "aggregate", v2).promoted
+
+        # the seam: v2's live job as `promote` prints it (bounded here by the latest offsets) continues
+        # exactly at the replay's end: it reads the records produced after the capture, once each
+        follow_on = replay.follow_on_options(done)
+        assert not follow_on.bounded and follow_on.output_suffix == "_" + v2
+        follow_on.extra["source_options"] += ",\n  'scan.bounded.mode' = 'latest-offset'"
+        jobrunner.run_local(changed_config, "aggregate", follow_on, wait=True)
+        dead = committed_messages(migrated, f"{migrated.kafka.dead_letter_topic}_{v2}")
+        assert len(dead) == manifest.data["counts"]["malformed"] + EXTRA  # exactly-once topic: no repeat
+        with connect(migrated) as conn:
+            after = replay.compare_versions(conn, "aggregate", v2, fresh)  # the extra records are no readings
+            assert all(d.differences == 0 for d in after), replay.format_diffs(v2, fresh, after)
     finally:
         with connect(migrated) as conn:
-            for table in outputs.AGGREGATE_TABLES:
-                conn.execute(f'DROP TABLE IF EXISTS "{table}_{fresh}"')
+            conn.execute(f'DROP TABLE IF EXISTS "site_agg_5m_{fresh}_gone"')
             replay.promote(conn, "aggregate", "live")
             assert conn.execute("SELECT count(*) FROM v_device_1m").fetchone() == \
                 conn.execute("SELECT count(*) FROM device_agg_1m").fetchone()
-            if any(v.version == v2 for v in replay.versions(conn, "aggregate")):
+            existing = {v.version for v in replay.versions(conn, "aggregate")}
+            if fresh in existing:
+                replay.drop(migrated, conn, "aggregate", fresh)
+            if v2 in existing:
                 gone = replay.drop(migrated, conn, "aggregate", v2)
                 assert f"table device_agg_1m_{v2}" in gone

@@ -35,3 +35,12 @@ def test_secrets_come_from_environment_then_local_file(tmp_path: Path, monkeypat
     assert config.secret("KAPPA_PG_PASSWORD") == "from-file"
     monkeypatch.setenv("KAPPA_PG_PASSWORD", "from-env")
     assert config.secret("KAPPA_PG_PASSWORD") == "from-env"
+
+
+def test_sql_dir_defaults_to_the_repo_sql_and_is_overridable(tmp_path: Path) -> None:
+    default = load_config(profile="test", environ={})
+    assert default.sql_dir == default.root / "sql" and (default.sql_dir / "aggregates" / "windows.sql").exists()
+    relative = load_config(profile="local", environ={"KAPPA_PATHS__SQL_DIR": "changed/sql"})
+    assert relative.sql_dir == relative.root / "changed" / "sql"  # like data_dir: against the project root
+    absolute = load_config(profile="local", environ={"KAPPA_PATHS__SQL_DIR": str(tmp_path)})
+    assert absolute.sql_dir == tmp_path

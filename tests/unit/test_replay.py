@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kappa import replay
@@ -109,3 +111,35 @@ def test_progress_line_counts_done_per_partition() -> None:
     assert "p0:5/10" in line and "p1:10/10" in line and "15/20" in line and "3 records/s" in line
     assert "ETA 2s" in line
     assert "no checkpoint" in progress.line({}, now=1.0)
+
+
+def test_compare_names_the_keys_that_differ() -> None:
+    left = dict([_row("a", 0, n=1), _row("a", 1, n=2), _row("b", 1, n=3)])
+    right = dict([_row("a", 0, n=1), _row("a", 1, n=5), _row("c", 1, n=3)])
+    diff = replay.compare_rows("t", left, right)
+    assert diff.differing_keys == {("a", 1)}
+    assert diff.only_left_keys == {("b", 1)} and diff.only_right_keys == {("c", 1)}
+
+
+def test_follow_on_job_starts_unbounded_at_the_replay_end(tmp_path: Path) -> None:
+    import shlex
+    from datetime import datetime
+
+    from kappa.config import load_config
+
+    v2 = replay.Version("aggregate", "v2", "telemetry", {0: 0, 1: 0}, {0: 7, 1: 9}, "earliest", None,
+                        "promoted", datetime(2026, 1, 1), None, None)
+    options = replay.follow_on_options(v2)
+    assert not options.bounded and options.output_suffix == "_v2"
+    assert options.extra["telemetry_topic"] == "telemetry"
+    text = options.extra["source_options"]
+    assert "'scan.startup.specific-offsets' = 'partition:0,offset:7;partition:1,offset:9'" in text
+    assert "bounded" not in text
+    assert replay.source_options({0: 7}, {0: 9}).startswith(replay.startup_options({0: 7}))
+    default = replay.follow_on_command(load_config(profile="local", environ={}), v2)
+    argv = shlex.split(default)
+    assert argv[:3] == ["kappa", "submit", "aggregate"] and "--bounded" not in argv
+    assert argv[argv.index("--output-suffix") + 1] == "_v2" and f"source_options={text}" in argv
+    changed = replay.follow_on_command(load_config(profile="local", environ={"KAPPA_PATHS__SQL_DIR": str(tmp_path)}),
+                                       v2)
+    assert shlex.split(changed)[0] == f"KAPPA_PATHS__SQL_DIR={tmp_path}"

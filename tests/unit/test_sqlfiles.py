@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from kappa import sqlfiles
@@ -33,3 +35,22 @@ def test_every_sql_file_uses_only_known_placeholders() -> None:
     for path in files:
         used = sqlfiles.placeholders(sqlfiles.strip_comments(path.read_text()))
         assert used <= set(known), f"{path}: unknown {used - set(known)}"
+
+
+def test_load_reads_the_given_sql_dir(tmp_path: Path) -> None:
+    (tmp_path / "area").mkdir()
+    (tmp_path / "area" / "view.sql").write_text("-- changed logic\nCREATE VIEW v AS SELECT '${topic}';\n")
+    params = sqlfiles.SqlParams({"topic": "t2"})
+    assert sqlfiles.load("area/view.sql", params, sql_dir=tmp_path) == ["CREATE VIEW v AS SELECT 't2'"]
+    with pytest.raises(sqlfiles.SqlTemplateError, match="not found"):
+        sqlfiles.load("area/view.sql", params)  # the default is the repository's sql/
+
+
+def test_job_context_reads_the_configured_sql_dir(tmp_path: Path) -> None:
+    from kappa.flinkenv import JobContext
+
+    (tmp_path / "x.sql").write_text("SELECT '${output_suffix}';\n")
+    config = load_config(profile="test", environ={"KAPPA_PATHS__SQL_DIR": str(tmp_path)})
+    ctx = JobContext.__new__(JobContext)  # no Flink environment needed to read SQL
+    ctx.config, ctx.params = config, sqlfiles.SqlParams({"output_suffix": "_v2"})
+    assert ctx.statements("x.sql") == ["SELECT '_v2'"]
