@@ -1,4 +1,5 @@
-"""Cold path: decoded telemetry archived as Parquet on S3, exactly once, queryable with DuckDB.
+"""Cold path: decoded telemetry (and the 1-minute aggregates, `kappa.archive_datasets`) archived as
+Parquet on S3, exactly once, queryable with DuckDB.
 
 Flink's Parquet FileSink needs flink-parquet plus a Hadoop class path and an S3 filesystem plugin;
 Maven Central has flink-parquet 2.0.0 but no self-contained flink-sql-parquet for 2.0, so this
@@ -11,11 +12,15 @@ archive is a small Kafka consumer of its own, written with pyarrow. Its commit p
 3. Write one object per Hive partition, named by the source position only:
    `.../event_date=D/hour=H/device_type=T/part-p<partition>-o<a>.parquet`. An S3 PUT is atomic, so a
    reader never sees half a file.
-4. Commit `next offset` for the partition in PostgreSQL (`archive_offsets`).
+4. In one PostgreSQL transaction, register the objects in the manifest (`archive_files`, see
+   `kappa.archive_manifest`) and move the partition's `next offset` (`archive_offsets`) from `a`.
 
-A crash between 3 and 4 restarts at the same `a`; the batch then covers the same records or more
-(the end only grows), so each object is overwritten by a superset of itself under the same name:
-every record stays in the archive exactly once.
+Readers read the live objects of the manifest, never a listing of the bucket. A crash between 3 and 4
+leaves unregistered objects nobody reads; the restart begins at the same `a`, its batch covers the
+same records or more (the end only grows), so it overwrites them under the same names and registers
+them: every record is in the archive exactly once. (Should a restart write fewer objects, e.g. with
+a smaller `--batch`, the leftovers stay unregistered and `kappa archive compact` deletes them.)
+Compaction (`kappa.archive_compact`) merges the small files of closed hour partitions.
 """
 
 from __future__ import annotations
@@ -31,18 +36,16 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from confluent_kafka import Consumer, TopicPartition
 
+from kappa import archive_manifest as manifest
+from kappa.archive_datasets import DATASETS, TELEMETRY, Dataset, decoder_for, epoch_ms
+from kappa.archive_manifest import ArchiveError, ArchiveFile
 from kappa.config import Config
-from kappa.registry import credentials
 from kappa.stack.objectstore import s3_filesystem
 from kappa.stack.postgres import connect
-from udfs.avro_decoder import AvroDecoder
-from udfs.schema_lookup import RegistrySchemaLookup
 
-ARROW_TYPES = {"STRING": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "INT": pa.int32()}
-PREFIX = "telemetry"
+PREFIX = TELEMETRY.default_prefix
 
 
 @dataclass(frozen=True)
@@ -60,15 +63,15 @@ class ArchiveWriter:
     """Archives one topic, partition by partition, batch by batch (see the module docstring)."""
 
     def __init__(self, config: Config, topic: str | None = None, batch_records: int = 50_000,
-                 prefix: str = PREFIX) -> None:
+                 prefix: str | None = None, dataset: Dataset = TELEMETRY) -> None:
         self.config = config
-        self.topic = topic or config.kafka.telemetry_topic
+        self.dataset = dataset
+        self.topic = topic or dataset.default_topic(config)
         self.batch_records = batch_records
-        self.prefix = prefix
+        self.prefix = prefix or dataset.default_prefix
         self.filesystem = s3_filesystem(config)
-        self.decoder = AvroDecoder(RegistrySchemaLookup(config.registry.url, auth=credentials(config)))
-        self.schema = pa.schema([(name, ARROW_TYPES[kind]) for name, kind in self.decoder.fields]
-                                + [("kafka_partition", pa.int32()), ("kafka_offset", pa.int64())])
+        self.decoder = decoder_for(dataset, config)
+        self.schema = self.decoder.schema
         self.consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap,
                                   "group.id": f"kappa-archive-{self.topic}", "isolation.level": "read_committed",
                                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
@@ -83,12 +86,9 @@ class ArchiveWriter:
                                 (self.topic,)).fetchall()
         return {int(p): int(o) for p, o in rows}
 
-    def _commit(self, partition: int, next_offset: int) -> None:
+    def _commit(self, partition: int, start: int, next_offset: int, files: list[ArchiveFile]) -> None:
         with connect(self.config) as conn:
-            conn.execute(
-                "INSERT INTO archive_offsets (topic, kafka_partition, next_offset) VALUES (%s, %s, %s) "
-                "ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, "
-                "updated_at = now()", (self.topic, partition, next_offset))
+            manifest.commit_batch(conn, self.topic, partition, start, next_offset, files)
 
     def status(self) -> list[PartitionStatus]:
         committed = self.committed()
@@ -123,22 +123,29 @@ class ArchiveWriter:
             position = offset + 1
         return messages, min(position, stop)
 
-    def _write(self, partition: int, start: int, messages: list[Any]) -> int:
-        groups: dict[tuple[str, int, str], list[dict[str, Any]]] = defaultdict(list)
+    def _write(self, partition: int, start: int, next_offset: int, messages: list[Any]) -> list[ArchiveFile]:
+        """One object per Hive partition of the batch; returns them for the manifest."""
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for message in messages:
-            result = self.decoder.decode(message.value(), now_ms=message.timestamp()[1])
-            if not result.ok or result.row is None:
+            row = self.decoder.decode(message.value(), message.timestamp()[1])
+            if row is None:
                 continue
-            row = dict(result.row)
             row["kafka_partition"], row["kafka_offset"] = partition, message.offset()
-            moment = datetime.fromtimestamp(row["event_time"] / 1000, tz=UTC)
-            groups[(moment.strftime("%Y-%m-%d"), moment.hour, row["device_type"])].append(row)
-        for (day, hour, device_type), rows in groups.items():
-            path = (f"{self.config.s3.bucket}/{self.prefix}/event_date={day}/hour={hour:02d}/"
-                    f"device_type={device_type}/part-p{partition}-o{start:020d}.parquet")
-            table = pa.Table.from_pylist(rows, schema=self.schema)
-            pq.write_table(table, path, filesystem=self.filesystem, compression="zstd")
-        return sum(len(rows) for rows in groups.values())
+            groups[self._hive_partition(row)].append(row)
+        written = []
+        for hive, rows in sorted(groups.items()):
+            key = f"{self.prefix}/{hive}/part-p{partition}-o{start:020d}.parquet"
+            size = manifest.put_table(self.filesystem, f"{self.config.s3.bucket}/{key}",
+                                      pa.Table.from_pylist(rows, schema=self.schema))
+            times = [epoch_ms(row[self.dataset.time_column]) for row in rows]
+            written.append(ArchiveFile(key, self.prefix, hive, self.topic, len(rows), size, utc(min(times)),
+                                       utc(max(times)), partition, start, next_offset))
+        return written
+
+    def _hive_partition(self, row: dict[str, Any]) -> str:
+        moment = datetime.fromtimestamp(epoch_ms(row[self.dataset.time_column]) / 1000, tz=UTC)
+        tail = f"{self.dataset.tail_column}={row[self.dataset.tail_column]}" if self.dataset.tail_column else ""
+        return manifest.hive_partition(moment.strftime("%Y-%m-%d"), moment.hour, tail, self.dataset.date_key)
 
     def run(self, once: bool = True, progress: Callable[[str], None] | None = None) -> int:
         """Archive until caught up (`once`) or forever; returns the records archived."""
@@ -152,8 +159,9 @@ class ArchiveWriter:
                 idle = False
                 messages, next_offset = self._read_batch(status.partition, status.archived_offset,
                                                          status.end_offset)
-                archived += self._write(status.partition, status.archived_offset, messages)
-                self._commit(status.partition, next_offset)
+                files = self._write(status.partition, status.archived_offset, next_offset, messages)
+                self._commit(status.partition, status.archived_offset, next_offset, files)
+                archived += sum(file.row_count for file in files)
                 if progress:
                     rate = archived / max(time.monotonic() - started, 1e-6)
                     progress(f"partition {status.partition}: {next_offset}/{status.end_offset} "
@@ -164,14 +172,35 @@ class ArchiveWriter:
                 time.sleep(2)
 
 
-def duckdb_connection(config: Config, prefix: str = PREFIX) -> Any:
-    """DuckDB with the offline httpfs extension, an S3 secret for the stack, and a `telemetry` view."""
+def utc(epoch_ms: int) -> datetime:
+    """Naive UTC datetime of epoch milliseconds (the manifest's TIMESTAMP columns are UTC)."""
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).replace(tzinfo=None)
+
+
+def live_urls(config: Config, prefix: str) -> list[str]:
+    """`s3://` URLs of the prefix's live objects, from the manifest."""
+    with connect(config) as conn:
+        return [f"s3://{config.s3.bucket}/{file.object_key}" for file in manifest.files(conn, prefix)]
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + value.replace("'", "''") + "'" for value in values) + "]"
+
+
+def duckdb_connection(config: Config, prefix: str = PREFIX, view: str = TELEMETRY.view) -> Any:
+    """DuckDB with the offline httpfs extension, an S3 secret for the stack, and a view (`telemetry`)
+    over the live objects of the manifest at the time of the call (not a glob: during a compaction
+    a glob sees the merged object and its inputs at once). Reconnect to see later changes."""
     import duckdb
     import duckdb_extension_httpfs
 
     # The httpfs extension ships inside a PyPI wheel (no download at run time): load it from there.
     package = Path(duckdb_extension_httpfs.__file__).parent
     extension = package / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+    urls = live_urls(config, prefix)
+    if not urls:
+        raise ArchiveError(f"the archive s3://{config.s3.bucket}/{prefix}/ has no live files in the manifest "
+                           "(archive_files): run `kappa archive run` first")
     conn = duckdb.connect()
     conn.execute(f"LOAD '{extension}'")
     s3 = config.s3
@@ -180,54 +209,106 @@ def duckdb_connection(config: Config, prefix: str = PREFIX) -> Any:
         "USE_SSL false)",
         [config.secret(s3.access_key_env), config.secret(s3.secret_key_env), f"{s3.host}:{s3.port}", s3.region],
     )
-    conn.execute(
-        f"CREATE VIEW telemetry AS SELECT * FROM read_parquet('s3://{s3.bucket}/{prefix}/**/*.parquet', "
-        "hive_partitioning = true, union_by_name = true)"
-    )
+    conn.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet({_sql_list(urls)}, "
+                 "hive_partitioning = true, union_by_name = true)")
     return conn
 
 
+def _common(parser: argparse.ArgumentParser, topic_help: str = "default: the dataset's topic") -> None:
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default=TELEMETRY.name,
+                        help="telemetry (decoded raw readings, default) or aggregates (the 1-minute aggregates topic)")
+    parser.add_argument("--topic", help=topic_help)
+    parser.add_argument("--prefix", help="object key prefix in the bucket (default: the dataset's, "
+                        + ", ".join(f"{d.name}: {d.default_prefix}" for d in DATASETS.values()) + ")")
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    archive = subparsers.add_parser("archive", help="archive decoded telemetry to Parquet on S3 (exactly once)")
+    archive = subparsers.add_parser("archive", help="archive telemetry and aggregates to Parquet on S3 (exactly once)")
     actions = archive.add_subparsers(dest="action", metavar="ACTION", required=True)
     run = actions.add_parser("run", help="archive what is in the topic (--follow: keep going)")
-    run.add_argument("--topic", help="default: kafka.telemetry_topic")
+    _common(run)
     run.add_argument("--batch", type=int, default=50_000, help="records per partition per batch (file)")
     run.add_argument("--follow", action="store_true", help="keep archiving new records until interrupted")
-    run.add_argument("--prefix", default=PREFIX, help=f"object key prefix in the bucket (default {PREFIX})")
     run.set_defaults(func=_run)
-    status = actions.add_parser("status", help="per partition: archived offset and lag behind the topic")
-    status.add_argument("--topic", help="default: kafka.telemetry_topic")
+    compact = actions.add_parser("compact", help="merge the small files of closed hour partitions (crash-safe)")
+    _common(compact, topic_help="only files archived from this topic (default: every topic of the prefix)")
+    compact.add_argument("--min-age-hours", type=float, default=2.0,
+                         help="an hour partition is closed once its hour ended this long before the newest "
+                              "archived event time (capped at now); default 2")
+    compact.add_argument("--target-mb", type=float, default=128.0,
+                         help="files below this size are small; merged objects stay below it (default 128)")
+    compact.set_defaults(func=_compact)
+    status = actions.add_parser("status", help="per partition: archived offset and lag; live files per day")
+    _common(status)
+    status.add_argument("--partitions", action="store_true", help="one line per Hive partition, not per day")
     status.set_defaults(func=_status)
-    query = subparsers.add_parser("query", help="run DuckDB SQL over the Parquet archive (view `telemetry`)")
+    query = subparsers.add_parser("query", help="run DuckDB SQL over the Parquet archive (view `telemetry`, "
+                                  "or `aggregates_1m` with --dataset aggregates)")
     query.add_argument("sql", help="e.g. \"SELECT site_id, count(*) FROM telemetry GROUP BY 1\"")
+    query.add_argument("--dataset", choices=sorted(DATASETS), default=TELEMETRY.name)
+    query.add_argument("--prefix", help="object key prefix in the bucket (default: the dataset's)")
     query.set_defaults(func=_query)
 
 
+def _dataset(args: argparse.Namespace) -> tuple[Dataset, str]:
+    dataset = DATASETS[args.dataset]
+    return dataset, args.prefix or dataset.default_prefix
+
+
 def _run(args: argparse.Namespace, config: Config) -> int:
-    writer = ArchiveWriter(config, args.topic, batch_records=args.batch, prefix=args.prefix)
+    dataset, prefix = _dataset(args)
+    writer = ArchiveWriter(config, args.topic, batch_records=args.batch, prefix=prefix, dataset=dataset)
     try:
         archived = writer.run(once=not args.follow, progress=lambda line: print(line, file=sys.stderr, flush=True))
     finally:
         writer.close()
-    print(f"archived {archived} rows to s3://{config.s3.bucket}/{args.prefix}/")
+    print(f"archived {archived} rows to s3://{config.s3.bucket}/{prefix}/")
     return 0
 
 
 def _status(args: argparse.Namespace, config: Config) -> int:
-    writer = ArchiveWriter(config, args.topic)
+    dataset, prefix = _dataset(args)
+    writer = ArchiveWriter(config, args.topic, prefix=prefix, dataset=dataset)
     try:
         rows = writer.status()
     finally:
         writer.close()
+    print(f"topic {writer.topic}")
     print(f"{'partition':>9} {'archived':>10} {'end':>10} {'lag':>8}")
     for row in rows:
         print(f"{row.partition:>9} {row.archived_offset:>10} {row.end_offset:>10} {row.lag:>8}")
+    with connect(config) as conn:
+        lines = manifest.summary(conn, prefix, by="partition" if args.partitions else "day")
+        replaced = manifest.replaced_count(conn, prefix)
+    label = "hive partition" if args.partitions else "day"
+    width = max([len(label)] + [len(line[0]) for line in lines])
+    print(f"\ns3://{config.s3.bucket}/{prefix}/ (live objects of the manifest)")
+    print(f"{label:<{width}} {'partitions':>10} {'files':>7} {'rows':>10} {'MB':>9}")
+    for key, partitions, files, count, size in lines:
+        print(f"{key:<{width}} {partitions:>10} {files:>7} {count:>10} {size / 2**20:>9.2f}")
+    totals = [sum(int(line[i]) for line in lines) for i in (1, 2, 3, 4)]
+    print(f"{'total':<{width}} {totals[0]:>10} {totals[1]:>7} {totals[2]:>10} {totals[3] / 2**20:>9.2f}")
+    if replaced:
+        print(f"{replaced} replaced object(s) not deleted yet (the next `kappa archive compact` deletes them)")
+    return 0
+
+
+def _compact(args: argparse.Namespace, config: Config) -> int:
+    from kappa.archive_compact import Compactor
+
+    _, prefix = _dataset(args)
+    compactor = Compactor(config, prefix, topic=args.topic, min_age_hours=args.min_age_hours,
+                          target_mb=args.target_mb, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    result = compactor.run()
+    print(f"compacted {result.merged_files} files into {result.groups} ({result.rows} rows) under "
+          f"s3://{config.s3.bucket}/{prefix}/; deleted {result.deleted_replaced} replaced and "
+          f"{result.deleted_orphans} unregistered object(s) left by earlier runs")
     return 0
 
 
 def _query(args: argparse.Namespace, config: Config) -> int:
-    conn = duckdb_connection(config)
+    dataset, prefix = _dataset(args)
+    conn = duckdb_connection(config, prefix, view=dataset.view)
     result = conn.execute(args.sql)
     names = [d[0] for d in result.description]
     rows = result.fetchall()
