@@ -1,7 +1,7 @@
 """The alerting job: Avro telemetry from Kafka -> decode -> event-time watermark -> late split ->
 thresholds from PostgreSQL (JDBC lookup join) -> four MATCH_RECOGNIZE patterns per device and an
-event-time silence detector -> deterministic alert ids with a cool-down -> PostgreSQL upserts and an
-exactly-once Avro topic.
+event-time silence detector -> cool-down per device and type -> deterministic alert ids ->
+PostgreSQL upserts and an exactly-once Avro topic.
 
 The patterns, one SQL file each in sql/alerts/: overheating, temperature_trend,
 vibration_then_heat, low_battery. DEVICE_SILENT is the absence of readings, which MATCH_RECOGNIZE
@@ -15,6 +15,7 @@ from __future__ import annotations
 from pyflink.table import StatementSet
 
 from kappa.flinkenv import JobContext
+from udfs.alert_cooldown import suppress_repeats
 from udfs.device_silence import detect_silences
 
 PATTERNS = ("overheating", "temperature_trend", "vibration_then_heat", "low_battery")
@@ -31,7 +32,9 @@ def build(ctx: JobContext) -> StatementSet:
     ctx.execute_file("alerts/device_silent_input.sql")  # DEVICE_SILENT: event-time timers per device
     ctx.t_env.create_temporary_view("device_silences", detect_silences(ctx.t_env, "device_silence_input"))
     ctx.execute_file("alerts/device_silent.sql")
-    ctx.execute_file("alerts/alerts.sql")  # union, deterministic id, cool-down
+    ctx.execute_file("alerts/alerts.sql")  # union of all matches
+    ctx.t_env.create_temporary_view("alerts_raised", suppress_repeats(ctx.t_env, "alerts_matched"))  # cool-down
+    ctx.execute_file("alerts/raised.sql")  # deterministic alert id
     ctx.execute_file("alerts/sinks.sql")
     return ctx.add_inserts(ctx.t_env.create_statement_set(), "alerts/inserts.sql")
 
