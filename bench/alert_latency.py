@@ -6,7 +6,8 @@ Latency = wall time an alert record is seen by a consumer of the alerts topic - 
 reading that completed the match was sent (matched by device_id and last_event_time). Two
 consumers: read_uncommitted (records as the transactional sink writes them) and read_committed
 (records once the checkpoint commits their transaction). Expect roughly the watermark delay plus,
-for read_committed, up to one checkpoint interval on top.
+for read_committed, up to one checkpoint interval on top. The bench's devices get their own
+alert_thresholds rows with cooldown_s = 0 (removed afterwards), so every planted run is an alert.
 
     .venv/bin/python bench/alert_latency.py [--rate 250] [--duration 90] [--devices 50] [--period 120]
 """
@@ -87,6 +88,10 @@ class AlertWatcher(threading.Thread):
             self.consumer.close()
 
 
+def device_ids(tag: str, devices: int) -> list[str]:
+    return [f"lat-{tag}-{d:03d}" for d in range(devices)]
+
+
 def produce(config: Config, topic: str, rate: float, duration_s: float, devices: int, period: int,
             warmup_s: float, tail_s: float, tag: str) -> dict[tuple[str, int], float]:
     """Steady production; returns (device_id, event_ms) -> wall time of the send, for readings that
@@ -97,7 +102,7 @@ def produce(config: Config, topic: str, rate: float, duration_s: float, devices:
     producer = Producer({"bootstrap.servers": config.kafka.bootstrap, "enable.idempotence": True, "acks": "all",
                          "linger.ms": 0, "partitioner": "murmur2_random"})
     rng = random.Random(7)
-    ids = [f"lat-{tag}-{d:03d}" for d in range(devices)]
+    ids = device_ids(tag, devices)
     offsets = [rng.randrange(period) for _ in range(devices)]
     counts = [0] * devices
     last_ms = [0] * devices
@@ -141,6 +146,20 @@ def produce(config: Config, topic: str, rate: float, duration_s: float, devices:
     return completing
 
 
+THRESHOLD_COLUMNS = ("overheat_temp_c, overheat_count, rising_delta_c, rising_readings, vibration_spike_mm_s, "
+                     "temp_spike_c, spike_window_s, low_battery_pct, low_battery_duration_s, silent_after_s")
+
+
+def without_cooldown(config: Config, devices: list[str]) -> None:
+    """Per-device rows of alert_thresholds with the thermal defaults and cooldown_s = 0, so every
+    planted run is an alert (with the default 300 s cool-down only each device's first would be)."""
+    with connect(config) as conn:
+        for device in devices:
+            conn.execute(f"INSERT INTO alert_thresholds (device_type, device_id, {THRESHOLD_COLUMNS}, cooldown_s, "
+                         f"rule_version) SELECT device_type, %s, {THRESHOLD_COLUMNS}, 0, 'rules-bench' "
+                         "FROM alert_thresholds WHERE device_type = 'thermal' AND device_id IS NULL", (device,))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
@@ -171,6 +190,7 @@ def main() -> int:
             recreate_topic(config, name)
         with connect(config) as conn:
             outputs.create_versioned_tables(conn, suffix, outputs.ALERT_TABLES)
+        without_cooldown(config, device_ids(tag, args.devices))
         options = JobOptions(bounded=False, output_suffix=suffix, extra={"telemetry_topic": topic})
         job_id = jobrunner.submit(config, "alerts", options)
         jobrunner.wait_for_state(config, job_id, {"RUNNING"}, timeout_s=120)
@@ -204,6 +224,8 @@ def main() -> int:
     finally:
         for watcher in watchers:
             watcher.stop.set()
+        with connect(config) as conn:
+            conn.execute("DELETE FROM alert_thresholds WHERE rule_version = 'rules-bench'")
         if job_id is not None:
             try:
                 jobrunner.cancel(config, job_id)
