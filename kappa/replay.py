@@ -4,11 +4,17 @@ Changed logic is not patched into old results: the job is run again over the log
 outputs (`device_agg_1m_v2`, ...), compared with what readers see now, and promoted by switching
 the reader views in one transaction. A replay reads exactly the offsets captured when it started
 (recorded in `replay_versions`), so it finishes, and re-running it gives the same rows.
+
+`--follow` is the classic Kappa handover instead: the same job from the same start offsets, but
+unbounded, on the cluster. The command returns once the job has caught up with the end offsets
+captured at start (state `following`) and leaves it running as the version's live job: one job with
+one state from the first offset on, so there is no seam to stitch at promotion.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -277,6 +283,15 @@ def committed_offsets(config: Config, group: str, topic: str, partitions: list[i
         consumer.close()
 
 
+def forget_group(config: Config, group: str) -> None:
+    """Delete a consumer group's committed offsets: a re-run of a failed version must not see the old
+    run's offsets as its own progress (with --follow they decide when the version has caught up)."""
+    admin = AdminClient({"bootstrap.servers": config.kafka.bootstrap})
+    for future in admin.delete_consumer_groups([group], request_timeout=10).values():
+        with contextlib.suppress(KafkaException):  # no such group: nothing to forget
+            future.result()
+
+
 def output_topics(config: Config, topic: str, suffix: str) -> list[str]:
     return [config.kafka.aggregates_topic + suffix, config.kafka.dead_letter_topic + suffix, f"{topic}-late{suffix}"]
 
@@ -296,10 +311,16 @@ class Version:
     created_at: datetime
     finished_at: datetime | None
     error: str | None
+    job_id: str | None = None  # the Flink job of a --follow version (it keeps the version current)
 
     @property
     def promoted(self) -> bool:
         return self.state == "promoted"
+
+    @property
+    def follows(self) -> bool:
+        """Computed by its own unbounded job (`--follow`), not by a bounded replay."""
+        return self.job_id is not None
 
 
 def _offsets(value: Any) -> dict[int, int]:
@@ -310,7 +331,7 @@ def _offsets(value: Any) -> dict[int, int]:
 def versions(conn: psycopg.Connection, job: str | None = None) -> list[Version]:
     rows = conn.execute(
         "SELECT job, version, topic, start_offsets, end_offsets, from_spec, to_spec, state, created_at, "
-        "finished_at, error FROM replay_versions WHERE %(job)s::text IS NULL OR job = %(job)s "
+        "finished_at, error, job_id FROM replay_versions WHERE %(job)s::text IS NULL OR job = %(job)s "
         "ORDER BY job, created_at", {"job": job}).fetchall()
     return [Version(r[0], r[1], r[2], _offsets(r[3]), _offsets(r[4]), *r[5:]) for r in rows]
 
@@ -333,7 +354,7 @@ def register(conn: psycopg.Connection, job: str, version: str, rng: OffsetRange)
         "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (job, version) DO UPDATE SET "
         "topic = EXCLUDED.topic, start_offsets = EXCLUDED.start_offsets, end_offsets = EXCLUDED.end_offsets, "
         "from_spec = EXCLUDED.from_spec, to_spec = EXCLUDED.to_spec, state = 'running', error = NULL, "
-        "created_at = now(), finished_at = NULL",
+        "created_at = now(), finished_at = NULL, job_id = NULL",
         (job, version, rng.topic, json.dumps({str(p): o for p, o in rng.start.items()}),
          json.dumps({str(p): o for p, o in rng.end.items()}), rng.from_spec, rng.to_spec))
 
@@ -341,6 +362,11 @@ def register(conn: psycopg.Connection, job: str, version: str, rng: OffsetRange)
 def set_state(conn: psycopg.Connection, job: str, version: str, state: str, error: str | None = None) -> None:
     conn.execute("UPDATE replay_versions SET state = %s, error = %s, finished_at = now() "
                  "WHERE job = %s AND version = %s", (state, error, job, version))
+
+
+def record_job(conn: psycopg.Connection, job: str, version: str, job_id: str) -> None:
+    """Store the Flink job of a --follow version as soon as it is submitted: `drop` checks it."""
+    conn.execute("UPDATE replay_versions SET job_id = %s WHERE job = %s AND version = %s", (job_id, job, version))
 
 
 # --- run -----------------------------------------------------------------------------------------------
@@ -369,11 +395,25 @@ class Progress:
         return f"{parts}  {count}/{total} ({100 * count / max(total, 1):.0f}%)  {rate:.0f} records/s  ETA {eta}"
 
 
+def caught_up(rng: OffsetRange, committed: Mapping[int, int]) -> bool:
+    """Every partition's committed offset has reached the captured end (an empty partition has)."""
+    return all(committed.get(p, rng.start.get(p, 0)) >= end for p, end in rng.end.items())
+
+
+def replay_options(rng: OffsetRange, suffix: str, extra: Mapping[str, str] | None = None,
+                   parallelism: int | None = None, follow: bool = False) -> JobOptions:
+    """The job's options for a replay of `rng`: bounded by its end, or (`follow`) from its start with no end."""
+    source = startup_options(rng.start) if follow else source_options(rng.start, rng.end)
+    return JobOptions(bounded=not follow, output_suffix=suffix, parallelism=parallelism, extra={
+        **(extra or {}), "telemetry_topic": rng.topic, "source_options": source})
+
+
 def _status_name(status: Any) -> str:
     return str(getattr(status, "name", status)).rsplit(".", 1)[-1]
 
 
 _ENDED = frozenset({"FINISHED", "FAILED", "CANCELED", "SUSPENDED", "ENDED"})
+_ALIVE = frozenset({"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING"})
 
 
 class _LocalRun:
@@ -441,12 +481,40 @@ def _follow(run: _LocalRun | _ClusterRun, poll: Callable[[], str], interval_s: f
         time.sleep(0.5)
 
 
+def _catch_up(run: _ClusterRun, rng: OffsetRange, committed: Callable[[], dict[int, int]], progress: Progress,
+              interval_s: float, timeout_s: float, say: Callable[[str], None]) -> None:
+    """Wait until the unbounded job's committed offsets reach the captured end, printing progress
+    every `interval_s`; an unbounded job that ends before that has failed (or was cancelled)."""
+    deadline = time.monotonic() + timeout_s
+    last = 0.0
+    while True:
+        current = run.state()
+        if current in _ENDED:
+            run.finish(current)  # raises the root exception of a FAILED or CANCELED job
+            raise ReplayError(f"Flink job {run.job_id} ended {current} before catching up")
+        offsets = committed()
+        if caught_up(rng, offsets):
+            say("  " + progress.line(offsets))
+            return
+        if time.monotonic() > deadline:
+            raise ReplayError(f"replay still behind its end offsets after {timeout_s:.0f}s (job {current})")
+        if time.monotonic() - last >= interval_s:
+            last = time.monotonic()
+            say("  " + progress.line(offsets))
+        time.sleep(1.0)
+
+
 def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, cluster: bool = False,
-               extra: Mapping[str, str] | None = None, parallelism: int | None = None,
+               follow: bool = False, extra: Mapping[str, str] | None = None, parallelism: int | None = None,
                interval_s: float = 5.0, timeout_s: float = 24 * 3600,
                log: Callable[[str], None] | None = None) -> Version:
     """Create the version's tables, record it, run the job (SQL of `config.sql_dir`) over exactly `rng`
-    locally or on the standalone cluster, and mark it finished/failed."""
+    locally or on the standalone cluster, and mark it finished/failed.
+
+    With `follow` (cluster only) the job has no end: this returns once it has caught up with
+    `rng.end`, marks the version `following` and leaves the job running as the version's live job."""
+    if follow and not cluster:
+        raise ReplayError("--follow leaves the version's job running: it needs the standalone cluster (--cluster)")
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))
     suffix = version_suffix(version)
     jobrunner.load_job(job)
@@ -455,12 +523,13 @@ def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, clus
     with connect(config) as conn:
         register(conn, job, version, rng)
         outputs.create_versioned_tables(conn, suffix)
-    options = JobOptions(bounded=True, output_suffix=suffix, parallelism=parallelism, extra={
-        **(extra or {}), "telemetry_topic": rng.topic, "source_options": source_options(rng.start, rng.end)})
+    options = replay_options(rng, suffix, extra, parallelism, follow)
     group = f"{config.job.group_prefix}-{job}{suffix}"
+    forget_group(config, group)
     progress = Progress(rng)
     partitions = sorted(rng.end)
-    say(f"replay {job} as {version}: {rng.topic} {format_offsets(rng.start)} -> {format_offsets(rng.end)} "
+    say(f"replay {job} as {version}: {rng.topic} {format_offsets(rng.start)} -> "
+        f"{format_offsets(rng.end) + (' and on (--follow)' if follow else '')} "
         f"({rng.total} records), SQL {config.sql_dir}, outputs *{suffix}, "
         f"{'cluster ' + config.flink.rest_url if cluster else 'local MiniCluster'}")
     run: _LocalRun | _ClusterRun | None = None
@@ -468,9 +537,15 @@ def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, clus
         run = _ClusterRun(config, job, options) if cluster else _LocalRun(config, job, options)
         if isinstance(run, _ClusterRun):
             say(f"submitted as Flink job {run.job_id}")
-        state = _follow(run, lambda: progress.line(committed_offsets(config, group, rng.topic, partitions)),
-                        interval_s, timeout_s, say)
-        run.finish(state)
+        if isinstance(run, _ClusterRun) and follow:
+            with connect(config) as conn:
+                record_job(conn, job, version, run.job_id)
+            _catch_up(run, rng, lambda: committed_offsets(config, group, rng.topic, partitions), progress,
+                      interval_s, timeout_s, say)
+        else:
+            state = _follow(run, lambda: progress.line(committed_offsets(config, group, rng.topic, partitions)),
+                            interval_s, timeout_s, say)
+            run.finish(state)
     except BaseException as exc:
         if run is not None:
             run.cancel()
@@ -479,11 +554,15 @@ def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, clus
         raise
     elapsed = time.monotonic() - progress.started
     with connect(config) as conn:
-        set_state(conn, job, version, "finished")
+        set_state(conn, job, version, "following" if follow else "finished")
         done = get_version(conn, job, version)
-    say(f"replay {job} {version} finished: {rng.total} records in {elapsed:.1f}s "
-        f"({rng.total / max(elapsed, 1e-3):.0f} records/s); compare with "
-        f"`kappa replay compare {job} live {version}`")
+    rate = f"{rng.total} records in {elapsed:.1f}s ({rng.total / max(elapsed, 1e-3):.0f} records/s)"
+    if follow:
+        say(f"replay {job} {version} caught up with {format_offsets(rng.end)}: {rate}; Flink job {done.job_id} "
+            f"keeps running as {version}'s live job (state following); compare with "
+            f"`kappa replay compare {job} live {version}`, then `kappa replay promote {job} {version}`")
+    else:
+        say(f"replay {job} {version} finished: {rate}; compare with `kappa replay compare {job} live {version}`")
     return done
 
 
@@ -519,14 +598,17 @@ def promote(conn: psycopg.Connection, job: str, version: str) -> None:
     with conn.transaction():
         if version != LIVE:
             chosen = get_version(conn, job, version)
-            if chosen.state not in ("finished", "promoted"):
-                raise ReplayError(f"version {version} is {chosen.state}; only a finished replay can be promoted")
+            if chosen.state not in ("finished", "following", "promoted"):
+                raise ReplayError(f"version {version} is {chosen.state}; only a finished or following replay "
+                                  "can be promoted")
         for view, (table, columns) in READER_VIEWS.items():
             if not _table_exists(conn, table + suffix):
                 raise ReplayError(f"table {table + suffix} does not exist")
             conn.execute(sql.SQL("CREATE OR REPLACE VIEW {} AS SELECT{} FROM {}").format(
                 sql.Identifier(view), sql.SQL(columns), sql.Identifier(table + suffix)))
-        conn.execute("UPDATE replay_versions SET state = 'finished' WHERE job = %s AND state = 'promoted'", (job,))
+        # un-promoted, a --follow version is still kept current by its job
+        conn.execute("UPDATE replay_versions SET state = CASE WHEN job_id IS NULL THEN 'finished' ELSE 'following' "
+                     "END WHERE job = %s AND state = 'promoted'", (job,))
         if version != LIVE:
             conn.execute("UPDATE replay_versions SET state = 'promoted' WHERE job = %s AND version = %s",
                          (job, version))
@@ -549,13 +631,44 @@ def follow_on_command(config: Config, chosen: Version) -> str:
     return command
 
 
-def drop(config: Config, conn: psycopg.Connection, job: str, version: str) -> list[str]:
-    """Drop the version's tables and output topics; refused while it is promoted. Returns what went."""
+_UNREACHABLE = "UNREACHABLE"
+
+
+def cluster_job_state(config: Config, job_id: str) -> str:
+    """The Flink job's state; 'GONE' when the cluster does not know it (e.g. restarted without HA),
+    _UNREACHABLE when the cluster does not answer."""
+    try:
+        return jobrunner.job_state(config, job_id)
+    except jobrunner.JobError as exc:
+        return "GONE" if "-> 404" in str(exc) else _UNREACHABLE
+
+
+def _stop_version_job(config: Config, chosen: Version, cancel_job: bool) -> list[str]:
+    """A --follow version's job writes into its tables: refuse to drop them under it, or cancel it."""
+    if chosen.job_id is None:
+        return []
+    state = cluster_job_state(config, chosen.job_id)
+    if state in _ENDED or state == "GONE":
+        return []
+    if state == _UNREACHABLE:
+        raise ReplayError(f"cannot tell whether {chosen.version}'s Flink job {chosen.job_id} still runs: "
+                          f"the cluster at {config.flink.rest_url} does not answer")
+    if not cancel_job:
+        raise ReplayError(f"version {chosen.version}'s Flink job {chosen.job_id} is {state} (it keeps the version "
+                          f"current): `kappa cancel {chosen.job_id}` first, or drop with --cancel-job")
+    jobrunner.cancel(config, chosen.job_id)
+    jobrunner.wait_for_state(config, chosen.job_id, {"CANCELED"}, timeout_s=120)
+    return [f"job {chosen.job_id} (cancelled)"]
+
+
+def drop(config: Config, conn: psycopg.Connection, job: str, version: str, cancel_job: bool = False) -> list[str]:
+    """Drop the version's tables and output topics; refused while it is promoted, and while its
+    --follow job runs unless `cancel_job`. Returns what went."""
     chosen = get_version(conn, job, check_version(version))
     if chosen.promoted:
         raise ReplayError(f"version {version} is promoted; `kappa replay promote {job} live` (or another) first")
     suffix = version_suffix(version)
-    gone = []
+    gone = _stop_version_job(config, chosen, cancel_job)
     with conn.transaction():
         for table in outputs.AGGREGATE_TABLES:
             if _table_exists(conn, table + suffix):
@@ -578,8 +691,8 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
     topic = args.topic or config.kafka.telemetry_topic
     rng = capture_range(config, topic, args.from_spec, args.to_spec)
     extra = dict(item.split("=", 1) for item in args.set)
-    run_replay(config, args.job, args.version, rng, cluster=args.cluster, extra=extra,
-               parallelism=args.parallelism)
+    run_replay(config, args.job, args.version, rng, cluster=args.cluster or args.follow, follow=args.follow,
+               extra=extra, parallelism=args.parallelism)
     return 0
 
 
@@ -595,14 +708,40 @@ def _cmd_compare(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def running_jobs_named(config: Config, name: str) -> list[str]:
+    """Ids of the cluster's running (or restarting) jobs named exactly `name` (a job's name is JOB + output suffix);
+    [] when the cluster does not answer. `kappa stop NAME` matches by substring, so print ids."""
+    try:
+        return [j.job_id for j in jobrunner.list_jobs(config) if j.name == name and j.state in _ALIVE]
+    except jobrunner.JobError:
+        return []
+
+
+def _stop_hint(config: Config, job: str, previous: str) -> str:
+    """How to stop the job that fed the reader views before this promotion."""
+    name = job + version_suffix(previous)
+    ids = running_jobs_named(config, name)
+    if not ids:
+        return f"then stop the old live job ({name}; none running found on the cluster; see `kappa jobs`)"
+    return f"then stop the old live job ({name}): " + "; ".join(f"kappa stop {i} --savepoint" for i in ids)
+
+
 def _cmd_promote(args: argparse.Namespace, config: Config) -> int:
     from kappa.stack.postgres import connect
 
     with connect(config) as conn:
+        previous = next((v.version for v in versions(conn, args.job) if v.promoted), LIVE)
         promote(conn, args.job, args.version)
         chosen = None if args.version == LIVE else get_version(conn, args.job, args.version)
     print(f"{', '.join(READER_VIEWS)} now read {'the live tables' if chosen is None else args.version}")
-    if chosen is not None:
+    if chosen is not None and chosen.job_id is not None:
+        state = cluster_job_state(config, chosen.job_id)
+        if state != "RUNNING":
+            print(f"WARNING: {args.version}'s Flink job {chosen.job_id} is {state}: its tables do not advance",
+                  file=sys.stderr)
+        print(f"{args.version}'s job {chosen.job_id} is already live ({state}): no follow-on job to start; "
+              + _stop_hint(config, args.job, previous), file=sys.stderr)
+    elif chosen is not None:
         print(f"the {args.version} tables end at the replay's end offsets {format_offsets(chosen.end)}; "
               "to keep them current, start its live job there (with the SQL it was replayed with), "
               "then stop the old live job:\n  " + follow_on_command(config, chosen), file=sys.stderr)
@@ -619,10 +758,11 @@ def _cmd_versions(args: argparse.Namespace, config: Config) -> int:
         return 0
     for v in found:
         promoted = "*" if v.promoted else " "
-        span = f"{v.from_spec}..{v.to_spec or 'end at start'}"
+        span = f"{v.from_spec}..{v.to_spec or 'end at start'}" + (" and on (--follow)" if v.follows else "")
+        live = f" job {v.job_id} {cluster_job_state(config, v.job_id)}" if v.job_id else ""
         print(f"{promoted} {v.job:<10} {v.version:<12} {v.state:<9} {v.topic} "
               f"{format_offsets(v.start)} -> {format_offsets(v.end)} ({span}) "
-              f"created {v.created_at:%Y-%m-%d %H:%M:%S}")
+              f"created {v.created_at:%Y-%m-%d %H:%M:%S}{live}")
     if not any(v.promoted for v in found):
         print("(no version promoted: readers see the live tables)")
     return 0
@@ -632,7 +772,7 @@ def _cmd_drop(args: argparse.Namespace, config: Config) -> int:
     from kappa.stack.postgres import connect
 
     with connect(config) as conn:
-        gone = drop(config, conn, args.job, args.version)
+        gone = drop(config, conn, args.job, args.version, cancel_job=args.cancel_job)
     print("dropped: " + (", ".join(gone) or "nothing but the record"))
     return 0
 
@@ -648,6 +788,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--to", dest="to_spec", metavar="ISO-TIMESTAMP", help="default: the end offsets at start")
     run.add_argument("--topic", help="input topic (default: kafka.telemetry_topic)")
     run.add_argument("--cluster", action="store_true", help="run on the standalone cluster (default: local)")
+    run.add_argument("--follow", action="store_true",
+                     help="unbounded from the same start (implies --cluster): return once caught up with the end "
+                          "offsets at start, leaving the job running as the version's live job")
     run.add_argument("--parallelism", type=int)
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="SQL placeholder value for this version, e.g. watermark_delay_s=30 (repeatable)")
@@ -672,4 +815,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     dropping = commands.add_parser("drop", help="drop a version's tables and output topics")
     dropping.add_argument("job")
     dropping.add_argument("version")
+    dropping.add_argument("--cancel-job", action="store_true",
+                          help="cancel the version's running --follow job first (refused otherwise)")
     dropping.set_defaults(func=_cmd_drop)

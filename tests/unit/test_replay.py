@@ -143,3 +143,51 @@ def test_follow_on_job_starts_unbounded_at_the_replay_end(tmp_path: Path) -> Non
     changed = replay.follow_on_command(load_config(profile="local", environ={"KAPPA_PATHS__SQL_DIR": str(tmp_path)}),
                                        v2)
     assert shlex.split(changed)[0] == f"KAPPA_PATHS__SQL_DIR={tmp_path}"
+
+
+def test_follow_options_start_at_the_captured_start_with_no_end() -> None:
+    rng = replay.OffsetRange("t", {0: 3, 1: 0}, {0: 10, 1: 20})
+    follow = replay.replay_options(rng, "_v2", {"watermark_delay_s": "30"}, parallelism=2, follow=True)
+    assert not follow.bounded and follow.output_suffix == "_v2" and follow.parallelism == 2
+    assert follow.extra["telemetry_topic"] == "t" and follow.extra["watermark_delay_s"] == "30"
+    assert follow.extra["source_options"] == replay.startup_options({0: 3, 1: 0})
+    assert "bounded" not in follow.extra["source_options"]
+    bounded = replay.replay_options(rng, "_v2")
+    assert bounded.bounded and bounded.extra["source_options"] == replay.source_options(rng.start, rng.end)
+
+
+def test_caught_up_when_every_partition_committed_the_captured_end() -> None:
+    rng = replay.OffsetRange("t", {0: 0, 1: 5, 2: 4}, {0: 10, 1: 5, 2: 8})
+    assert not replay.caught_up(rng, {})  # nothing committed yet
+    assert not replay.caught_up(rng, {0: 10, 2: 7})
+    assert replay.caught_up(rng, {0: 10, 2: 8})  # partition 1 is empty: nothing to wait for
+    assert replay.caught_up(rng, {0: 12, 1: 9, 2: 8})  # a live job reads on past the end
+    assert replay.caught_up(replay.OffsetRange("t", {0: 0}, {0: 0}), {})
+
+
+def test_follow_needs_the_cluster() -> None:
+    from kappa.config import load_config
+
+    with pytest.raises(replay.ReplayError, match="cluster"):
+        replay.run_replay(load_config(profile="local", environ={}), "aggregate", "v2",
+                          replay.OffsetRange("t", {0: 0}, {0: 1}), follow=True)
+
+
+def test_follow_flag_parses_and_drop_has_cancel_job() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    replay.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["replay", "run", "aggregate", "--as", "v2", "--follow"])
+    assert args.follow and not args.cluster  # --follow implies the cluster in _cmd_run
+    assert not parser.parse_args(["replay", "drop", "aggregate", "v2"]).cancel_job
+    assert parser.parse_args(["replay", "drop", "aggregate", "v2", "--cancel-job"]).cancel_job
+
+
+def test_a_version_follows_when_it_has_a_job() -> None:
+    from datetime import datetime
+
+    fields = ("aggregate", "v2", "t", {0: 0}, {0: 7}, "earliest", None)
+    bounded = replay.Version(*fields, "finished", datetime(2026, 1, 1), None, None)
+    following = replay.Version(*fields, "following", datetime(2026, 1, 1), None, None, job_id="ab" * 16)
+    assert not bounded.follows and following.follows and not following.promoted
