@@ -164,15 +164,19 @@ def list_jobs(config: Config) -> list[ClusterJob]:
 
 
 def resolve_job(config: Config, name_or_id: str) -> ClusterJob:
-    """A cluster job by id, or the newest job whose name mentions the given job name."""
+    """A cluster job by id, or the running job of exactly that name (`aggregate` is the live job,
+    `aggregate_v2` a replayed version's: a prefix must never pick the other one)."""
     jobs = list_jobs(config)
     for job in jobs:
         if job.job_id == name_or_id:
             return job
-    running = [j for j in jobs if name_or_id in j.name and j.state in ("RUNNING", "CREATED", "RESTARTING")]
+    running = [j for j in jobs if j.name == name_or_id and j.state in ("RUNNING", "CREATED", "RESTARTING")]
+    if len(running) > 1:
+        ids = ", ".join(j.job_id for j in running)
+        raise JobError(f"{len(running)} running jobs are named {name_or_id!r} ({ids}): give the job id")
     if running:
         return running[0]
-    raise JobError(f"no running job matches {name_or_id!r}; see `kappa jobs`")
+    raise JobError(f"no running job is named {name_or_id!r}; see `kappa jobs` for names and ids")
 
 
 def job_details(config: Config, job_id: str) -> dict:
