@@ -1,0 +1,33 @@
+"""Which cluster job `kappa stop/cancel NAME` picks (no cluster needed: the job list is given)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kappa import jobrunner
+from kappa.config import Config
+from kappa.jobrunner import ClusterJob, JobError
+
+pytestmark = pytest.mark.unit
+
+JOBS = [ClusterJob("id-v2", "aggregate_v2", "RUNNING", 3), ClusterJob("id-live", "aggregate", "RUNNING", 2),
+        ClusterJob("id-old", "aggregate", "CANCELED", 1), ClusterJob("id-a1", "alerts", "RUNNING", 1),
+        ClusterJob("id-a2", "alerts", "RUNNING", 2)]
+
+
+@pytest.fixture(autouse=True)
+def jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobrunner, "list_jobs", lambda config: JOBS)
+
+
+def test_a_name_never_matches_a_versioned_job(test_config: Config) -> None:
+    assert jobrunner.resolve_job(test_config, "aggregate").job_id == "id-live"
+    assert jobrunner.resolve_job(test_config, "aggregate_v2").job_id == "id-v2"
+    assert jobrunner.resolve_job(test_config, "id-old").job_id == "id-old"  # by id, whatever its state
+
+
+def test_an_ambiguous_or_unknown_name_is_an_error(test_config: Config) -> None:
+    with pytest.raises(JobError, match="2 running jobs are named 'alerts'"):
+        jobrunner.resolve_job(test_config, "alerts")
+    with pytest.raises(JobError, match="no running job is named 'aggreg'"):
+        jobrunner.resolve_job(test_config, "aggreg")
