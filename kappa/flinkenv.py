@@ -78,10 +78,17 @@ def create_table_env(config: Config, options: JobOptions) -> tuple[StreamExecuti
 
 def sql_params(config: Config, options: JobOptions) -> sqlfiles.SqlParams:
     params = sqlfiles.params_from_config(config)
-    source_options = ",\n  'scan.bounded.mode' = 'latest-offset'" if options.bounded else ""
-    # `extra` may override source_options (replays pass exact start/end offsets, see kappa.replay)
-    values = {"source_options": source_options, "output_suffix": options.output_suffix, **options.extra}
-    return params.with_values(**values)
+    values = {"output_suffix": options.output_suffix}
+    if options.bounded:
+        values["source_options"] = ",\n  'scan.bounded.mode' = 'latest-offset'"
+        # A bounded run reads every partition up to a known end, so no partition is ever idle; idleness
+        # detection (wall clock) would instead drop a partition that the reader is slow to reach (a
+        # backpressured catch-up) from the watermark, and route its readings late. 0 = off.
+        values["source_idle_timeout_s"] = "0"
+    else:
+        values["source_options"] = ""
+    # `extra` may override both (replays pass exact start/end offsets, see kappa.replay)
+    return params.with_values(**{**values, **options.extra})
 
 
 class JobContext:

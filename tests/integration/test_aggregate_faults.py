@@ -48,7 +48,8 @@ def test_taskmanager_kill9_mid_stream_loses_and_duplicates_nothing(migrated: Con
     restarts = jobrunner.job_details(migrated, job_id).get("vertices", [])
     assert restarts, "job details unavailable"
 
-    assert_matches_python(migrated, suffix, manifest, topic)
+    books = assert_matches_python(migrated, suffix, manifest, topic)
+    print(f"after the fault: {books}", flush=True)
     with connect(migrated) as conn:
         windows = outputs.device_windows(conn, suffix)
     in_topic = _windows_in_topic(migrated, f"{migrated.kafka.aggregates_topic}{suffix}")
