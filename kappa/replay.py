@@ -34,7 +34,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
-from kappa import jobrunner, outputs
+from kappa import jobrunner, outputs, replay_archive
 from kappa.config import PROJECT_ROOT, Config
 from kappa.errors import KappaError
 from kappa.flinkenv import JobOptions
@@ -506,13 +506,15 @@ def _catch_up(run: _ClusterRun, rng: OffsetRange, committed: Callable[[], dict[i
 
 def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, cluster: bool = False,
                follow: bool = False, extra: Mapping[str, str] | None = None, parallelism: int | None = None,
-               interval_s: float = 5.0, timeout_s: float = 24 * 3600,
+               interval_s: float = 5.0, timeout_s: float = 24 * 3600, archive: bool = False,
                log: Callable[[str], None] | None = None) -> Version:
     """Create the version's tables, record it, run the job (SQL of `config.sql_dir`) over exactly `rng`
     locally or on the standalone cluster, and mark it finished/failed.
 
     With `follow` (cluster only) the job has no end: this returns once it has caught up with
-    `rng.end`, marks the version `following` and leaves the job running as the version's live job."""
+    `rng.end`, marks the version `following` and leaves the job running as the version's live job.
+    With `archive` (aggregate job, bounded), the version's aggregates topic is then archived as
+    Parquet under the version's own prefix (kappa.replay_archive)."""
     if follow and not cluster:
         raise ReplayError("--follow leaves the version's job running: it needs the standalone cluster (--cluster)")
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -563,6 +565,11 @@ def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, clus
             f"`kappa replay compare {job} live {version}`, then `kappa replay promote {job} {version}`")
     else:
         say(f"replay {job} {version} finished: {rate}; compare with `kappa replay compare {job} live {version}`")
+    if archive and job == "aggregate" and not follow:
+        rows = replay_archive.archive_version(config, suffix)
+        say(f"archived {rows} aggregate rows of {version} to s3://{config.s3.bucket}/"
+            f"{replay_archive.version_prefix(suffix)}/ (kappa query --dataset aggregates --prefix "
+            f"{replay_archive.version_prefix(suffix)} \"SELECT ...\")")
     return done
 
 
@@ -675,6 +682,7 @@ def drop(config: Config, conn: psycopg.Connection, job: str, version: str, cance
                 conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table + suffix)))
                 gone.append(f"table {table + suffix}")
         conn.execute("DELETE FROM replay_versions WHERE job = %s AND version = %s", (job, version))
+    gone += replay_archive.drop_version_archive(config, conn, suffix)
     admin = AdminClient({"bootstrap.servers": config.kafka.bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
     topics = [t for t in output_topics(config, chosen.topic, suffix) if t in existing]
@@ -692,7 +700,7 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
     rng = capture_range(config, topic, args.from_spec, args.to_spec)
     extra = dict(item.split("=", 1) for item in args.set)
     run_replay(config, args.job, args.version, rng, cluster=args.cluster or args.follow, follow=args.follow,
-               extra=extra, parallelism=args.parallelism)
+               extra=extra, parallelism=args.parallelism, archive=not args.no_archive)
     return 0
 
 
@@ -792,6 +800,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      help="unbounded from the same start (implies --cluster): return once caught up with the end "
                           "offsets at start, leaving the job running as the version's live job")
     run.add_argument("--parallelism", type=int)
+    run.add_argument("--no-archive", action="store_true",
+                     help="do not archive the version's aggregates as Parquet under aggregates-1m_<version>/ "
+                          "(bounded replays of the aggregate job archive them by default)")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="SQL placeholder value for this version, e.g. watermark_delay_s=30 (repeatable)")
     run.set_defaults(func=_cmd_run)
