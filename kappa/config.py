@@ -109,10 +109,29 @@ class FlinkConfig(_Section):
         return f"http://{self.host}:{self.rest_port}"
 
 
+class MqttConfig(_Section):
+    """The edge: Mosquitto (TLS only, one credential per device) and the MQTT -> Kafka bridge."""
+
+    host: str
+    port: int  # the TLS listener devices and the bridge connect to
+    topic_prefix: str = "devices"  # a device publishes only under <topic_prefix>/<device_id>/telemetry
+    bridge_user: str = "kappa-bridge"
+    bridge_password_env: str = "KAPPA_MQTT_BRIDGE_PASSWORD"
+    bridge_share_group: str = "kappa-bridge"  # $share/<group>/...: several bridges split the load
+    bridge_client_id: str = "kappa-bridge-1"  # persistent session (clean_start false) under this id
+    max_payload_bytes: int = 65536
+    allow_unknown_devices: bool = False  # discovery mode: readings of unregistered devices pass
+    start: bool = True
+
+    def device_topic(self, device_id: str) -> str:
+        return f"{self.topic_prefix}/{device_id}/telemetry"
+
+
 class JobConfig(_Section):
     watermark_delay_s: int
     source_idle_timeout_s: int
     group_prefix: str
+    max_clock_skew_s: int = 300  # event time further ahead of the record's reference time: dead-lettered
 
 
 class Config(_Section):
@@ -126,6 +145,7 @@ class Config(_Section):
     s3: S3Config
     registry: RegistryConfig
     flink: FlinkConfig
+    mqtt: MqttConfig
     job: JobConfig
 
     @property

@@ -13,14 +13,19 @@ command -v mvn >/dev/null || need+=(maven)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 command -v make >/dev/null || need+=(make)
 command -v npm >/dev/null || need+=(nodejs npm)
+command -v mosquitto >/dev/null && command -v mosquitto_pub >/dev/null || need+=(mosquitto mosquitto-clients)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing system packages: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
-  # Debian's package starts a default cluster on 5432; the project runs its own, so stop that one.
+  # Debian's packages start a default PostgreSQL cluster on 5432 and a Mosquitto on 1883; the
+  # project runs its own of each, so stop those.
   if [[ " ${need[*]} " == *" postgresql-15 "* ]] && command -v pg_ctlcluster >/dev/null; then
     $SUDO pg_ctlcluster 15 main stop 2>/dev/null || true
+  fi
+  if [[ " ${need[*]} " == *" mosquitto "* ]]; then
+    $SUDO systemctl disable --now mosquitto 2>/dev/null || $SUDO service mosquitto stop 2>/dev/null || true
   fi
 else
   say "system packages present (java, mvn, postgresql-15)"
