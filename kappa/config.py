@@ -38,6 +38,7 @@ class KafkaConfig(_Section):
     partitions: int
     telemetry_topic: str
     dead_letter_topic: str
+    edge_dead_letter_topic: str  # what the MQTT bridge rejects (same DeadLetter schema)
     aggregates_topic: str
     alerts_topic: str
     smoke_topic: str
