@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from kappa.config import Config
 from kappa.registry import credentials
-from udfs.avro_decoder import AvroDecoder
+from udfs.avro_decoder import AvroDecoder, reference_time_ms
 from udfs.schema_lookup import RegistrySchemaLookup, SchemaLookup
 
 ARROW_TYPES = {"STRING": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "INT": pa.int32()}
@@ -50,14 +50,16 @@ class Decoder(Protocol):
 
 
 class TelemetryDecoder:
-    """The project's telemetry decoder; dead letters are not archived (they have their own topic)."""
+    """The project's telemetry decoder with the jobs' rules: what the jobs dead-letter (undecodable, or
+    an event time more than job.max_clock_skew_s ahead of the record timestamp capped at the wall
+    clock) is not archived; dead letters have their own topic."""
 
-    def __init__(self, lookup: SchemaLookup) -> None:
-        self.decoder = AvroDecoder(lookup)
+    def __init__(self, lookup: SchemaLookup, max_clock_skew_ms: int) -> None:
+        self.decoder = AvroDecoder(lookup, max_future_ms=max_clock_skew_ms)
         self.schema = pa.schema([(name, ARROW_TYPES[kind]) for name, kind in self.decoder.fields] + SOURCE_COLUMNS)
 
     def decode(self, value: bytes | None, timestamp_ms: int) -> dict[str, Any] | None:
-        result = self.decoder.decode(value, now_ms=timestamp_ms)
+        result = self.decoder.decode(value, now_ms=reference_time_ms(timestamp_ms))
         return dict(result.row) if result.ok and result.row is not None else None
 
 
@@ -113,6 +115,6 @@ def epoch_ms(value: Any) -> int:
 def decoder_for(dataset: Dataset, config: Config) -> Decoder:
     lookup = RegistrySchemaLookup(config.registry.url, auth=credentials(config))
     if dataset.name == "telemetry":
-        return TelemetryDecoder(lookup)
+        return TelemetryDecoder(lookup, config.job.max_clock_skew_s * 1000)
     reader = json.loads((config.root / "schemas" / "avro" / "aggregates" / "v1.avsc").read_text())
     return AggregateDecoder(lookup, reader)

@@ -79,7 +79,7 @@ MALFORMED_KINDS: dict[str, str] = {
     "unknown_schema_id": "UNKNOWN_SCHEMA_ID",
     "corrupt_body": "CORRUPT_BODY",
     "nan_value": "INVALID_VALUE",
-    "far_future": "INVALID_VALUE",
+    "far_future": "FUTURE_EVENT_TIME",
 }
 ANOMALY_KINDS = ("vibration_then_heat", "low_battery", "overheating", "temperature_trend", "silent")
 

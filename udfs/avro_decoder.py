@@ -8,8 +8,9 @@ a flat row or a reason code from `Reason`.
 Wire format (Confluent): byte 0 = magic 0, bytes 1-4 = big-endian schema id, then the Avro body.
 Checks, in order: None/shorter than 5 bytes -> TOO_SHORT; first byte != 0 -> BAD_MAGIC; lookup finds
 nothing or an unparseable schema -> UNKNOWN_SCHEMA_ID; writer not resolvable to the reader ->
-RESOLUTION_FAILED; Avro decoding fails or leaves trailing bytes -> CORRUPT_BODY; NaN/inf double or
-event time more than `max_future_ms` after `now_ms` -> INVALID_VALUE.
+RESOLUTION_FAILED; Avro decoding fails or leaves trailing bytes -> CORRUPT_BODY; NaN/inf double ->
+INVALID_VALUE; event time more than `max_future_ms` after the reference time `now_ms` (the jobs use the
+Kafka record timestamp capped at the wall clock) -> FUTURE_EVENT_TIME.
 
 A registry that cannot be reached is *not* bad input: `RegistrySchemaLookup` raises
 `SchemaRegistryUnavailable` so the job fails and restarts from its checkpoint instead of
@@ -45,6 +46,14 @@ MAX_ERROR_CHARS = 500
 DEFAULT_READER_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas/avro/telemetry/v2.avsc"
 
 
+def reference_time_ms(record_timestamp_ms: int | None, now_ms: int | None = None) -> int:
+    """The reference time of the future-event-time check, as the jobs use it (LastDecode.java): the
+    Kafka record timestamp capped at the wall clock. Deterministic in a replay for every record whose
+    timestamp was not itself ahead of the clock; a forged future timestamp cannot widen the bound."""
+    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    return now if record_timestamp_ms is None or record_timestamp_ms < 0 else min(record_timestamp_ms, now)
+
+
 class Reason(StrEnum):
     """Dead-letter reason codes (the `reason` field of schemas/avro/dead_letters)."""
 
@@ -54,6 +63,7 @@ class Reason(StrEnum):
     CORRUPT_BODY = "CORRUPT_BODY"
     RESOLUTION_FAILED = "RESOLUTION_FAILED"
     INVALID_VALUE = "INVALID_VALUE"
+    FUTURE_EVENT_TIME = "FUTURE_EVENT_TIME"
 
 
 # The flat row type for the default reader schema (telemetry v2) + the writer schema id.
@@ -251,9 +261,12 @@ class AvroDecoder:
             )
         row = self._flatten(record)
         row["schema_id"] = schema_id
-        problem = self._invalid(row, time.time_ns() // 1_000_000 if now_ms is None else now_ms)
+        problem = self._invalid(row)
         if problem:
             return _fail(Reason.INVALID_VALUE, problem, schema_id)
+        problem = self._ahead(row, time.time_ns() // 1_000_000 if now_ms is None else now_ms)
+        if problem:
+            return _fail(Reason.FUTURE_EVENT_TIME, problem, schema_id)
         return DecodeResult(True, row, None, None, schema_id)
 
     def _flatten(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -265,11 +278,14 @@ class AvroDecoder:
             row[name] = _epoch_ms(value)
         return row
 
-    def _invalid(self, row: dict[str, Any], now_ms: int) -> str | None:
+    def _invalid(self, row: dict[str, Any]) -> str | None:
         for name in self._double_fields:
             value = row[name]
             if value is not None and not math.isfinite(value):
                 return f"{name} is {value}"
+        return None
+
+    def _ahead(self, row: dict[str, Any], now_ms: int) -> str | None:
         event_time = row.get(self._event_time_field)
         if isinstance(event_time, int) and event_time > now_ms + self.max_future_ms:
             return (

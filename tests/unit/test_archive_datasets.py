@@ -54,3 +54,29 @@ def test_aggregate_record_decodes_by_schema_id_with_naive_utc_times() -> None:
     assert decoder.decode(b"\x01abcd", 0) is None and decoder.decode(None, 0) is None
     decoder.decode(_framed(7, record), 0)
     assert lookup.calls == [7, 8]  # writer schemas cached per id
+
+
+def test_telemetry_archive_applies_the_jobs_event_time_rules() -> None:
+    """The archive keeps exactly what the jobs keep: an event time more than the clock-skew bound
+    ahead of the record timestamp (capped at the wall clock) is not archived."""
+    from kappa.archive_datasets import TelemetryDecoder
+    from tests.unit.test_avro_decoder import V2, frame, reading
+
+    decoder = TelemetryDecoder(DictSchemaLookup({2: V2}), max_clock_skew_ms=60_000)
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    on_time = decoder.decode(frame(2, V2, reading(event_time=now - 1_000)), now)
+    assert on_time is not None and on_time["event_time"] == now - 1_000
+    assert decoder.decode(frame(2, V2, reading(event_time=now + 59_000)), now) is not None
+    assert decoder.decode(frame(2, V2, reading(event_time=now + 61_000)), now) is None
+    # a record timestamp ahead of the clock does not widen the bound
+    assert decoder.decode(frame(2, V2, reading(event_time=now + 10 * 60_000)), now + 3_600_000) is None
+    assert decoder.decode(b"not avro", now) is None
+
+
+def test_reference_time_is_the_record_timestamp_capped_at_the_clock() -> None:
+    from udfs.avro_decoder import reference_time_ms
+
+    assert reference_time_ms(1_000, now_ms=5_000) == 1_000
+    assert reference_time_ms(9_000, now_ms=5_000) == 5_000
+    assert reference_time_ms(None, now_ms=5_000) == 5_000
+    assert reference_time_ms(-1, now_ms=5_000) == 5_000

@@ -166,7 +166,6 @@ def test_resolution_failed(decoder: AvroDecoder) -> None:
         {"humidity_pct": math.inf},
         {"battery_pct": -math.inf},
         {"location": {"lat": math.nan, "lon": 1.0, "alt_m": None}},
-        {"event_time": NOW + DAY + 1},
     ],
 )
 def test_invalid_value(decoder: AvroDecoder, overrides: dict) -> None:
@@ -177,7 +176,10 @@ def test_invalid_value(decoder: AvroDecoder, overrides: dict) -> None:
 def test_future_bound_is_configurable_and_inclusive(lookup: DictSchemaLookup) -> None:
     payload = frame(2, V2, reading(event_time=NOW + DAY))
     assert AvroDecoder(lookup).decode(payload, NOW).ok
-    assert AvroDecoder(lookup, max_future_ms=1000).decode(payload, NOW).reason is Reason.INVALID_VALUE
+    assert AvroDecoder(lookup, max_future_ms=1000).decode(payload, NOW).reason is Reason.FUTURE_EVENT_TIME
+    ahead = AvroDecoder(lookup).decode(frame(2, V2, reading(event_time=NOW + DAY + 1)), NOW)
+    assert ahead.reason is Reason.FUTURE_EVENT_TIME and ahead.row is None
+    assert ahead.error == f"event_time {NOW + DAY + 1} is {DAY + 1} ms after the reference time {NOW} (bound {DAY} ms)"
 
 
 def test_lookup_called_once_per_id(decoder: AvroDecoder, lookup: DictSchemaLookup) -> None:

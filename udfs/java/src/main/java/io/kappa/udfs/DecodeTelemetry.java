@@ -5,8 +5,7 @@ import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 import org.apache.flink.types.Row;
 
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
+import java.time.Instant;
 
 /**
  * Flink scalar function: Confluent-framed Avro telemetry -> one flat ROW, with {@code dlq_reason} /
@@ -16,7 +15,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * <pre>
  *   CREATE TEMPORARY SYSTEM FUNCTION decode_telemetry AS 'io.kappa.udfs.DecodeTelemetry' LANGUAGE JAVA;
  *   SELECT decode_telemetry(payload, 'http://127.0.0.1:8081', CAST(NULL AS BIGINT)) AS t FROM src;
+ *   -- the jobs' form: reference time = the Kafka record timestamp capped at the wall clock, bound in ms
+ *   SELECT decode_telemetry(payload, 'http://127.0.0.1:8081', kafka_ts, 300000) AS t FROM telemetry_raw;
  * </pre>
+ *
+ * <p>The jobs' form shares the per-thread last decode with {@link TelemetryEventTime} (see
+ * {@link LastDecode}): the event-time column and this row agree on every record, and it is decoded once.
  *
  * <p>{@code nowMs} is the reference time of the max-future check (null: the wall clock). The bound is
  * {@code max_future_ms} of the constructor, or the job parameter {@code kappa.decoder.max-future-ms}
@@ -38,7 +42,7 @@ public class DecodeTelemetry extends ScalarFunction {
     private long maxFutureMs;
     private final boolean maxFutureFixed;
     /** One decoder (lookup + writer cache) per registry URL. */
-    private transient Map<String, TelemetryDecoder> decoders;
+    private transient DecoderCache decoders;
 
     public DecodeTelemetry() {
         this.maxFutureMs = TelemetryDecoder.DAY_MS;
@@ -53,7 +57,12 @@ public class DecodeTelemetry extends ScalarFunction {
     @Override
     public void open(FunctionContext context) throws Exception {
         if (!maxFutureFixed) {
-            String value = context.getJobParameter(MAX_FUTURE_PARAM, null);
+            String value;
+            try {
+                value = context.getJobParameter(MAX_FUTURE_PARAM, null);
+            } catch (RuntimeException exc) {
+                value = null; // e.g. inside a generated watermark generator: no job parameters there
+            }
             if (value != null && !value.isBlank()) {
                 maxFutureMs = Long.parseLong(value.trim());
             }
@@ -71,22 +80,23 @@ public class DecodeTelemetry extends ScalarFunction {
     }
 
     public @DataTypeHint(ROW_TYPE) Row eval(byte[] payload, String registryUrl) {
-        return eval(payload, registryUrl, null);
+        return eval(payload, registryUrl, (Long) null);
+    }
+
+    /** The jobs' form: reference = record timestamp capped at the wall clock, bound given per call. */
+    public @DataTypeHint(ROW_TYPE) Row eval(
+            byte[] payload, String registryUrl, @DataTypeHint("TIMESTAMP_LTZ(3)") Instant recordTs, Long maxSkewMs) {
+        if (maxSkewMs == null) {
+            throw new IllegalArgumentException("decode_telemetry: max_skew_ms is null");
+        }
+        return Row.of(LastDecode.decode(decoder(registryUrl), registryUrl, payload, recordTs, maxSkewMs));
     }
 
     private TelemetryDecoder decoder(String registryUrl) {
-        if (registryUrl == null) {
-            throw new IllegalArgumentException("decode_telemetry: the schema registry URL is null");
-        }
         if (decoders == null) {
-            decoders = new ConcurrentHashMap<>();
+            decoders = new DecoderCache(maxFutureMs);
         }
-        TelemetryDecoder decoder = decoders.get(registryUrl);
-        if (decoder == null) {
-            decoder = decoders.computeIfAbsent(registryUrl,
-                    url -> new TelemetryDecoder(new RegistrySchemaLookup(url), maxFutureMs));
-        }
-        return decoder;
+        return decoders.get(registryUrl);
     }
 
     @Override

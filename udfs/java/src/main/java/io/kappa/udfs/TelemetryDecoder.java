@@ -30,8 +30,9 @@ import java.util.regex.Pattern;
  * <p>Wire format: byte 0 = magic 0, bytes 1-4 = big-endian schema id, then the Avro body. Checks: null or
  * shorter than 5 bytes -> TOO_SHORT; first byte != 0 -> BAD_MAGIC; the lookup finds nothing or an
  * unparseable schema -> UNKNOWN_SCHEMA_ID; the writer is not resolvable to the reader -> RESOLUTION_FAILED;
- * Avro decoding fails (incl. invalid UTF-8) or leaves trailing bytes -> CORRUPT_BODY; NaN/inf double or
- * event time more than {@code maxFutureMs} after {@code nowMs} -> INVALID_VALUE.
+ * Avro decoding fails (incl. invalid UTF-8) or leaves trailing bytes -> CORRUPT_BODY; NaN/inf double ->
+ * INVALID_VALUE; event time more than {@code maxFutureMs} after the reference time {@code nowMs} ->
+ * FUTURE_EVENT_TIME (such a reading must never reach a watermark).
  *
  * <p>The lookup may throw {@link SchemaRegistryUnavailableException}: that propagates on purpose. Writer
  * schemas (and unknown ids) are cached per id, so the lookup is called once per id.
@@ -47,7 +48,9 @@ public final class TelemetryDecoder {
     public static final String READER_SCHEMA_RESOURCE = "v2.avsc";
 
     /** Dead-letter reason codes (the {@code reason} field of schemas/avro/dead_letters). */
-    public enum Reason { BAD_MAGIC, TOO_SHORT, UNKNOWN_SCHEMA_ID, CORRUPT_BODY, RESOLUTION_FAILED, INVALID_VALUE }
+    public enum Reason {
+        BAD_MAGIC, TOO_SHORT, UNKNOWN_SCHEMA_ID, CORRUPT_BODY, RESOLUTION_FAILED, INVALID_VALUE, FUTURE_EVENT_TIME
+    }
 
     /** Python's FLAT_FIELDS: the flattened reader schema + schema_id. */
     public static final List<String> FLAT_FIELDS = List.of(
@@ -158,6 +161,11 @@ public final class TelemetryDecoder {
      * Throws only {@link SchemaRegistryUnavailableException} (from the lookup).
      */
     public Object[] decode(byte[] payload, long nowMs) {
+        return decode(payload, nowMs, maxFutureMs);
+    }
+
+    /** As {@link #decode(byte[], long)}, with the max-future bound given per call. */
+    public Object[] decode(byte[] payload, long nowMs, long maxFutureMs) {
         if (payload == null || payload.length < HEADER_SIZE) {
             String size = payload == null ? "null" : payload.length + " bytes";
             return fail(Reason.TOO_SHORT, "payload is " + size + "; a Confluent frame needs at least " + HEADER_SIZE, null);
@@ -205,9 +213,13 @@ public final class TelemetryDecoder {
         Object[] row = new Object[ROW_ARITY];
         flatten(record, row);
         row[SCHEMA_ID_POS] = schemaId;
-        String problem = invalid(row, nowMs);
+        String problem = invalid(row);
         if (problem != null) {
             return fail(Reason.INVALID_VALUE, problem, schemaId);
+        }
+        problem = ahead(row, nowMs, maxFutureMs);
+        if (problem != null) {
+            return fail(Reason.FUTURE_EVENT_TIME, problem, schemaId);
         }
         return row;
     }
@@ -302,7 +314,7 @@ public final class TelemetryDecoder {
         return value.toString(); // enum symbols, Utf8
     }
 
-    private String invalid(Object[] row, long nowMs) {
+    private String invalid(Object[] row) {
         for (int i = 0; i < isDouble.length; i++) {
             if (isDouble[i] && row[i] != null) {
                 double value = (Double) row[i];
@@ -311,6 +323,10 @@ public final class TelemetryDecoder {
                 }
             }
         }
+        return null;
+    }
+
+    private String ahead(Object[] row, long nowMs, long maxFutureMs) {
         Object eventTime = row[eventTimePos];
         if (eventTime instanceof Long) {
             long et = (Long) eventTime;

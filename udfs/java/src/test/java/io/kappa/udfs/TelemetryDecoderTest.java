@@ -22,6 +22,7 @@ import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
@@ -285,8 +286,7 @@ class TelemetryDecoderTest {
                 r -> r.put("temperature_c", Double.NaN),
                 r -> r.put("humidity_pct", Double.POSITIVE_INFINITY),
                 r -> r.put("battery_pct", Double.NEGATIVE_INFINITY),
-                r -> ((GenericRecord) r.get("location")).put("lat", Double.NaN),
-                r -> r.put("event_time", NOW + DAY + 1));
+                r -> ((GenericRecord) r.get("location")).put("lat", Double.NaN));
         for (Consumer<GenericRecord> overrides : cases) {
             Object[] row = decoder.decode(frame(2, reading(V2, overrides)), NOW);
             assertFailed(row, TelemetryDecoder.Reason.INVALID_VALUE);
@@ -296,9 +296,10 @@ class TelemetryDecoderTest {
                 error(decoder.decode(frame(2, reading(V2, r -> r.put("temperature_c", Double.NaN))), NOW)));
         assertEquals("battery_pct is -inf",
                 error(decoder.decode(frame(2, reading(V2, r -> r.put("battery_pct", Double.NEGATIVE_INFINITY))), NOW)));
+        Object[] ahead = decoder.decode(frame(2, reading(V2, r -> r.put("event_time", NOW + DAY + 1))), NOW);
+        assertFailed(ahead, TelemetryDecoder.Reason.FUTURE_EVENT_TIME);
         assertEquals("event_time " + (NOW + DAY + 1) + " is " + (DAY + 1) + " ms after the reference time " + NOW
-                        + " (bound " + DAY + " ms)",
-                error(decoder.decode(frame(2, reading(V2, r -> r.put("event_time", NOW + DAY + 1))), NOW)));
+                        + " (bound " + DAY + " ms)", error(ahead));
     }
 
     @Test
@@ -306,7 +307,9 @@ class TelemetryDecoderTest {
         byte[] payload = frame(2, reading(V2, r -> r.put("event_time", NOW + DAY)));
         assertNull(reason(decoder.decode(payload, NOW)));
         TelemetryDecoder strict = new TelemetryDecoder(schemas::get, 1000);
-        assertEquals("INVALID_VALUE", reason(strict.decode(payload, NOW)));
+        assertEquals("FUTURE_EVENT_TIME", reason(strict.decode(payload, NOW)));
+        assertEquals("FUTURE_EVENT_TIME", reason(decoder.decode(payload, NOW, 1000)));
+        assertNull(reason(strict.decode(payload, NOW, DAY)));
         assertEquals(1000, new DecodeTelemetry(1000).maxFutureMs());
         assertEquals(DAY, new DecodeTelemetry().maxFutureMs());
     }
@@ -412,7 +415,32 @@ class TelemetryDecoderTest {
         assertNull(clock.getField(18));
         Row future = udf.eval(frame(2, reading(V2, r -> r.put("event_time", System.currentTimeMillis() + 2 * DAY))),
                 url(), null);
-        assertEquals("INVALID_VALUE", future.getField(18));
+        assertEquals("FUTURE_EVENT_TIME", future.getField(18));
+    }
+
+    @Test
+    void eventTimeFunctionAgreesWithTheDecodedRow() throws IOException {
+        serve(Map.of(2, V2), null);
+        DecodeTelemetry decode = new DecodeTelemetry();
+        TelemetryEventTime eventTime = new TelemetryEventTime();
+        long now = System.currentTimeMillis();
+        Instant recordTs = Instant.ofEpochMilli(now);
+        byte[] onTime = frame(2, reading(V2, r -> r.put("event_time", now - 1000)));
+        assertEquals(Instant.ofEpochMilli(now - 1000), eventTime.eval(onTime, url(), recordTs, 60_000L));
+        assertNull(decode.eval(onTime, url(), recordTs, 60_000L).getField(18));
+        // ahead of the record timestamp by more than the bound: no event time, dead-lettered with its reason
+        byte[] ahead = frame(2, reading(V2, r -> r.put("event_time", now + 60_001)));
+        assertNull(eventTime.eval(ahead, url(), recordTs, 60_000L));
+        assertEquals("FUTURE_EVENT_TIME", decode.eval(ahead, url(), recordTs, 60_000L).getField(18));
+        assertNotNull(eventTime.eval(ahead, url(), recordTs, 120_000L)); // a wider bound is a different question
+        // a forged far-future record timestamp does not widen the bound: the wall clock caps it
+        Instant forged = Instant.ofEpochMilli(now + 10 * DAY);
+        byte[] farAhead = frame(2, reading(V2, r -> r.put("event_time", now + 5 * DAY)));
+        assertNull(eventTime.eval(farAhead, url(), forged, 60_000L));
+        assertEquals("FUTURE_EVENT_TIME", decode.eval(farAhead, url(), forged, 60_000L).getField(18));
+        // undecodable: no event time either
+        assertNull(eventTime.eval(new byte[] {1, 2, 3}, url(), recordTs, 60_000L));
+        assertEquals("TOO_SHORT", decode.eval(new byte[] {1, 2, 3}, url(), recordTs, 60_000L).getField(18));
     }
 
     @Test
