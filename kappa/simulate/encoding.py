@@ -1,0 +1,79 @@
+"""Readings as Avro records, flat rows and Confluent frames; schema ids from the registry."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import requests
+
+from kappa.simulate.model import SCHEMA_DIR, _Reading
+
+# ----------------------------------------------------------------------------- encoding
+
+
+def _parsed_schema(root: Path, version: int) -> Any:
+    return fastavro.parse_schema(json.loads((root / SCHEMA_DIR / f"v{version}.avsc").read_text()))
+
+
+def _avro_record(r: _Reading, version: int, event_time: int | None = None) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "device_id": r.device.device_id,
+        "site_id": r.device.site_id,
+        "device_type": r.device.device_type,
+        "seq": r.seq,
+        "event_time": r.event_time if event_time is None else event_time,
+        "status": r.status,
+        "firmware_version": r.device.firmware,
+        **r.values,
+    }
+    if version >= 2:
+        rec["signal_rssi_dbm"] = r.rssi
+        rec["location"] = dict(r.device.location)
+    return rec
+
+
+def _flat_row(rec: dict[str, Any], schema_id: int) -> dict[str, Any]:
+    row = {k: v for k, v in rec.items() if k != "location"}
+    row.setdefault("signal_rssi_dbm", None)
+    loc = rec.get("location") or {}
+    for sub in ("lat", "lon", "alt_m"):
+        row[f"location_{sub}"] = loc.get(sub)
+    row["schema_id"] = schema_id
+    return row
+
+
+def _frame(schema_id: int, parsed: Any, rec: dict[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    buf.write(struct.pack(">bI", 0, schema_id))
+    fastavro.schemaless_writer(buf, parsed, rec)
+    return buf.getvalue()
+
+
+
+
+# ----------------------------------------------------------------------------- registry and Kafka
+
+
+def register_schema(url: str, subject: str, schema: str, *, auto: bool, auth: tuple[str, str] | None) -> int:
+    """The id of `schema` under `subject`: registered if `auto`, else looked up (must exist)."""
+    path = f"/subjects/{subject}/versions" if auto else f"/subjects/{subject}"
+    response = requests.post(
+        url.rstrip("/") + path,
+        json={"schema": schema},
+        headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+        auth=auth,
+        timeout=30,
+    )
+    if response.status_code != 200:
+        action = "register" if auto else "look up"
+        raise RuntimeError(
+            f"cannot {action} schema under {subject}: {response.status_code} {response.text[:300]}"
+        )
+    return int(response.json()["id"])
+
+
