@@ -8,6 +8,7 @@ from typing import Any
 
 from kappa.config import Config
 from kappa.simulate.model import (
+    EDGE_MALFORMED_KINDS,
     LOW_BATTERY_PCT,
     LOW_BATTERY_READINGS,
     MALFORMED_KINDS,
@@ -60,6 +61,7 @@ def _manifest_data(
     partitions = Counter(str(r.partition) for r in records if r.partition is not None)
     return {
         "topic": topic,
+        "via": spec.via,
         "subject": f"{topic}-value",
         "dry_run": not produce,
         "schema_ids": {f"v{v}": i for v, i in sorted(schema_ids.items())},
@@ -79,7 +81,12 @@ def _manifest_data(
             "duplicate": cats["duplicate"],
             "malformed": cats["malformed"],
             "malformed_by_reason": dict(sorted(Counter(r.reason for r in records if r.reason).items())),
-            "malformed_by_kind": {k: sum(r.malformed_kind == k for r in records) for k in MALFORMED_KINDS},
+            "malformed_by_kind": {k: sum(r.malformed_kind == k for r in records)
+                                  for k in (EDGE_MALFORMED_KINDS if spec.via == "mqtt" else MALFORMED_KINDS)},
+            # through the edge: what the bridge dead-letters (edge-dlq) and what reaches the jobs' dead letters
+            "rejected_at_edge": sum(r.rejected_at == "edge" for r in records),
+            "rejected_by_jobs": sum(r.rejected_at == "job" for r in records),
+            "backlog": sum(r.backlog for r in records),
             "decodable": len(decodable),
             "schema_versions": {
                 "v1": sum(r.schema_version == 1 for r in decodable),

@@ -65,6 +65,20 @@ MALFORMED_KINDS: dict[str, str] = {
     "nan_value": "INVALID_VALUE",
     "far_future": "FUTURE_EVENT_TIME",
 }
+# Through the edge (`--via mqtt`) the devices publish the payload contract of schemas/mqtt/: these are
+# the kinds of bad payload, with the reason the bridge dead-letters them for, except far_future, which
+# is a well-formed reading the bridge forwards and the jobs dead-letter.
+EDGE_MALFORMED_KINDS: dict[str, str] = {
+    "not_json": "NOT_JSON",
+    "missing_field": "MISSING_FIELD",
+    "bad_field": "BAD_FIELD",
+    "identity_mismatch": "IDENTITY_MISMATCH",
+    "oversized": "PAYLOAD_TOO_LARGE",
+    "bad_avro": "BAD_AVRO",
+    "far_future": "FUTURE_EVENT_TIME",
+}
+JOB_REJECTED_EDGE_KINDS = frozenset({"far_future"})
+VIA = ("kafka", "mqtt")
 ANOMALY_KINDS = ("vibration_then_heat", "low_battery", "overheating", "temperature_trend", "silent")
 
 
@@ -113,6 +127,10 @@ class SimulationSpec:
     transactional_id: str | None = None
     progress_every: int = 10_000
     rate: float | None = None  # records/s to produce at; None: as fast as the broker takes them
+    via: str = "kafka"  # "mqtt": the devices publish through the broker and the bridge
+    offline_devices: int = 0  # devices that go offline once, buffer, then send their backlog
+    offline_s: float = 600.0  # how long each of them is offline (simulated time)
+    reconnect_storms: int = 0  # (mqtt) times every device disconnects and reconnects at once
 
 
 @dataclass
@@ -134,6 +152,9 @@ class ProducedRecord:
     lateness_ms: int = 0
     partition: int | None = None
     offset: int | None = None
+    send_ms: int = 0  # the simulated time the device sent it (the order records are produced in)
+    rejected_at: str | None = None  # malformed only: "edge" (the bridge) or "job" (the Flink jobs)
+    backlog: bool = False  # sent late because the device was offline and buffered it
 
 
 @dataclass
@@ -194,3 +215,20 @@ class _Plan:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class _Pending:
+    send_time: int
+    tie: int
+    key: str
+    value: bytes
+    timestamp_ms: int
+    category: Category
+    device_id: str
+    seq: int
+    event_time: int
+    schema_version: int | None
+    row: dict[str, Any] | None
+    reason: str | None = None
+    malformed_kind: str | None = None
+    rejected_at: str | None = None
+    backlog: bool = False

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
 from typing import Any
 
 from kappa.config import Config
+from kappa.simulate.edge import edge_malformed, json_payload
 from kappa.simulate.encoding import _avro_record, _flat_row, _frame, _parsed_schema
 from kappa.simulate.fleet import _describe_anomaly, _fleet, _interval_ms, _plan_anomalies, _readings
 from kappa.simulate.model import (
@@ -17,29 +17,14 @@ from kappa.simulate.model import (
     INVALID_SEQ_BASE,
     MALFORMED_KINDS,
     UNKNOWN_SCHEMA_ID,
+    VIA,
     Category,
     ProducedRecord,
     SimulationSpec,
     _Device,
+    _Pending,
     _Reading,
 )
-
-
-@dataclass
-class _Pending:
-    send_time: int
-    tie: int
-    key: str
-    value: bytes
-    timestamp_ms: int
-    category: Category
-    device_id: str
-    seq: int
-    event_time: int
-    schema_version: int | None
-    row: dict[str, Any] | None
-    reason: str | None = None
-    malformed_kind: str | None = None
 
 
 def _build(
@@ -52,6 +37,10 @@ def _build(
     for name in ("out_of_order", "late", "duplicates", "v1_fraction"):
         if not 0.0 <= getattr(spec, name) <= 1.0:
             raise ValueError(f"{name} must be a fraction in [0, 1]")
+    if spec.via not in VIA:
+        raise ValueError(f"via must be one of {', '.join(VIA)}")
+    if not 0 <= spec.offline_devices <= spec.devices or spec.offline_s <= 0:
+        raise ValueError("offline_devices must be in [0, devices] and offline_s > 0")
     interval_ms = _interval_ms(spec)
     delay_ms = round(
         1000 * (config.job.watermark_delay_s if spec.watermark_delay_s is None else spec.watermark_delay_s)
@@ -91,13 +80,19 @@ def _build(
     dup_candidates = [r.index for r in readings if r.index not in late_idx]
     dup_idx = sorted(fault_rng.sample(dup_candidates, min(len(dup_candidates), round(spec.duplicates * n))))
 
+    backlog = _offline_backlog(spec, devices, plans, readings, fault_rng, interval_ms)
     parsed = {v: _parsed_schema(config.root, v) for v in (1, 2)}
     pending: list[_Pending] = []
     send_of: dict[int, int] = {}
     for r in readings:
         rec = _avro_record(r, r.version)
         sid = schema_ids[r.version]
-        if r.index in late_idx:
+        # through the edge, a device sends JSON (old firmware: its v1 Avro record, which the bridge forwards)
+        value = (json_payload(rec) if spec.via == "mqtt" and r.version == 2
+                 else _frame(sid, parsed[r.version], rec))
+        if r.index in backlog:
+            send, tie = backlog[r.index], 1
+        elif r.index in late_idx:
             send, tie = r.event_time + late_shift + fault_rng.randrange(margin_ms // 2 + 1), 1
         elif r.index in ooo_idx:
             send, tie = r.event_time + fault_rng.randint(1, ooo_max_ms), 1
@@ -109,7 +104,7 @@ def _build(
                 send,
                 tie,
                 r.device.device_id,
-                _frame(sid, parsed[r.version], rec),
+                value,
                 r.event_time,
                 Category.VALID,
                 r.device.device_id,
@@ -117,6 +112,7 @@ def _build(
                 r.event_time,
                 r.version,
                 _flat_row(rec, sid),
+                backlog=r.index in backlog,
             )
         )
     for i in dup_idx:
@@ -137,7 +133,11 @@ def _build(
                 dict(orig.row or {}),
             )
         )
-    pending.extend(_malformed(spec, devices, readings, schema_ids, parsed[2], fault_rng, first_t, last_t))
+    if spec.via == "mqtt":
+        pending.extend(edge_malformed(spec, devices, _templates(readings), parsed[2], fault_rng, first_t, last_t,
+                                      config.mqtt.max_payload_bytes))
+    else:
+        pending.extend(_malformed(spec, devices, readings, schema_ids, parsed[2], fault_rng, first_t, last_t))
 
     order = sorted(range(len(pending)), key=lambda j: (pending[j].send_time, pending[j].tie, j))
     records: list[ProducedRecord] = []
@@ -168,6 +168,9 @@ def _build(
                 p.reason,
                 p.malformed_kind,
                 lateness,
+                send_ms=p.send_time,
+                rejected_at=p.rejected_at,
+                backlog=p.backlog,
             )
         )
     context = {
@@ -179,7 +182,8 @@ def _build(
         "margin_ms": margin_ms,
         "first_t": first_t,
         "last_t": last_t,
-        "requested": {"late": len(late_idx), "out_of_order": len(ooo_idx), "duplicate": len(dup_idx)},
+        "requested": {"late": len(late_idx), "out_of_order": len(ooo_idx), "duplicate": len(dup_idx),
+                      "backlog": len(backlog)},
     }
     return records, context
 
@@ -197,9 +201,7 @@ def _malformed(
     """`spec.malformed` records of each kind; each must decode to its dead-letter reason."""
     out: list[_Pending] = []
     counter = 0
-    templates: dict[str, _Reading] = {}
-    for r in readings:
-        templates.setdefault(r.device.device_id, r)
+    templates = _templates(readings)
     for kind, reason in MALFORMED_KINDS.items():
         for i in range(spec.malformed):
             dev = devices[rng.randrange(len(devices))]
@@ -249,8 +251,45 @@ def _malformed(
                     None,
                     reason,
                     kind,
+                    rejected_at="job",
                 )
             )
     return out
+
+
+def _templates(readings: list[_Reading]) -> dict[str, _Reading]:
+    """Each device's first reading: malformed records copy its values."""
+    templates: dict[str, _Reading] = {}
+    for r in readings:
+        templates.setdefault(r.device.device_id, r)
+    return templates
+
+
+def _offline_backlog(spec: SimulationSpec, devices: list[_Device], plans: list[Any], readings: list[_Reading],
+                     rng: random.Random, interval_ms: int) -> dict[int, int]:
+    """Reading index -> send time, for the readings of devices that went offline and buffered them.
+
+    Each of `offline_devices` devices (never one with a planted anomaly, whose alerts tests expect on
+    time) is offline once for `offline_s` somewhere in the run; what it read meanwhile is sent, in
+    order, when it comes back, which makes most of it late for the jobs."""
+    if not spec.offline_devices:
+        return {}
+    planted = {p.device.device_id for p in plans}
+    candidates = [d for d in devices if d.device_id not in planted]
+    if len(candidates) < spec.offline_devices:
+        raise ValueError(f"only {len(candidates)} devices have no planted anomaly; "
+                         f"offline_devices must not exceed that")
+    first_t, last_t = readings[0].event_time, readings[-1].event_time
+    offline_ms = round(spec.offline_s * 1000)
+    if last_t - first_t < offline_ms + 2 * interval_ms:
+        raise ValueError("offline_s must be shorter than the simulated time span")
+    sends: dict[int, int] = {}
+    for dev in rng.sample(candidates, spec.offline_devices):
+        start = rng.randint(first_t + interval_ms, last_t - offline_ms - interval_ms)
+        back = start + offline_ms
+        buffered = [r for r in readings if r.device is dev and start <= r.event_time < back]
+        for k, r in enumerate(buffered):
+            sends[r.index] = back + k
+    return sends
 
 
