@@ -164,3 +164,20 @@ def test_dead_letter_value_decodes_with_the_dead_letter_schema(codec: Codec) -> 
     value = codec.dead_letter_value("devices/d/telemetry", "d", b"{oops", Rejected(Reason.NOT_JSON, "bad json"))
     record = decode(value, "dead_letters/v1.avsc")
     assert (record["reason"], record["payload"], record["topic"]) == ("NOT_JSON", b"{oops", "devices/d/telemetry")
+
+
+def test_documented_json_schema_agrees_with_the_converter() -> None:
+    """schemas/mqtt/telemetry.schema.json is the contract devices read: its examples convert, and it
+    refuses what the converter refuses (for the kinds a JSON Schema can express)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    path = default_root(load_config().root).parent / "mqtt" / "telemetry.schema.json"
+    schema = json.loads(path.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    for example in schema["examples"]:
+        validator.validate(example)
+        json_to_record(raw(example), example.get("device_id", DEVICE))
+    for bad in (reading(seq=_DROP), reading(seq="42"), reading(humidity_pct=140), reading(status="BROKEN"),
+                reading(event_time="2023-11-14T22:13:20"), reading(location={"lat": 91, "lon": 0})):
+        assert not validator.is_valid(bad)
+        with pytest.raises(Rejected):
+            json_to_record(raw(bad), DEVICE)
