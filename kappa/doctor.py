@@ -22,7 +22,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from kappa import jars
 from kappa.config import Config
-from kappa.stack import manager
+from kappa.stack import manager, mosquitto
 from kappa.stack.base import Service
 
 
@@ -139,6 +139,13 @@ def _probe_service(svc: Service) -> str:
     return f"answers on {svc.host}:{svc.ports[0]}"
 
 
+def _mqtt_refuses_anonymous(config: Config) -> str:
+    reason = mosquitto.try_connect(config, None, None)
+    if reason == "Success":
+        raise RuntimeError("an anonymous CONNECT was accepted")
+    return f"TLS with the stack's CA ({mosquitto.ca_file(config)}); anonymous CONNECT: {reason}"
+
+
 def run_checks(config: Config) -> list[Check]:
     checks = [_run("java", "install openjdk-17-jre-headless (make setup)", _java)]
     for artifact, version, path in jars.report(config):
@@ -148,6 +155,9 @@ def run_checks(config: Config) -> list[Check]:
         hint = f"`kappa stack up` (log: {svc.log_file})" if svc.enabled else "check the external server"
 
         checks.append(_run(f"service {svc.name}", hint, functools.partial(_probe_service, svc)))
+    if next(c for c in checks if c.name == "service mqtt").ok:
+        checks.append(_run("mqtt anonymous refused", "the broker must refuse clients without credentials",
+                           functools.partial(_mqtt_refuses_anonymous, config)))
     kafka_ok = next(c for c in checks if c.name == "service kafka").ok
     if kafka_ok:
         hint = "the broker must support transactions (Kafka >= 0.11 semantics); Flink's exactly-once needs it"

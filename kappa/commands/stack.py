@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_status)
 
     logs = actions.add_parser("logs", help="show the end of a service's log")
-    logs.add_argument("service", help="postgres, kafka, objectstore, registry or flink")
+    logs.add_argument("service", help="postgres, mqtt, kafka, objectstore, registry or flink")
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.set_defaults(func=_logs)
 

@@ -12,6 +12,7 @@ from kappa.config import LOCAL_SECRETS_FILE, Config, read_env_file
 from kappa.stack.base import Service
 from kappa.stack.flink import FlinkService
 from kappa.stack.kafka import KafkaService
+from kappa.stack.mosquitto import MosquittoService
 from kappa.stack.objectstore import ObjectStoreService
 from kappa.stack.postgres import ADMIN_PASSWORD_ENV, PostgresService
 from kappa.stack.process import ServiceError
@@ -20,6 +21,7 @@ from kappa.stack.registry import RegistryService
 # Start order: the registry stores its schemas in PostgreSQL; Flink comes last (slowest, needs nothing).
 SERVICE_TYPES: tuple[type[Service], ...] = (
     PostgresService,
+    MosquittoService,
     KafkaService,
     ObjectStoreService,
     RegistryService,
@@ -50,6 +52,7 @@ def ensure_local_secrets(config: Config) -> None:
         ADMIN_PASSWORD_ENV: lambda: secrets.token_urlsafe(18),
         config.s3.access_key_env: lambda: "kappa" + secrets.token_hex(6),
         config.s3.secret_key_env: lambda: secrets.token_urlsafe(24),
+        config.mqtt.bridge_password_env: lambda: secrets.token_urlsafe(24),
     }
     missing = {name: make() for name, make in wanted.items() if name not in existing}
     if missing:
