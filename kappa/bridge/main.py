@@ -39,6 +39,7 @@ def configure_logging(log_file: Path | None, console: bool = True) -> None:
             screen.addFilter(_OwnMessages())
             root.addHandler(screen)
     logging.getLogger("kappa.bridge.paho").setLevel(logging.INFO)  # DEBUG would log every packet
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per registry request otherwise
     logging.captureWarnings(True)
 
 
