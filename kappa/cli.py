@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kappa.schema_cli",
     "kappa.simulate",
     "kappa.replay",
+    "kappa.commands.devices",
     "kappa.commands.bridge",
 )
 

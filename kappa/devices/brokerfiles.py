@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import psycopg
+
 from kappa.config import Config
 from kappa.devices.credentials import hash_password
 
@@ -67,3 +69,29 @@ def write_files(config: Config, devices: Iterable[tuple[str, str]]) -> None:
     """Render both files for these (device_id, credential_hash) pairs and swap them in."""
     replace_atomically(password_file(config), render_passwords(config, devices))
     replace_atomically(acl_file(config), render_acl(config))
+
+
+def sync(config: Config, conn: psycopg.Connection | None = None) -> bool:
+    """Render the files from the registry table (bridge only if PostgreSQL or the table is not there yet)
+    and make a running broker reload them. True if a running broker was told to reload."""
+    from kappa.devices import store
+    from kappa.stack.mosquitto import MosquittoService  # imports this module: import here, not at the top
+
+    if conn is not None:
+        entries = store.broker_entries(conn) if store.table_exists(conn) else []
+    else:
+        entries = registry_entries(config)
+    write_files(config, entries)
+    return MosquittoService(config).reload()
+
+
+def registry_entries(config: Config) -> list[tuple[str, str]]:
+    """The devices' entries, or none when PostgreSQL is not reachable or not migrated (first `stack up`)."""
+    from kappa.devices import store
+    from kappa.stack.postgres import connect
+
+    try:
+        with connect(config) as conn:
+            return store.broker_entries(conn) if store.table_exists(conn) else []
+    except (psycopg.Error, KeyError):
+        return []

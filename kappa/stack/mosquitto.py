@@ -147,8 +147,8 @@ class MosquittoService(Service):
         return pwd.getpwuid(os.geteuid()).pw_name
 
     def render_broker_files(self) -> None:
-        """Password and ACL files: the bridge only here; the registry adds its devices (see devices)."""
-        brokerfiles.write_files(self.config, [])
+        """Password and ACL files from the registry table (the bridge alone until PostgreSQL is migrated)."""
+        brokerfiles.write_files(self.config, brokerfiles.registry_entries(self.config))
 
     def _launch(self) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

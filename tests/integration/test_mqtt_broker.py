@@ -13,22 +13,23 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from kappa.config import Config
-from kappa.devices import brokerfiles
-from kappa.devices.credentials import generate_password, hash_password
+from kappa.devices import admin, brokerfiles
+from kappa.devices.model import Device
 from kappa.stack import manager
 from kappa.stack.mosquitto import MosquittoService, ca_file, tls_files, try_connect
+from kappa.stack.postgres import connect
 from tests.integration.mqtt_support import Session, bridge_password, settle, share_filter, unique, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def devices(stack: Config) -> Iterator[dict[str, str]]:
-    """Two registered devices (id -> password), written to the broker's files and reloaded."""
-    creds = {unique("dev"): generate_password() for _ in range(2)}
-    brokerfiles.write_files(stack, [(d, hash_password(p)) for d, p in creds.items()])
-    assert MosquittoService(stack).reload()
-    wait_for(lambda: all(try_connect(stack, d, p) == "Success" for d, p in creds.items()), "devices accepted")
+def devices(migrated: Config) -> Iterator[dict[str, str]]:
+    """Two devices registered through the registry (id -> password); the broker has reloaded its files."""
+    with connect(migrated) as conn:
+        added = admin.add(migrated, conn, [Device(unique("dev"), "site-1", "thermo") for _ in range(2)])
+    creds = dict(added)
+    wait_for(lambda: all(try_connect(migrated, d, p) == "Success" for d, p in creds.items()), "devices accepted")
     yield creds
 
 
