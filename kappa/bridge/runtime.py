@@ -89,6 +89,7 @@ class Bridge:
         self._retries: list[Outbound] = []
         self._retry_lock = threading.Lock()
         self._fatal: str | None = None
+        self._error_logged: dict[int, float] = {}
         self._stop = threading.Event()
         self.producer = producer if producer is not None else kafka_clients.reliable_producer(
             config, logging.getLogger("kappa.bridge.librdkafka"),
@@ -220,7 +221,10 @@ class Bridge:
             self._produce(out)
 
     def _kafka_error(self, err: Any) -> None:
-        log.warning("Kafka client: %s", err)
+        now = time.monotonic()  # librdkafka repeats connection errors every few ms: once per 10 s each
+        if now - self._error_logged.get(err.code(), float("-inf")) >= BACKLOG_WARN_EVERY_S:
+            self._error_logged[err.code()] = now
+            log.warning("Kafka client: %s", err)
         if err.fatal():
             self._fatal = str(err)
 

@@ -3,8 +3,9 @@ back what reached Kafka (decoded with the registry, as any consumer would)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
-import os
 import threading
 import time
 import uuid
@@ -15,7 +16,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from kappa.config import Config
-from kappa.stack import manager
 from kappa.stack.mosquitto import client as broker_client
 from tests.integration.kafka_support import committed_messages
 
@@ -28,28 +28,22 @@ from kappa.registry import client_conf  # noqa: E402
 
 
 def provision(config: Config, count: int, prefix: str | None = None) -> dict[str, str]:
-    """`count` new devices, each with its own broker password (device id -> password)."""
-    from kappa.devices.brokerfiles import write_files
-    from kappa.devices.credentials import hash_password
+    """`count` new devices registered with `kappa devices import --secrets-file` (device id -> password):
+    the registry renders the broker's password/ACL files and reloads it."""
+    from kappa.cli import main
+    from kappa.config import read_env_file
 
     prefix = prefix or f"t{uuid.uuid4().hex[:6]}"
-    devices = {f"{prefix}-{i:03d}": uuid.uuid4().hex for i in range(count)}
-    _PROVISIONED.update(devices)
-    write_files(config, [(d, hash_password(p)) for d, p in _PROVISIONED.items()])
-    manager.service(config, "mqtt").reload()
+    folder = config.data_dir / "test-devices"
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_file, secrets_file = folder / f"{prefix}.csv", folder / f"{prefix}.secrets"
+    rows = [f"{prefix}-{i:03d},site-a,thermal" for i in range(count)]
+    csv_file.write_text("device_id,site_id,device_type\n" + "\n".join(rows) + "\n")
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the passwords
+        assert main(["--profile", config.profile, "devices", "import", str(csv_file),
+                     "--secrets-file", str(secrets_file)]) == 0
     time.sleep(0.5)  # the broker re-reads its files on SIGHUP, asynchronously
-    return devices
-
-
-_PROVISIONED: dict[str, str] = {}
-
-
-def restart_bridge(config: Config, **env: str) -> None:
-    """(Re)start the stack's bridge service with extra KAPPA_* settings in its environment."""
-    os.environ.update(env)
-    bridge = manager.service(config, "bridge")
-    bridge.stop()
-    bridge.start()
+    return read_env_file(secrets_file)
 
 
 def reading(device_id: str | None, seq: int, base_ms: int = 1_767_225_600_000, **changes: Any) -> dict[str, Any]:

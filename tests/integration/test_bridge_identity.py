@@ -4,13 +4,13 @@ lands in the edge dead-letter topic with its reason and raw bytes, never in the 
 from __future__ import annotations
 
 import json
+import time
 import warnings
-from collections.abc import Iterator
 
 import pytest
 
 from kappa.config import Config
-from tests.integration.bridge_support import Device, TopicReader, provision, reading, restart_bridge, wait_until
+from tests.integration.bridge_support import Device, TopicReader, provision, reading, wait_until
 
 with warnings.catch_warnings(record=True):
     from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -23,9 +23,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def bridge(stack: Config) -> Iterator[Config]:
-    restart_bridge(stack, KAPPA_MQTT__ALLOW_UNKNOWN_DEVICES="true")
-    yield stack
+def bridge(migrated: Config) -> Config:
+    """The stack's own bridge service, reading the device registry of the migrated database."""
+    return migrated
 
 
 def test_bad_payloads_are_dead_lettered_with_reason_and_raw_bytes(bridge: Config) -> None:
@@ -97,3 +97,28 @@ def test_publishing_under_another_devices_topic_reaches_nothing(bridge: Config) 
     telemetry = reader.records(bridge.kafka.telemetry_topic, lambda k: k in ours)
     assert [(key, record["seq"]) for key, record in telemetry] == [(a.encode(), 100)]
     assert reader.records(bridge.kafka.edge_dead_letter_topic, lambda k: k in ours) == []
+
+
+def test_a_device_the_registry_no_longer_lists_is_dead_lettered(bridge: Config) -> None:
+    """Decommissioned in the table while the broker still knows its password (files not yet
+    re-rendered): the bridge's own check catches it as UNKNOWN_DEVICE once its cache refreshes."""
+    from kappa.stack.postgres import connect
+
+    (device_id, password), = provision(bridge, 1).items()
+    device = Device(bridge, device_id, password)
+    try:
+        with connect(bridge) as conn:
+            conn.execute("UPDATE devices SET status = 'decommissioned' WHERE device_id = %s", (device_id,))
+        time.sleep(6)  # longer than the bridge's refresh period of the active devices (5 s)
+        payload = json.dumps(reading(device_id, 1)).encode()
+        device.publish(payload)
+        device.wait_acked()
+    finally:
+        device.close()
+    reader = TopicReader(bridge)
+    mine = device_id.encode()
+    wait_until(lambda: bool(reader.records(bridge.kafka.edge_dead_letter_topic, lambda k: k == mine)),
+               "the dead letter", 60)
+    [(_, record)] = reader.records(bridge.kafka.edge_dead_letter_topic, lambda k: k == mine)
+    assert (record["reason"], record["payload"]) == ("UNKNOWN_DEVICE", payload)
+    assert reader.records(bridge.kafka.telemetry_topic, lambda k: k == mine) == []
