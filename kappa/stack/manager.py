@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from kappa.config import LOCAL_SECRETS_FILE, Config, read_env_file
 from kappa.stack.base import Service
+from kappa.stack.bridge import BridgeService
 from kappa.stack.flink import FlinkService
 from kappa.stack.kafka import KafkaService
 from kappa.stack.mosquitto import MosquittoService
@@ -25,6 +26,7 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     KafkaService,
     ObjectStoreService,
     RegistryService,
+    BridgeService,  # MQTT -> Kafka: needs mqtt, kafka and the registry
     FlinkService,
 )
 

@@ -1,0 +1,69 @@
+"""Which devices may send: the registry's active devices, cached and refreshed in the background of
+the message path (every `refresh_s`, and at most once per `miss_refresh_s` on an unknown id, so a
+device registered a moment ago is accepted without a restart and a flood of unknown ids costs little).
+
+A registry that cannot be read keeps the last known set; before the first successful read the bridge
+waits (rejecting a whole fleet as UNKNOWN_DEVICE because the database blinked would be data loss).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from kappa.config import Config
+
+log = logging.getLogger("kappa.bridge")
+
+Loader = Callable[[], set[str]]
+
+
+class DirectoryUnavailable(Exception):
+    """The device registry has never been read successfully: retry, do not reject."""
+
+
+def registry_loader(config: Config) -> Loader:
+    """Reads `kappa.devices.store.active_device_ids` through a short-lived connection each time."""
+
+    def load() -> set[str]:
+        from kappa.devices.store import active_device_ids  # the registry's own query
+        from kappa.stack.postgres import connect
+
+        with connect(config) as conn:
+            return set(active_device_ids(conn))
+
+    return load
+
+
+class DeviceDirectory:
+    def __init__(self, loader: Loader, refresh_s: float = 5.0, miss_refresh_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._loader = loader
+        self._refresh_s = refresh_s
+        self._miss_refresh_s = miss_refresh_s
+        self._clock = clock
+        self._active: set[str] | None = None
+        self._loaded_at = float("-inf")
+
+    def _reload(self) -> None:
+        self._loaded_at = self._clock()
+        try:
+            self._active = self._loader()
+        except Exception as exc:  # noqa: BLE001 - any failure: keep what we had
+            log.warning("device registry not readable (%s); %s", exc,
+                        "keeping the last known devices" if self._active is not None else "waiting")
+
+    def is_active(self, device_id: str) -> bool:
+        """True for an active registered device; raises DirectoryUnavailable before the first read."""
+        age = self._clock() - self._loaded_at
+        if self._active is None or age >= self._refresh_s:
+            self._reload()
+        if self._active is None:
+            raise DirectoryUnavailable("the device registry has not been read yet")
+        if device_id in self._active:
+            return True
+        if self._clock() - self._loaded_at >= self._miss_refresh_s:
+            self._reload()
+            return device_id in (self._active or set())
+        return False

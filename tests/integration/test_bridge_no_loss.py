@@ -1,0 +1,108 @@
+"""Nothing is lost through the edge: 50 devices x 500 readings at QoS 1 through Mosquitto and the
+bridge while the bridge is SIGKILLed twice and the Kafka broker is restarted once; every published
+(device_id, seq) is in the telemetry topic afterwards (at least once), keyed by its device."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from kappa.bridge import status
+from kappa.config import Config
+from kappa.stack import manager
+from tests.integration.bridge_support import Device, TopicReader, provision, reading, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DEVICES = 50
+READINGS = 500
+RATE_PER_S = 1000  # the whole fleet; the run lasts READINGS * DEVICES / RATE_PER_S seconds
+
+
+@pytest.fixture(scope="module")
+def bridge(migrated: Config) -> Config:
+    """The stack's own bridge service, reading the device registry of the migrated database."""
+    return migrated
+
+
+class Fleet(threading.Thread):
+    """Publishes round after round (every device's next seq), paced, counting what was handed to paho."""
+
+    def __init__(self, devices: list[Device]) -> None:
+        super().__init__(daemon=True)
+        self.devices = devices
+        self.published = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            started = time.monotonic()
+            for seq in range(READINGS):
+                for device in self.devices:
+                    device.publish(reading(device.device_id, seq))
+                    self.published += 1
+                ahead = started + self.published / RATE_PER_S - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+    def reach(self, fraction: float) -> None:
+        wait_until(lambda: self.published >= fraction * DEVICES * READINGS or not self.is_alive(),
+                   f"{fraction:.0%} published", 120)
+
+
+def test_every_reading_survives_bridge_kills_and_a_kafka_restart(bridge: Config) -> None:
+    config = bridge
+    credentials = provision(config, DEVICES)
+    devices = [Device(config, device_id, password) for device_id, password in credentials.items()]
+    bridge_service, kafka = manager.service(config, "bridge"), manager.service(config, "kafka")
+    fleet = Fleet(devices)
+    fleet.start()
+    try:
+        fleet.reach(0.2)
+        assert bridge_service.process.kill9() is not None  # 1st crash, mid-stream
+        time.sleep(1.0)  # readings keep coming: the broker queues them for the bridge's session
+        bridge_service.start()
+
+        fleet.reach(0.45)
+        kafka.stop()
+        def backlog_reported() -> bool:
+            current = status.read(status.status_file(config))
+            return current is not None and not current.kafka_connected and current.backlog > 0
+        wait_until(backlog_reported, "the bridge's status to report Kafka down with a backlog", 30)
+        kafka.start()
+
+        fleet.reach(0.7)
+        assert bridge_service.process.kill9() is not None  # 2nd crash, while it catches up
+        time.sleep(1.0)
+        bridge_service.start()
+        fleet.join()
+        assert fleet.error is None, fleet.error
+        for device in devices:
+            device.wait_acked()
+    finally:
+        for device in devices:
+            device.close()
+    assert "Kafka unreachable: not acknowledging" in bridge_service.process.tail(100_000)
+
+    published = {(device_id, seq) for device_id in credentials for seq in range(READINGS)}
+    reader = TopicReader(config)
+    ours = {device_id.encode() for device_id in credentials}
+    seen: Counter[tuple[str, int]] = Counter()
+
+    def everything_arrived() -> bool:
+        seen.clear()
+        for key, record in reader.records(config.kafka.telemetry_topic, lambda k: k in ours):
+            assert key == record["device_id"].encode()  # keyed by the device of the topic
+            seen[(record["device_id"], record["seq"])] += 1
+        return published <= set(seen)
+
+    wait_until(everything_arrived, "every published reading in Kafka", 300)
+    assert set(seen) == published
+    duplicates = sum(seen.values()) - len(published)
+    print(f"{len(published)} readings published, {sum(seen.values())} records in Kafka ({duplicates} re-sent copies)")
+    assert reader.records(config.kafka.edge_dead_letter_topic, lambda k: k in ours) == []
