@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 import fastavro
+import jsonschema
 import pytest
 
 from kappa.bridge.codec import Codec
@@ -169,7 +170,6 @@ def test_dead_letter_value_decodes_with_the_dead_letter_schema(codec: Codec) -> 
 def test_documented_json_schema_agrees_with_the_converter() -> None:
     """schemas/mqtt/telemetry.schema.json is the contract devices read: its examples convert, and it
     refuses what the converter refuses (for the kinds a JSON Schema can express)."""
-    jsonschema = pytest.importorskip("jsonschema")
     path = default_root(load_config().root).parent / "mqtt" / "telemetry.schema.json"
     schema = json.loads(path.read_text())
     validator = jsonschema.Draft202012Validator(schema)
