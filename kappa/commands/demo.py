@@ -1,6 +1,8 @@
 """`kappa demo`: the whole path on the real local stack, shown end to end.
 
-Starts the stack, simulates a device fleet into Kafka (Avro, with faults), runs the aggregation job
+Starts the stack, simulates a device fleet that publishes through the edge (each device with its own
+credentials over MQTT/TLS to Mosquitto, some going offline and sending a backlog, a reconnect storm;
+the bridge forwards to Kafka as Avro) or, with --via kafka, straight into Kafka, runs the aggregation job
 and then the alerting job on the standalone Flink cluster, reads the results back from PostgreSQL
 (and prints the alerts next to the anomalies the simulator planted), accounts for every record,
 compares the aggregates with the same windows computed in Python, and stops the stack again (data
@@ -17,10 +19,11 @@ import psycopg
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kappa import expected, jobrunner, outputs
+from kappa.bridge import audit
 from kappa.config import Config
 from kappa.db import migrate
 from kappa.flinkenv import JobOptions
-from kappa.simulate import Category, SimulationSpec, simulate
+from kappa.simulate import Category, Manifest, SimulationSpec, simulate
 from kappa.stack import manager
 from kappa.stack.postgres import connect
 
@@ -30,6 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--devices", type=int, default=20, help="simulated devices (default 20)")
     demo.add_argument("--readings", type=int, default=120, help="readings per device (default 120)")
     demo.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
+    demo.add_argument("--via", choices=("mqtt", "kafka"), default="mqtt",
+                      help="mqtt (default): the devices publish through the broker and the bridge; "
+                           "kafka: the simulator produces to Kafka directly")
     demo.add_argument("--keep-running", action="store_true", help="leave the stack up afterwards")
     demo.set_defaults(func=_demo)
 
@@ -72,14 +78,23 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
     print(f"{len(applied)} migration(s) applied; output tables emptied for this run")
 
     topic = config.kafka.telemetry_topic
-    _step(f"simulating {args.devices} devices x {args.readings} readings into Kafka topic {topic!r} "
-          "(Avro via the schema registry, with out-of-order, late, duplicate and malformed records)")
-    for name in (topic, f"{topic}-late"):
-        recreate_topic(config, name)
     spec = SimulationSpec(devices=args.devices, sites=3, readings_per_device=args.readings, seed=args.seed,
-                          topic=topic, out_of_order=0.05, late=0.02, duplicates=0.03, malformed=2,
-                          v1_fraction=0.3)
-    manifest = simulate(config, spec, produce=True)
+                          topic=topic, out_of_order=0.05, late=0.02, duplicates=0.03,
+                          malformed=1 if args.via == "mqtt" else 2, v1_fraction=0.3, via=args.via,
+                          offline_devices=2 if args.via == "mqtt" else 0, offline_s=240,
+                          reconnect_storms=1 if args.via == "mqtt" else 0)
+    _fresh_topics(config, [topic, f"{topic}-late", config.kafka.edge_dead_letter_topic])
+    if args.via == "mqtt":
+        _step(f"{args.devices} devices publish {args.readings} readings each over MQTT/TLS to the broker, with "
+              "their own credentials (2 go offline for 4 minutes and send their backlog; one reconnect storm; "
+              "out-of-order, duplicate and malformed payloads); the bridge forwards them to Kafka")
+        manifest = simulate(config, spec, produce=True, log=_quiet)
+        forwarded = _edge_accounting(config, manifest)
+    else:
+        _step(f"simulating {args.devices} devices x {args.readings} readings into Kafka topic {topic!r} "
+              "(Avro via the schema registry, with out-of-order, late, duplicate and malformed records)")
+        manifest = simulate(config, spec, produce=True, log=_quiet)
+        forwarded = manifest.data["counts"]["total"]
 
     _run_on_cluster(config, "aggregate", "the standalone Flink cluster (bounded: reads to the current end)")
 
@@ -108,6 +123,9 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
               ["type", "severity", "device", "first event", "last event", "trigger values"])
     planted = sorted(f"{a['kind']} on {a['device_id']}" for a in manifest.data["anomalies"])
     print(f"planted by the simulator: {', '.join(planted) or 'none'}")
+    offline = sorted({r.device_id for r in manifest.records if r.backlog})
+    if offline:
+        print(f"offline for {spec.offline_s:.0f} s, then sent their buffered backlog: {', '.join(offline)}")
 
     readings = [r for r in manifest.records if r.category != Category.MALFORMED]
     kept = [expected.Reading(r.device_id, r.row["site_id"], r.row["device_type"], r.seq, r.event_time, r.row)
@@ -115,7 +133,7 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
     want = expected.device_windows_1m(kept)
     same = sum(1 for key, row in want.items()
                if key in actual and all(expected.close(actual[key][c], v) for c, v in row.items()))
-    total = manifest.data["counts"]["total"]
+    total = forwarded
     _step("accounting")
     print(f"records read {total} = aggregated {books.aggregated} + dead letters {books.dead_letters} "
           f"+ late {books.late} + duplicates dropped {books.duplicates}  "
@@ -128,6 +146,41 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
     print(f"explore: psql on {config.postgres.host}:{config.postgres.port} (views v_device_1m, v_site_5m), "
           f"Flink web UI {config.flink.rest_url}")
     return 0 if ok else 1
+
+
+def _quiet(message: str) -> None:
+    """The simulator's progress lines, without the per-10k counters a demo-sized run never reaches."""
+    print(f"  {message}", flush=True)
+
+
+def _fresh_topics(config: Config, topics: list[str]) -> None:
+    """Empty topics for this run. The bridge is stopped meanwhile: its idempotent producer must not see
+    a topic vanish under it; the broker keeps anything published meanwhile in its session."""
+    bridge = manager.service(config, "bridge")
+    was_running = bridge.enabled and bridge.running()
+    if was_running:
+        bridge.stop()
+    for name in topics:
+        recreate_topic(config, name)
+    if was_running:
+        bridge.start()
+
+
+def _edge_accounting(config: Config, manifest: Manifest) -> int:
+    """Wait until the bridge has forwarded or dead-lettered every published payload; print the books."""
+    counts = manifest.data["counts"]
+    published, rejected = counts["total"], counts["rejected_at_edge"]
+    topic, dlq = config.kafka.telemetry_topic, config.kafka.edge_dead_letter_topic
+    got = audit.wait_for_counts(config, {topic: published - rejected, dlq: rejected}, timeout_s=180)
+    reasons = audit.edge_dead_letter_reasons(config)
+    _step("the edge")
+    print(f"devices published {published} = forwarded to Kafka {got[topic]} + rejected by the bridge "
+          f"{got[dlq]} ({', '.join(f'{r} {n}' for r, n in sorted(reasons.items())) or 'none'})  "
+          f"({'balanced' if got[topic] + got[dlq] == published else 'UNBALANCED'})")
+    edge = manifest.data.get("edge", {})
+    print(f"device connections: {edge.get('connects', 0)} (offline disconnects {edge.get('offline_disconnects', 0)}, "
+          f"reconnect storms {edge.get('storms', 0)}); backlog readings sent late: {counts['backlog']}")
+    return got[topic]
 
 
 def _run_on_cluster(config: Config, job: str, where: str) -> None:

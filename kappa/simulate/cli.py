@@ -10,7 +10,7 @@ from typing import Any
 
 from kappa.config import Config
 from kappa.simulate import model
-from kappa.simulate.model import DEFAULT_START, SimulationSpec, parse_time_ms
+from kappa.simulate.model import DEFAULT_START, VIA, SimulationSpec, parse_time_ms
 from kappa.simulate.produce import simulate
 
 
@@ -57,6 +57,14 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--progress-every", type=int, default=d.progress_every)
     p.add_argument("--rate", type=float, default=None, metavar="RECORDS_PER_S",
                    help="produce at this steady rate (default: as fast as the broker takes them)")
+    p.add_argument("--via", choices=VIA, default=d.via,
+                   help="kafka: produce to the topic directly; mqtt: publish as each device (its own credentials, "
+                        "TLS) to the broker, and the bridge forwards to Kafka")
+    p.add_argument("--offline-devices", type=int, default=d.offline_devices, metavar="N",
+                   help="N devices go offline once, buffer their readings and send the backlog when back")
+    p.add_argument("--offline-s", type=float, default=d.offline_s, help="how long each is offline (simulated s)")
+    p.add_argument("--reconnect-storms", type=int, default=d.reconnect_storms, metavar="N",
+                   help="(mqtt) N times, every device disconnects and reconnects at once")
     p.add_argument("--manifest", type=Path, default=None, help="default: <data_dir>/simulate/manifest.json")
     p.add_argument("--dry-run", action="store_true", help="no registry, no Kafka: only the manifest")
     p.set_defaults(func=run)
@@ -87,6 +95,10 @@ def spec_from_args(args: argparse.Namespace) -> SimulationSpec:
         transactional_id=args.transactional_id,
         progress_every=args.progress_every,
         rate=args.rate,
+        via=args.via,
+        offline_devices=args.offline_devices,
+        offline_s=args.offline_s,
+        reconnect_storms=args.reconnect_storms,
     )
 
 
@@ -102,10 +114,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
     manifest.write(path)
     c = manifest.data["counts"]
     where = "dry run" if args.dry_run else f"topic {manifest.data['topic']}"
+    if args.via == "mqtt" and not args.dry_run:
+        where = f"published by {args.devices} devices over MQTT; the bridge forwards to {manifest.data['topic']}"
     print(
         f"simulate: {c['total']} records ({where}): valid {c['valid']}, out_of_order {c['out_of_order']}, "
         f"late {c['late']}, duplicate {c['duplicate']}, malformed {c['malformed']}, "
         f"v1/v2 {c['schema_versions']['v1']}/{c['schema_versions']['v2']}, "
-        f"anomalies {len(manifest.data['anomalies'])}; {manifest.elapsed_s:.1f}s; manifest {path}"
+        f"anomalies {len(manifest.data['anomalies'])}, backlog {c['backlog']}; {manifest.elapsed_s:.1f}s; "
+        f"manifest {path}"
     )
     return 0

@@ -87,8 +87,11 @@ def _stderr(message: str) -> None:
 def simulate(
     config: Config, spec: SimulationSpec, produce: bool = True, log: Callable[[str], None] = _stderr
 ) -> Manifest:
-    """Generate the run; with `produce`, register the schemas and send it to Kafka."""
+    """Generate the run; with `produce`, register the schemas and send it to Kafka, or, with
+    `spec.via == "mqtt"`, publish it as the devices through the broker (the bridge forwards it)."""
     topic = spec.topic or config.kafka.telemetry_topic
+    if spec.via == "mqtt" and topic != config.kafka.telemetry_topic:
+        raise ValueError(f"through MQTT the bridge writes to {config.kafka.telemetry_topic}: --topic does not apply")
     subject = f"{topic}-value"
     if produce:
         url, auth = config.registry.url, credentials(config)
@@ -102,9 +105,17 @@ def simulate(
         schema_ids = {1: 1, 2: 2}  # placeholders: a dry run talks to no registry
     started = time.monotonic()
     records, ctx = _build(config, spec, schema_ids)
-    if produce:
+    edge: dict[str, int] = {}
+    if produce and spec.via == "mqtt":
+        from kappa.simulate import mqtt
+
+        passwords = mqtt.fleet_credentials(config, ctx["devices"], log)
+        edge = mqtt.publish(config, spec, records, passwords, log)
+    elif produce:
         _produce(config, spec, topic, records, log)
     data = _manifest_data(config, spec, topic, schema_ids, records, ctx, produce)
+    if edge:
+        data["edge"] = edge
     return Manifest(data, records, elapsed_s=round(time.monotonic() - started, 3))
 
 

@@ -9,8 +9,7 @@ import uuid
 from pathlib import Path
 from string import Template
 
-from confluent_kafka.admin import AdminClient
-
+from kappa import kafka_clients
 from kappa.config import PROJECT_ROOT
 from kappa.jars import kafka_broker_classpath
 from kappa.stack.base import Service
@@ -92,6 +91,7 @@ class KafkaService(Service):
         )
 
     def ready(self) -> bool:
-        admin = AdminClient({"bootstrap.servers": self.config.kafka.bootstrap, "socket.timeout.ms": 3000})
+        # log_level 0: the probe's "connection refused" while the broker starts is expected, not news
+        admin = kafka_clients.admin(self.config, None, **{"socket.timeout.ms": 3000, "log_level": 0})
         metadata = admin.list_topics(timeout=3)
         return len(metadata.brokers) >= 1
