@@ -76,3 +76,23 @@ def assert_matches_python(config: Config, suffix: str, manifest: Manifest, topic
     assert books.dead_letters == counts["malformed"] - edge
     assert books.total == counts["total"] - edge, books
     return books
+
+
+def assert_windows_equal_python(config: Config, suffix: str, topic: str, readings: list[expected.Reading],
+                                copies: Counter[tuple[str, int]]) -> outputs.Accounting:
+    """The job's device windows equal Python's over `readings` (distinct readings), given how many copies
+    of each reached the job's input (`copies`): a reading is missing only if every copy of it was late."""
+    late_counts = Counter(outputs.late_keys(config, f"{topic}-late{suffix}"))
+    all_copies_late = {key for key, n in late_counts.items() if n == copies[key]}
+    want = expected.device_windows_1m([r for r in readings if (r.device_id, r.seq) not in all_copies_late])
+    with connect(config) as conn:
+        actual = outputs.device_windows(conn, suffix)
+        books = outputs.accounting(conn, suffix, late=late_counts.total())
+    missing, extra = sorted(want.keys() - actual.keys()), sorted(actual.keys() - want.keys())
+    assert not missing and not extra, (missing[:3], extra[:3], books)
+    for key, row in want.items():
+        for column, value in row.items():
+            assert expected.close(actual[key][column], value), (key, column, actual[key][column], value)
+    assert books.total == copies.total(), (books, copies.total())
+    return books
+

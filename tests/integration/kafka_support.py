@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import NewTopic
 
+from kappa import kafka_clients
 from kappa.config import Config
 
 
@@ -28,5 +31,47 @@ def committed_messages(config: Config, topic: str, idle_polls: int = 8) -> list[
             if not message.error():
                 records.append((message.key(), message.value()))
         return records
+    finally:
+        consumer.close()
+
+
+def end_offsets(config: Config, topic: str) -> dict[int, int]:
+    consumer = kafka_clients.consumer(config, f"test-{uuid.uuid4().hex}")
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in metadata.partitions}
+    finally:
+        consumer.close()
+
+
+def copy_new_records(config: Config, source: str, since: dict[int, int], target: str,
+                     keep: Callable[[bytes | None], bool] = lambda _key: True) -> int:
+    """What was appended to `source` since `since` (and passes `keep` by key), copied to a new topic
+    `target` partition by partition with its key, bytes and record timestamp, so a bounded job reads
+    exactly one run's records of a shared topic such as the one the bridge writes to."""
+    admin = kafka_clients.admin(config)
+    admin.create_topics([NewTopic(target, len(since), 1)])[target].result(30)
+    ends = end_offsets(config, source)
+    consumer = kafka_clients.consumer(config, f"test-{uuid.uuid4().hex}", None, **{"enable.auto.commit": False})
+    producer = kafka_clients.producer(config, None, **{"enable.idempotence": True, "linger.ms": 20})
+    copied = 0
+    try:
+        consumer.assign([TopicPartition(source, p, since.get(p, 0)) for p in ends if ends[p] > since.get(p, 0)])
+        remaining = {p: ends[p] - since.get(p, 0) for p in ends if ends[p] > since.get(p, 0)}
+        while any(remaining.values()):
+            message = consumer.poll(1.0)
+            if message is None or message.error():
+                continue
+            partition = message.partition() or 0
+            if (message.offset() or 0) < ends[partition]:
+                remaining[partition] -= 1
+                if keep(message.key()):
+                    producer.produce(target, key=message.key(), value=message.value(), partition=partition,
+                                     timestamp=message.timestamp()[1])
+                    copied += 1
+            producer.poll(0)
+        assert producer.flush(60) == 0
+        return copied
     finally:
         consumer.close()

@@ -1,19 +1,26 @@
 """Nothing is lost through the edge: 50 devices x 500 readings at QoS 1 through Mosquitto and the
 bridge while the bridge is SIGKILLed twice and the Kafka broker is restarted once; every published
-(device_id, seq) is in the telemetry topic afterwards (at least once), keyed by its device."""
+(device_id, seq) is in the telemetry topic afterwards (at least once), keyed by its device, and the
+aggregation job over what the bridge forwarded equals Python's computation of what was published."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 
 import pytest
 
+from kappa import expected, jobrunner, outputs
 from kappa.bridge import status
 from kappa.config import Config
+from kappa.flinkenv import JobOptions
 from kappa.stack import manager
+from kappa.stack.postgres import connect
+from tests.integration.aggregate_support import assert_windows_equal_python
 from tests.integration.bridge_support import Device, TopicReader, provision, reading, wait_until
+from tests.integration.kafka_support import copy_new_records, end_offsets
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -60,6 +67,7 @@ def test_every_reading_survives_bridge_kills_and_a_kafka_restart(bridge: Config)
     credentials = provision(config, DEVICES)
     devices = [Device(config, device_id, password) for device_id, password in credentials.items()]
     bridge_service, kafka = manager.service(config, "bridge"), manager.service(config, "kafka")
+    before = end_offsets(config, config.kafka.telemetry_topic)
     fleet = Fleet(devices)
     fleet.start()
     try:
@@ -106,3 +114,17 @@ def test_every_reading_survives_bridge_kills_and_a_kafka_restart(bridge: Config)
     duplicates = sum(seen.values()) - len(published)
     print(f"{len(published)} readings published, {sum(seen.values())} records in Kafka ({duplicates} re-sent copies)")
     assert reader.records(config.kafka.edge_dead_letter_topic, lambda k: k in ours) == []
+
+    # the aggregation job over exactly what the bridge forwarded for this fleet (re-sent copies included)
+    topic = f"telemetry-noloss-{uuid.uuid4().hex[:6]}"
+    assert copy_new_records(config, config.kafka.telemetry_topic, before, topic, lambda k: k in ours) == sum(
+        seen.values())
+    suffix = "_" + topic.replace("-", "_").removeprefix("telemetry_")
+    with connect(config) as conn:
+        outputs.create_versioned_tables(conn, suffix)
+    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, output_suffix=suffix,
+                                                         extra={"telemetry_topic": topic}), wait=True)
+    readings = [expected.Reading(d, "site-a", "thermal", seq, doc["event_time"], doc)
+                for d, seq in sorted(published) for doc in [reading(d, seq)]]
+    books = assert_windows_equal_python(config, suffix, topic, readings, seen)
+    assert books.dead_letters == 0 and books.duplicates + books.late >= duplicates, books

@@ -10,7 +10,6 @@ import uuid
 from collections import Counter
 
 import pytest
-from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from kappa import jobrunner, kafka_clients, outputs
@@ -22,47 +21,9 @@ from kappa.simulate.model import EDGE_MALFORMED_KINDS
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import assert_matches_python
 from tests.integration.bridge_support import TopicReader
+from tests.integration.kafka_support import copy_new_records, end_offsets
 
 pytestmark = pytest.mark.integration
-
-
-def _end_offsets(config: Config, topic: str) -> dict[int, int]:
-    consumer = kafka_clients.consumer(config, f"test-{uuid.uuid4().hex}")
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in metadata.partitions}
-    finally:
-        consumer.close()
-
-
-def _copy_new_records(config: Config, source: str, since: dict[int, int], target: str) -> int:
-    """What the bridge appended to `source` since `since`, copied to `target` partition by partition with
-    its key, bytes and record timestamp, so a bounded job reads exactly this run's records."""
-    admin = kafka_clients.admin(config)
-    admin.create_topics([NewTopic(target, len(since), 1)])[target].result(30)
-    ends = _end_offsets(config, source)
-    consumer = kafka_clients.consumer(config, f"test-{uuid.uuid4().hex}", None, **{"enable.auto.commit": False})
-    producer = kafka_clients.producer(config, None, **{"enable.idempotence": True, "linger.ms": 20})
-    copied = 0
-    try:
-        consumer.assign([TopicPartition(source, p, since.get(p, 0)) for p in ends if ends[p] > since.get(p, 0)])
-        remaining = {p: ends[p] - since.get(p, 0) for p in ends if ends[p] > since.get(p, 0)}
-        while any(remaining.values()):
-            message = consumer.poll(1.0)
-            if message is None or message.error():
-                continue
-            partition = message.partition() or 0
-            if message.offset() is not None and (message.offset() or 0) < ends[partition]:
-                producer.produce(target, key=message.key(), value=message.value(), partition=partition,
-                                 timestamp=message.timestamp()[1])
-                remaining[partition] -= 1
-                copied += 1
-            producer.poll(0)
-        assert producer.flush(60) == 0
-        return copied
-    finally:
-        consumer.close()
 
 
 def test_fleet_through_the_edge_is_accounted_for_and_aggregates_match(migrated: Config) -> None:
@@ -73,7 +34,7 @@ def test_fleet_through_the_edge_is_accounted_for_and_aggregates_match(migrated: 
     for topic in (telemetry, dlq):  # the bridge may not have written anything yet in this session
         if topic not in existing:
             admin.create_topics([NewTopic(topic, config.kafka.partitions, 1)])[topic].result(30)
-    before = _end_offsets(config, telemetry)
+    before = end_offsets(config, telemetry)
     before_count, before_dlq = audit.record_count(config, telemetry), audit.record_count(config, dlq)
 
     spec = SimulationSpec(devices=12, sites=3, readings_per_device=60, seed=31, out_of_order=0.05, late=0.03,
@@ -96,7 +57,7 @@ def test_fleet_through_the_edge_is_accounted_for_and_aggregates_match(migrated: 
 
     # the aggregation job over exactly what the bridge forwarded for this run equals Python's computation
     topic = f"telemetry-edge-{uuid.uuid4().hex[:6]}"
-    assert _copy_new_records(config, telemetry, before, topic) == forwarded
+    assert copy_new_records(config, telemetry, before, topic) == forwarded
     suffix = "_" + topic.replace("-", "_").removeprefix("telemetry_")
     with connect(config) as conn:
         outputs.create_versioned_tables(conn, suffix)
