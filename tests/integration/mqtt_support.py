@@ -32,9 +32,11 @@ class Session:
     """One connected client (loop thread running); records messages, PUBACK reasons and disconnects."""
 
     def __init__(self, config: Config, username: str | None, password: str | None, *, client_id: str = "",
-                 protocol: int = mqtt.MQTTv311, clean: bool = True, session_expiry_s: int = 0) -> None:
+                 protocol: int = mqtt.MQTTv311, clean: bool = True, session_expiry_s: int = 0,
+                 max_inflight: int = 20) -> None:
         self.client = client(config, username, password, client_id=client_id or unique("test"),
                              protocol=protocol, clean=clean)
+        self.client.max_inflight_messages_set(max_inflight)
         self.messages: list[mqtt.MQTTMessage] = []
         self.pubacks: dict[int, str] = {}
         self.connack: list[str] = []
@@ -71,7 +73,8 @@ class Session:
         wait_for(lambda: len(self.suback) > count, "SUBACK")
 
     def publish(self, topic: str, payloads: list[bytes]) -> list[str]:
-        """Publish at QoS 1 and wait for every PUBACK; returns their reason strings, in order."""
+        """Publish at QoS 1 and wait for every PUBACK; returns their reason strings, in order.
+        PUBACKs are matched by message id, which wraps at 65535: keep a session's total below that."""
         mids = [self.client.publish(topic, payload, qos=1).mid for payload in payloads]
         wait_for(lambda: all(mid in self.pubacks for mid in mids), f"{len(mids)} PUBACKs")
         return [self.pubacks[mid] for mid in mids]
