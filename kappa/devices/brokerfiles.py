@@ -8,7 +8,6 @@ broker never reads half a file; a SIGHUP then makes it re-read both.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import psycopg
 
 from kappa.config import Config
 from kappa.devices.credentials import hash_password
+from kappa.private_files import write_private
 
 BROKER_DIR = "mqtt"  # the broker service's data folder (kappa.stack.mosquitto.MosquittoService.name)
 
@@ -48,27 +48,10 @@ def render_acl(config: Config) -> str:
     )
 
 
-def replace_atomically(path: Path, text: str) -> None:
-    """Write `text` to a mode-600 temporary file next to `path`, fsync it, rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_files(config: Config, devices: Iterable[tuple[str, str]]) -> None:
     """Render both files for these (device_id, credential_hash) pairs and swap them in."""
-    replace_atomically(password_file(config), render_passwords(config, devices))
-    replace_atomically(acl_file(config), render_acl(config))
+    write_private(password_file(config), render_passwords(config, devices))
+    write_private(acl_file(config), render_acl(config))
 
 
 def sync(config: Config, conn: psycopg.Connection | None = None) -> bool:

@@ -16,6 +16,7 @@ import requests
 from pyarrow import fs as pafs
 
 from kappa.config import Config
+from kappa.private_files import write_private
 from kappa.stack.base import Service
 from kappa.stack.process import ServiceError
 
@@ -80,8 +81,7 @@ class ObjectStoreService(Service):
             ]
         }
         path = self.data_dir / "identities.json"
-        path.write_text(json.dumps(identities, indent=2))
-        path.chmod(0o600)
+        write_private(path, json.dumps(identities, indent=2))
         return path
 
     def _launch(self) -> None:
