@@ -20,6 +20,7 @@ from confluent_kafka import Producer
 from kappa import expected, jobrunner, outputs, replay
 from kappa.config import Config
 from kappa.simulate import ProducedRecord, simulate
+from kappa.simulate.encoding import _frame, _parsed_schema
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import READING_CATEGORIES, faulty_spec, to_reading
 
@@ -40,13 +41,18 @@ def _produce(config: Config, topic: str, records: Iterable[ProducedRecord]) -> N
     assert producer.flush(30) == 0
 
 
-def _produce_tail(config: Config, topic: str, partitions: list[int], timestamp_ms: int) -> None:
-    """One undecodable record far ahead in event time into EVERY partition: the job's watermark is the
-    minimum over the partitions, so each must pass the data for all its windows to fire. It is a dead
-    letter, so it opens no window itself."""
+def _produce_tail(config: Config, topic: str, partitions: list[int], event_ms: int, schema_id: int) -> None:
+    """One valid reading of a 'tail' device far ahead in event time into EVERY partition: the job's
+    watermark is the minimum over the partitions (and comes from the readings' own event times, which an
+    undecodable record cannot move), so each must pass the data for all its windows to fire. The tail
+    readings' own windows stay open, so they are in no table and are not counted as aggregated."""
     producer = Producer({"bootstrap.servers": config.kafka.bootstrap, "enable.idempotence": True, "acks": "all"})
+    parsed = _parsed_schema(config.root, 2)
     for partition in partitions:
-        producer.produce(topic, key=b"tail", value=b"tail", partition=partition, timestamp=timestamp_ms)
+        reading = {"device_id": f"tail-{partition}", "site_id": "tail", "device_type": "thermal", "seq": 0,
+                   "event_time": event_ms, "status": "OK", "firmware_version": "1.0.0"}
+        producer.produce(topic, key=reading["device_id"].encode(), value=_frame(schema_id, parsed, reading),
+                         partition=partition)
     assert producer.flush(30) == 0
 
 
@@ -125,8 +131,8 @@ def test_follow_replay_catches_up_keeps_running_and_leaves_no_seam(migrated: Con
 
         _produce(migrated, topic, second)  # after E, continuing the first batch's event times
         last_ms = max(r.timestamp_ms for r in records)
-        _produce_tail(migrated, topic, sorted(rng.end), last_ms + TAIL_AHEAD_MS)
-        _wait_until_equal(migrated, suffix, readings, total=manifest.data["counts"]["total"] + len(rng.end))
+        _produce_tail(migrated, topic, sorted(rng.end), last_ms + TAIL_AHEAD_MS, manifest.data["schema_ids"]["v2"])
+        _wait_until_equal(migrated, suffix, readings, total=manifest.data["counts"]["total"])
 
         with connect(migrated) as conn:
             actual = outputs.device_windows(conn, suffix)
