@@ -154,7 +154,7 @@ def _prepare(ctx: JobContext, number: int, fixture: Fixture, folder: Path,
 def _short(error: BaseException) -> str:
     """The cause of a (py4j) error, without the Java stack."""
     lines = [line for line in str(error).splitlines() if line.strip() and not line.startswith("\tat ")]
-    causes = [line for line in lines if line.startswith("Caused by:")]
+    causes = [line for line in lines[3:] if line.startswith("Caused by:")]
     return "\n".join(lines[:3] + causes[-1:])[:3000]
 
 
