@@ -26,7 +26,8 @@ def build(ctx: JobContext) -> StatementSet:
     ctx.execute_file("telemetry/source.sql")  # source, watermark
     ctx.execute_file("telemetry/decode.sql")  # decode (dead letters are not written here)
     ctx.execute_file("telemetry/ontime.sql")  # late split: patterns see on-time readings only
-    ctx.execute_file("alerts/thresholds.sql")  # JDBC lookup of alert_thresholds
+    ctx.execute_file("alerts/thresholds_lookup.sql")  # alert_thresholds in PostgreSQL (JDBC lookup table)
+    ctx.execute_file("alerts/thresholds.sql")  # each reading with its thresholds (lookup join)
     for pattern in PATTERNS:
         ctx.execute_file(f"alerts/{pattern}.sql")  # MATCH_RECOGNIZE per device
     ctx.execute_file("alerts/device_silent_input.sql")  # DEVICE_SILENT: event-time timers per device

@@ -30,6 +30,9 @@ class JobOptions:
     output_suffix: str = ""  # '' = live outputs; e.g. '_v2' writes versioned outputs (replays)
     parallelism: int | None = None
     extra: dict[str, str] = field(default_factory=dict)  # additional SQL placeholders (may override source_options)
+    # False: secret placeholders get a mask instead of the secret, for runs that connect to no service
+    # (golden SQL fixtures), so they need neither the environment's secrets nor a started stack
+    with_secrets: bool = True
 
 
 def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
@@ -77,7 +80,7 @@ def create_table_env(config: Config, options: JobOptions) -> tuple[StreamExecuti
 
 
 def sql_params(config: Config, options: JobOptions) -> sqlfiles.SqlParams:
-    params = sqlfiles.params_from_config(config)
+    params = sqlfiles.params_from_config(config, include_secrets=options.with_secrets)
     values = {"output_suffix": options.output_suffix}
     if options.bounded:
         values["source_options"] = ",\n  'scan.bounded.mode' = 'latest-offset'"

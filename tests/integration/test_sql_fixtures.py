@@ -1,13 +1,16 @@
-"""Every golden fixture in <paths.sql_dir>/*/tests/*.json: the SQL files it names, run over its input in
-the local MiniCluster (no services needed), must produce exactly its expected rows (see
-kappa/sqltest.py). With KAPPA_PATHS__SQL_DIR set, an analyst tests an edited copy of sql/ with its
-own fixtures before replaying it."""
+"""Every golden fixture in <paths.sql_dir>/*/tests/*.json: the SQL files it names, run over its inputs in
+the local MiniCluster (no service, no secret: see kappa/sqltest_runner.py), must emit exactly its
+expected changelog, row kinds included (see kappa/sqltest.py). All fixtures run as one Flink job per
+session. With KAPPA_PATHS__SQL_DIR set, an analyst tests an edited copy of sql/ with its own fixtures
+before replaying it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from kappa import sqltest
+from kappa import sqltest, sqltest_runner
 from kappa.config import Config, load_config
 
 pytestmark = pytest.mark.sqltest
@@ -15,12 +18,18 @@ pytestmark = pytest.mark.sqltest
 FIXTURES = sqltest.fixtures(load_config(profile="test").sql_dir)
 
 
+@pytest.fixture(scope="module")
+def outcomes(test_config: Config) -> dict[Path, sqltest_runner.Outcome]:
+    return sqltest_runner.run_all(test_config, FIXTURES)
+
+
 def test_fixtures_exist() -> None:
     assert len(FIXTURES) >= 4
 
 
-@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.path.stem for f in FIXTURES])
-def test_sql_fixture(test_config: Config, fixture: sqltest.Fixture) -> None:
-    actual = sqltest.run_fixture(test_config, fixture)
-    problems = sqltest.check(actual, fixture.expected)
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[f.name for f in FIXTURES])
+def test_sql_fixture(outcomes: dict[Path, sqltest_runner.Outcome], fixture: sqltest.Fixture) -> None:
+    outcome = outcomes[fixture.path]
+    assert outcome.error is None, f"{fixture.path}: {outcome.error}"
+    problems = sqltest.check(outcome.rows, fixture.expected)
     assert not problems, f"{fixture.path.name}: {fixture.description}\n" + "\n".join(problems)

@@ -1,0 +1,191 @@
+"""Runs golden SQL fixtures (format: kappa/sqltest.py) in the local MiniCluster, all of them in ONE
+bounded Flink job, because each job costs a MiniCluster start (~8 s).
+
+Each fixture gets its own database in the session's in-memory catalog: its input tables and the
+temporary views of its SQL files live there, so fixtures that define the same names do not see each
+other. Its output changelog is turned into (fixture number, row as JSON) in SQL, and the outputs of
+all fixtures are united into one collected result; `collect()` keeps each row's RowKind. The data of
+one fixture never meets another's before that final union, so each keeps its own watermark.
+
+No service and no secret is needed: secret placeholders are masked (JobOptions.with_secrets=False),
+and the tables a fixture replaces are never opened. A fixture whose SQL does not plan fails alone;
+a failure while the job runs fails every fixture of the run, with the job's error.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import reduce
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kappa.config import Config
+from kappa.flinkenv import JobContext, JobOptions
+from kappa.sqltest import TELEMETRY, Fixture
+
+if TYPE_CHECKING:
+    from pyflink.table import Table
+
+# The columns of telemetry_valid (sql/telemetry/decode.sql), which a fixture replaces with its rows.
+TELEMETRY_COLUMNS = (
+    ("device_id", "STRING"), ("site_id", "STRING"), ("device_type", "STRING"), ("seq", "BIGINT"),
+    ("event_ms", "BIGINT"), ("status", "STRING"), ("firmware_version", "STRING"), ("temperature_c", "DOUBLE"),
+    ("humidity_pct", "DOUBLE"), ("pressure_hpa", "DOUBLE"), ("vibration_mm_s", "DOUBLE"), ("power_w", "DOUBLE"),
+    ("battery_pct", "DOUBLE"), ("signal_rssi_dbm", "INT"), ("schema_id", "INT"), ("kafka_partition", "INT"),
+    ("kafka_offset", "BIGINT"),
+)
+TELEMETRY_DEFAULTS = {"site_id": "site-0", "device_type": "thermal", "status": "OK", "firmware_version": "1.0.0",
+                      "schema_id": 2, "kafka_partition": 0}
+
+
+@dataclass(frozen=True)
+class Replaceable:
+    """A table a fixture may replace besides telemetry_valid: the SQL file that declares it (which the
+    fixture does not load; the replacement gets the columns of that declaration), the connector that
+    serves the fixture's rows, and a column numbered 1, 2, ... when the rows leave it out (a key)."""
+
+    declared_in: str
+    connector: str
+    numbered: str | None = None
+
+
+# Flink's file source cannot serve a processing-time lookup join ("Processing-time temporal join is
+# not supported yet"): 'kappa-file-lookup' (udfs/java, io.kappa.fixtures) serves a file's rows to it.
+REPLACEABLE = {
+    "alert_thresholds_lookup": Replaceable("alerts/thresholds_lookup.sql", "kappa-file-lookup", "threshold_id"),
+}
+_KINDS = {"INSERT": "+I", "UPDATE_BEFORE": "-U", "UPDATE_AFTER": "+U", "DELETE": "-D"}
+
+
+@dataclass
+class Outcome:
+    """What one fixture's view emitted (each row with its "kind"), or why it could not run."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+def _ms(text: str) -> int:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def _telemetry_lines(rows: list[dict[str, Any]]) -> str:
+    lines = []
+    for offset, row in enumerate(rows):
+        record = {**TELEMETRY_DEFAULTS, "kafka_offset": offset, **row}
+        record["event_ms"] = _ms(record.pop("event_time"))
+        unknown = set(record) - {name for name, _ in TELEMETRY_COLUMNS}
+        if unknown:
+            raise ValueError(f"{TELEMETRY} has no column(s) {', '.join(sorted(unknown))}")
+        lines.append(json.dumps({name: record.get(name) for name, _ in TELEMETRY_COLUMNS}))
+    return "\n".join(lines) + "\n"
+
+
+def _declared_columns(ctx: JobContext) -> dict[str, list[str]]:
+    """Column definitions of each replaceable table, from its own declaration (run in a scratch database)."""
+    ctx.t_env.execute_sql("CREATE DATABASE IF NOT EXISTS sqltest_declared")
+    ctx.t_env.execute_sql("USE sqltest_declared")
+    columns = {}
+    for name, table in REPLACEABLE.items():
+        ctx.execute_file(table.declared_in)
+        with ctx.t_env.execute_sql(f"DESCRIBE `{name}`").collect() as described:
+            columns[name] = [f"`{row[0]}` {row[1]}{'' if row[2] else ' NOT NULL'}" for row in described]
+    return columns
+
+
+def _create_inputs(ctx: JobContext, fixture: Fixture, folder: Path, declared: dict[str, list[str]]) -> None:
+    for name, rows in fixture.inputs.items():
+        data = folder / f"{name}.json"
+        if name == TELEMETRY:
+            data.write_text(_telemetry_lines(rows))
+            columns = ",\n  ".join(f"{column} {kind}" for column, kind in TELEMETRY_COLUMNS)
+            ctx.t_env.execute_sql(f"""CREATE TEMPORARY TABLE {TELEMETRY} (
+  {columns},
+  event_time AS TO_TIMESTAMP_LTZ(event_ms, 3),
+  WATERMARK FOR event_time AS event_time - INTERVAL '{ctx.config.job.watermark_delay_s}' SECOND
+) WITH ('connector' = 'filesystem', 'path' = '{data}', 'format' = 'json',
+        'scan.watermark.emit.strategy' = 'on-event')""")
+        elif name in REPLACEABLE:
+            table = REPLACEABLE[name]
+            numbered = [{table.numbered: number, **row} if table.numbered else row
+                        for number, row in enumerate(rows, start=1)]
+            data.write_text("".join(json.dumps(row) + "\n" for row in numbered))
+            ctx.t_env.execute_sql(
+                f"CREATE TEMPORARY TABLE `{name}` (\n  " + ",\n  ".join(declared[name])
+                + f"\n) WITH ('connector' = '{table.connector}', 'path' = '{data}', 'format' = 'json',"
+                " 'json.fail-on-missing-field' = 'false')")
+        else:
+            known = ", ".join([TELEMETRY, *REPLACEABLE])
+            raise ValueError(f"input {name!r} cannot be replaced (known: {known})")
+
+
+def _as_json(ctx: JobContext, number: int, query: str) -> Table:
+    """The fixture's output as (fixture number, row_json): one row type for every fixture, so all unite."""
+    table = ctx.t_env.sql_query(query)
+    ctx.t_env.create_temporary_view("sqltest_output", table)
+    values = []
+    for name, kind in zip(table.get_schema().get_field_names(), table.get_schema().get_field_data_types(),
+                          strict=True):
+        local_zone = "LOCAL" in str(kind).upper() or "LTZ" in str(kind).upper()
+        value = f"CAST(`{name}` AS TIMESTAMP(3))" if local_zone else f"`{name}`"
+        values.append(f"'{name}' VALUE {value}")
+    return ctx.t_env.sql_query(
+        f"SELECT {number} AS fixture, JSON_OBJECT({', '.join(values)} NULL ON NULL) AS row_json FROM sqltest_output")
+
+
+def _prepare(ctx: JobContext, number: int, fixture: Fixture, folder: Path,
+             declared: dict[str, list[str]]) -> Table:
+    ctx.t_env.execute_sql(f"CREATE DATABASE fixture_{number}")
+    ctx.t_env.execute_sql(f"USE fixture_{number}")
+    own = folder / f"fixture_{number}"
+    own.mkdir()
+    _create_inputs(ctx, fixture, own, declared)
+    for name in fixture.files:
+        ctx.execute_file(name)
+    return _as_json(ctx, number, fixture.query)
+
+
+def _short(error: BaseException) -> str:
+    """The cause of a (py4j) error, without the Java stack."""
+    lines = [line for line in str(error).splitlines() if line.strip() and not line.startswith("\tat ")]
+    causes = [line for line in lines[3:] if line.startswith("Caused by:")]
+    return "\n".join(lines[:3] + causes[-1:])[:3000]
+
+
+def run_all(config: Config, fixtures: list[Fixture]) -> dict[Path, Outcome]:
+    """Every fixture's output changelog, by fixture path, from one bounded job."""
+    options = JobOptions(bounded=True, parallelism=1, with_secrets=False)
+    ctx = JobContext(config, options, job_name="sqltest")
+    outcomes = {fixture.path: Outcome() for fixture in fixtures}
+    with tempfile.TemporaryDirectory(prefix="kappa-sqltest-") as folder:
+        ctx.execute_file("telemetry/functions.sql")
+        declared = _declared_columns(ctx)
+        tables = []
+        for number, fixture in enumerate(fixtures):
+            try:
+                tables.append(_prepare(ctx, number, fixture, Path(folder), declared))
+            except Exception as error:  # noqa: BLE001 - py4j errors of one fixture's SQL: that fixture fails
+                outcomes[fixture.path].error = f"{type(error).__name__}: {_short(error)}"
+        ctx.t_env.execute_sql("USE default_database")
+        if not tables:
+            return outcomes
+        try:
+            with reduce(lambda left, right: left.union_all(right), tables).execute().collect() as results:
+                for row in results:
+                    output = {"kind": _KINDS[row.get_row_kind().name], **json.loads(row[1])}
+                    outcomes[fixtures[row[0]].path].rows.append(output)
+        except Exception as error:  # noqa: BLE001 - the shared job failed: every fixture of it fails
+            for fixture in fixtures:
+                outcomes[fixture.path].error = outcomes[fixture.path].error or f"the job failed: {_short(error)}"
+    return outcomes
+
+
+def run_fixture(config: Config, fixture: Fixture) -> Outcome:
+    """One fixture alone (its own job), e.g. while writing it."""
+    return run_all(config, [fixture])[fixture.path]
