@@ -8,6 +8,10 @@ run: a plain confluent-kafka producer (same acks/idempotence) sends the same rea
 through `AvroSerializer` to a twin topic; rate = messages / (first produce -> flush done).
 Latency: the devices publish at a steady `--rate` for `--seconds`; latency = broker append time of the
 record - wall time just before the device's publish call (same machine clock). Prints p50/p99.
+The bench removes its bridge session at the end: a bridge session never expires, so one left behind
+gets a copy of every later device message, and Mosquitto's periodic save of its (then growing)
+persistence file stalls the whole broker for seconds. The size of that file is printed first, since
+it explains a bad p99 better than anything in the bridge.
 
     .venv/bin/python bench/bridge_throughput.py [--messages 50000] [--devices 20] [--rate 1000] [--seconds 30]
 """
@@ -41,6 +45,7 @@ from kappa.devices.model import parse_csv  # noqa: E402
 from kappa.registry import client_conf  # noqa: E402
 from kappa.schemas import default_root  # noqa: E402
 from kappa.stack import manager  # noqa: E402
+from kappa.stack.mosquitto import MosquittoService  # noqa: E402
 from kappa.stack.mosquitto import client as broker_client  # noqa: E402
 from kappa.stack.postgres import connect  # noqa: E402
 
@@ -85,6 +90,28 @@ def append_times(config: Config, topic: str, expected: int, timeout_s: float = 6
     return seen
 
 
+def forget_session(config: Config, client_id: str) -> None:
+    """End the bridge session `client_id` on the broker (clean start, expiry 0) so nothing queues for it."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    c = broker_client(config, config.mqtt.bridge_user, config.secret(config.mqtt.bridge_password_env),
+                      client_id=client_id, protocol=mqtt.MQTTv5)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0
+    c.connect(config.mqtt.host, config.mqtt.port, keepalive=30, clean_start=True, properties=props)
+    c.loop_start()
+    time.sleep(0.5)
+    c.disconnect()
+    c.loop_stop()
+
+
+def broker_db_mb(config: Config) -> float:
+    db = config.data_dir / MosquittoService.name / "mosquitto.db"
+    return db.stat().st_size / 1e6 if db.exists() else 0.0
+
+
 class BridgeProcess:
     def __init__(self, config: Config, tag: str) -> None:
         self.config, self.tag = config, tag
@@ -122,6 +149,8 @@ def main() -> int:
     args = parser.parse_args()
     config = get_config()
     started = manager.up(config, only=["postgres", "mqtt", "kafka", "registry"])
+    print(f"broker persistence file at start: {broker_db_mb(config):.1f} MB (saved every few seconds; "
+          "a large one means sessions left behind, and stalls)", flush=True)
     tag = f"bench-bridge-{uuid.uuid4().hex[:6]}"
     bridge = BridgeProcess(config, tag)
     clients = []
@@ -203,6 +232,8 @@ def main() -> int:
               f"({len(latencies)} readings)")
     finally:
         bridge.stop()
+        with contextlib.suppress(Exception):
+            forget_session(config, tag)
         for _, c in clients:
             c.disconnect()
             c.loop_stop()

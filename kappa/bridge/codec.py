@@ -1,11 +1,12 @@
-"""Payload -> Kafka value through the project's schema registry (confluent-kafka's Avro serdes).
+"""Payload -> Kafka value through the project's schema registry.
 
-JSON readings are serialized with `AvroSerializer` under the latest registered version of
-`<telemetry_topic>-value` (never auto-registered: the subjects are the repository's, registered by
-`kappa schema register`). Avro payloads already in the Confluent wire format are decoded once with
-`AvroDeserializer` against the telemetry reader schema (so they are known to be telemetry) and then
-forwarded byte for byte. A registry that cannot be reached is not bad input: it raises
-`RegistryUnavailable` and the message waits, unacknowledged.
+JSON readings are serialized under the latest registered version of `<telemetry_topic>-value`
+(`LatestSchemaWriter`: the bytes `AvroSerializer` writes, without its per-call overhead; never
+auto-registered: the subjects are the repository's, registered by `kappa schema register`).
+Avro payloads already in the Confluent wire format are decoded once with `AvroDeserializer` against
+the telemetry reader schema (so they are known to be telemetry) and then forwarded byte for byte.
+A registry that cannot be reached is not bad input: it raises `RegistryUnavailable` and the message
+waits, unacknowledged.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from kappa.bridge.avrowriter import LatestSchemaWriter
 from kappa.bridge.deadletters import dead_letter
 from kappa.bridge.payload import (
     Reason,
@@ -54,9 +56,11 @@ class Codec:
         self.client = client or SchemaRegistryClient(client_conf(config))
         self.telemetry_topic = config.kafka.telemetry_topic
         self.dlq_topic = config.kafka.edge_dead_letter_topic
-        self._telemetry = AvroSerializer(self.client, _schema_text(config, "telemetry/v2.avsc"), conf=_latest_only())
+        self._telemetry = LatestSchemaWriter(self.client, self.telemetry_topic, AvroSerializer(
+            self.client, _schema_text(config, "telemetry/v2.avsc"), conf=_latest_only()))
         self._reader = AvroDeserializer(self.client, _schema_text(config, "telemetry/v2.avsc"))
-        self._dead = AvroSerializer(self.client, _schema_text(config, "dead_letters/v1.avsc"), conf=_latest_only())
+        self._dead = LatestSchemaWriter(self.client, self.dlq_topic, AvroSerializer(
+            self.client, _schema_text(config, "dead_letters/v1.avsc"), conf=_latest_only()))
 
     def check_subjects(self) -> None:
         """Fail early, with the fix, when the subjects the bridge writes under are not registered."""
@@ -82,17 +86,14 @@ class Codec:
             validate_record(record, device_id)
             return raw
         record = json_to_record(raw, device_id)
-        ctx = SerializationContext(self.telemetry_topic, MessageField.VALUE)
         try:
-            value = self._telemetry(record, ctx)
+            return self._telemetry(record)
         except SchemaRegistryError as exc:
             raise RegistryUnavailable(f"registry refused {self.telemetry_topic}-value: {exc}") from exc
         except (ValueError, TypeError) as exc:  # json_to_record checks types: only a schema drift lands here
             raise Rejected(Reason.BAD_FIELD, f"does not fit the registered schema: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - httpx/requests connection errors
             raise RegistryUnavailable(f"schema registry at {self.config.registry.url}: {exc}") from exc
-        assert value is not None
-        return value
 
     def _decode_avro(self, raw: bytes) -> dict[str, Any]:
         ctx = SerializationContext(self.telemetry_topic, MessageField.VALUE)
@@ -115,8 +116,6 @@ class Codec:
     def dead_letter_value(self, mqtt_topic: str, device_id: str | None, raw: bytes, rejected: Rejected) -> bytes:
         record = dead_letter(mqtt_topic, device_id, raw, rejected)
         try:
-            value = self._dead(record, SerializationContext(self.dlq_topic, MessageField.VALUE))
+            return self._dead(record)
         except Exception as exc:  # noqa: BLE001 - the record is ours and valid: only the registry can fail
             raise RegistryUnavailable(f"cannot serialize a dead letter: {exc}") from exc
-        assert value is not None
-        return value

@@ -1,6 +1,8 @@
-"""Which devices may send: the registry's active devices, cached and refreshed in the background of
-the message path (every `refresh_s`, and at most once per `miss_refresh_s` on an unknown id, so a
-device registered a moment ago is accepted without a restart and a flood of unknown ids costs little).
+"""Which devices may send: the registry's active devices, cached and refreshed off the message path
+(`refresh_if_due`, called every second by the bridge's status thread, reloads every `refresh_s`: a
+reload opens a PostgreSQL connection, 10-300 ms, which stalled every message behind it when it ran
+on the worker), and on the message path at most once per `miss_refresh_s` on an unknown id, so a
+device registered a moment ago is accepted without a restart and a flood of unknown ids costs little.
 
 A registry that cannot be read keeps the last known set; before the first successful read the bridge
 waits (rejecting a whole fleet as UNKNOWN_DEVICE because the database blinked would be data loss).
@@ -9,6 +11,7 @@ waits (rejecting a whole fleet as UNKNOWN_DEVICE because the database blinked wo
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -45,19 +48,25 @@ class DeviceDirectory:
         self._clock = clock
         self._active: set[str] | None = None
         self._loaded_at = float("-inf")
+        self._reloading = threading.Lock()  # the status thread and the worker never load twice at once
 
     def _reload(self) -> None:
-        self._loaded_at = self._clock()
-        try:
-            self._active = self._loader()
-        except Exception as exc:  # noqa: BLE001 - any failure: keep what we had
-            log.warning("device registry not readable (%s); %s", exc,
-                        "keeping the last known devices" if self._active is not None else "waiting")
+        with self._reloading:
+            self._loaded_at = self._clock()
+            try:
+                self._active = self._loader()
+            except Exception as exc:  # noqa: BLE001 - any failure: keep what we had
+                log.warning("device registry not readable (%s); %s", exc,
+                            "keeping the last known devices" if self._active is not None else "waiting")
+
+    def refresh_if_due(self) -> None:
+        """Reload when the set is older than `refresh_s` (or was never read)."""
+        if self._active is None or self._clock() - self._loaded_at >= self._refresh_s:
+            self._reload()
 
     def is_active(self, device_id: str) -> bool:
         """True for an active registered device; raises DirectoryUnavailable before the first read."""
-        age = self._clock() - self._loaded_at
-        if self._active is None or age >= self._refresh_s:
+        if self._active is None:
             self._reload()
         if self._active is None:
             raise DirectoryUnavailable("the device registry has not been read yet")

@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -46,8 +46,7 @@ KAFKA_PROBE_S = 2.0
 BACKLOG_WARN_EVERY_S = 10.0
 
 
-@dataclass(frozen=True)
-class Inbound:
+class Inbound(NamedTuple):  # a tuple: built once per message on paho's thread, so it must be cheap
     generation: int  # which MQTT connection it arrived on
     mid: int
     qos: int
@@ -56,7 +55,7 @@ class Inbound:
     dup: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class Outbound:
     slot: int
     topic: str
@@ -83,7 +82,7 @@ class Bridge:
         self.status = status_mod.BridgeStatus(client_id=self.client_id)
         self.status_path = status_mod.status_file(config, self.client_id)
         self.tracker: AckTracker[tuple[int, int, int]] = AckTracker()
-        self.inbound: queue.Queue[Inbound] = queue.Queue()
+        self.inbound: queue.SimpleQueue[Inbound] = queue.SimpleQueue()  # C-implemented: no Condition per put
         self._generation = 0
         self._ack_lock = threading.Lock()  # generation check + PUBACK are one step vs a disconnect
         self._retries: list[Outbound] = []
@@ -236,6 +235,8 @@ class Bridge:
             if now - last_probe >= KAFKA_PROBE_S:
                 last_probe = now
                 self.status.kafka_connected = self._kafka_reachable()
+            if not self.config.mqtt.allow_unknown_devices:
+                self.devices.refresh_if_due()  # here, not on the message path: a reload takes 10-300 ms
             self.status.backlog = self.tracker.pending
             self.status.oldest_unacked_s = round(self.tracker.oldest_age_s(), 1)
             if not self.status.kafka_connected and self.status.backlog and now - last_warning >= BACKLOG_WARN_EVERY_S:
