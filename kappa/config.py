@@ -120,6 +120,9 @@ class MqttConfig(_Section):
     bridge_password_env: str = "KAPPA_MQTT_BRIDGE_PASSWORD"
     bridge_share_group: str = "kappa-bridge"  # $share/<group>/...: several bridges split the load
     bridge_client_id: str = "kappa-bridge-1"  # persistent session (clean_start false) under this id
+    # How long the broker keeps a disconnected bridge's session (and queues for it). A bridge down longer
+    # loses what was queued; a retired bridge id stops collecting every device's messages after it.
+    bridge_session_expiry_s: int = 7 * 86_400
     max_payload_bytes: int = 65536
     allow_unknown_devices: bool = False  # discovery mode: readings of unregistered devices pass
     start: bool = True

@@ -11,7 +11,8 @@ Three threads, one job each:
 A status thread probes Kafka and rewrites the status file (`kappa.bridge.status`).
 
 Why MQTT v5: shared subscriptions are part of the standard, the session expiry is explicit (a
-persistent session survives the bridge being down), and Receive Maximum lets the bridge bound how many
+persistent session survives the bridge being down for up to `mqtt.bridge_session_expiry_s`, 7 days by
+default, and a retired bridge id does not collect messages for ever), and Receive Maximum lets the bridge bound how many
 unacknowledged messages the broker sends it, which bounds the backlog it holds while Kafka is down.
 """
 
@@ -40,7 +41,6 @@ from kappa.config import Config
 log = logging.getLogger("kappa.bridge")
 
 RECEIVE_MAXIMUM = 1000  # unacknowledged messages the broker may have out to this bridge at once
-SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 RETRY_PAUSE_S = 1.0
 KAFKA_PROBE_S = 2.0
 BACKLOG_WARN_EVERY_S = 10.0
@@ -276,7 +276,7 @@ class Bridge:
         for thread in threads:
             thread.start()
         props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_NEVER_EXPIRES
+        props.SessionExpiryInterval = self.config.mqtt.bridge_session_expiry_s
         props.ReceiveMaximum = self.receive_maximum
         mq = self.config.mqtt
         self.client.connect_async(mq.host, mq.port, keepalive=30, clean_start=False, properties=props)
