@@ -8,10 +8,10 @@ run: a plain confluent-kafka producer (same acks/idempotence) sends the same rea
 through `AvroSerializer` to a twin topic; rate = messages / (first produce -> flush done).
 Latency: the devices publish at a steady `--rate` for `--seconds`; latency = broker append time of the
 record - wall time just before the device's publish call (same machine clock). Prints p50/p99.
-The bench removes its bridge session at the end: a bridge session never expires, so one left behind
-gets a copy of every later device message, and Mosquitto's periodic save of its (then growing)
-persistence file stalls the whole broker for seconds. The size of that file is printed first, since
-it explains a bad p99 better than anything in the bridge.
+The bench removes its bridge session at the end: a bridge session lives for
+mqtt.bridge_session_expiry_s (7 days), so one left behind gets a copy of every later device message,
+and Mosquitto's periodic save of its (then growing) persistence file stalls the whole broker for
+seconds. The size of that file is printed first, since it explains a bad p99 better than anything in the bridge.
 
     .venv/bin/python bench/bridge_throughput.py [--messages 50000] [--devices 20] [--rate 1000] [--seconds 30]
 """
