@@ -139,3 +139,24 @@ def test_a_fatal_producer_error_acks_nothing(bridge: Bridge) -> None:
     bridge.producer.sent[0][3](FakeError(fatal=True), None)
     bridge._ack_released()
     assert bridge.client.acks == [] and bridge._fatal is not None
+
+
+class NoDevice:
+    def is_active(self, _device: str) -> bool:
+        return False
+
+
+class DeadLetterCodec(FakeCodec):
+    def dead_letter_value(self, topic: str, device: str | None, raw: bytes, rejected: Any) -> bytes:
+        return f"{rejected.reason}".encode()
+
+
+@pytest.mark.parametrize("allow_unknown, topic", [(False, "edge-dlq"), (True, "telemetry")])
+def test_unknown_devices_are_dead_lettered_unless_discovery_allows_them(allow_unknown: bool, topic: str) -> None:
+    config = load_config(profile="test", environ={"KAPPA_MQTT__ALLOW_UNKNOWN_DEVICES": str(allow_unknown).lower()})
+    bridge = Bridge(config, codec=DeadLetterCodec(), devices=NoDevice(), producer=FakeProducer(),  # type: ignore[arg-type]
+                    client=FakeClient())
+    bridge._handle(message(bridge, 7))
+    sent_topic, key, value, _ = bridge.producer.sent[0]  # type: ignore[attr-defined]
+    assert (sent_topic, key) == (topic, b"dev-7")
+    assert value == (b"7" if allow_unknown else b"UNKNOWN_DEVICE")
