@@ -1,8 +1,13 @@
 """Which devices may send: the registry's active devices, cached and refreshed off the message path
 (`refresh_if_due`, called every second by the bridge's status thread, reloads every `refresh_s`: a
 reload opens a PostgreSQL connection, 10-300 ms, which stalled every message behind it when it ran
-on the worker), and on the message path at most once per `miss_refresh_s` on an unknown id, so a
-device registered a moment ago is accepted without a restart and a flood of unknown ids costs little.
+on the worker), and on the message path when an id is missing.
+
+A miss is final only if the set was read after the message arrived. A device is registered before
+the broker lets it connect, so before any of its messages exists: a read that started after a
+message arrived sees its device if the device is active. A miss against an older read waits until
+`miss_refresh_s` after that read (so a flood of unknown ids costs at most one read per interval) and
+reads again. Rejecting against the older read would dead-letter a device registered a moment ago.
 
 A registry that cannot be read keeps the last known set; before the first successful read the bridge
 waits (rejecting a whole fleet as UNKNOWN_DEVICE because the database blinked would be data loss).
@@ -41,11 +46,13 @@ def registry_loader(config: Config) -> Loader:
 
 class DeviceDirectory:
     def __init__(self, loader: Loader, refresh_s: float = 5.0, miss_refresh_s: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._loader = loader
         self._refresh_s = refresh_s
         self._miss_refresh_s = miss_refresh_s
         self._clock = clock
+        self._sleep = sleep
         self._active: set[str] | None = None
         self._loaded_at = float("-inf")
         self._reloading = threading.Lock()  # the status thread and the worker never load twice at once
@@ -64,15 +71,21 @@ class DeviceDirectory:
         if self._active is None or self._clock() - self._loaded_at >= self._refresh_s:
             self._reload()
 
-    def is_active(self, device_id: str) -> bool:
-        """True for an active registered device; raises DirectoryUnavailable before the first read."""
+    def is_active(self, device_id: str, received_at: float | None = None) -> bool:
+        """True for an active registered device, judged by a read that started after `received_at` (the
+        message's arrival on this clock; None: now); raises DirectoryUnavailable before the first read."""
         if self._active is None:
             self._reload()
         if self._active is None:
             raise DirectoryUnavailable("the device registry has not been read yet")
         if device_id in self._active:
             return True
-        if self._clock() - self._loaded_at >= self._miss_refresh_s:
+        arrived = self._clock() if received_at is None else received_at
+        if self._loaded_at > arrived:
+            return False  # read after the message arrived: the device is not active
+        wait = self._loaded_at + self._miss_refresh_s - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+        if self._loaded_at <= arrived:  # the status thread may have read meanwhile
             self._reload()
-            return device_id in (self._active or set())
-        return False
+        return device_id in (self._active or set())

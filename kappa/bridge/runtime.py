@@ -53,6 +53,7 @@ class Inbound(NamedTuple):  # a tuple: built once per message on paho's thread, 
     topic: str
     payload: bytes
     dup: bool
+    received_at: float  # time.monotonic() on arrival: the device registry must be read after it
 
 
 @dataclass(slots=True)
@@ -136,7 +137,8 @@ class Bridge:
                     reason, dropped)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self.inbound.put(Inbound(self._generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload), bool(msg.dup)))
+        self.inbound.put(Inbound(self._generation, msg.mid, msg.qos, msg.topic, bytes(msg.payload), bool(msg.dup),
+                                 time.monotonic()))
 
     # ---- the worker: check, convert, produce ------------------------------------------------
     def _handle(self, item: Inbound) -> None:
@@ -161,7 +163,7 @@ class Bridge:
         try:
             if device is None:
                 raise Rejected(Reason.UNKNOWN_DEVICE, f"topic {item.topic!r} is not a device telemetry topic")
-            if not self.config.mqtt.allow_unknown_devices and not self.devices.is_active(device):
+            if not self.config.mqtt.allow_unknown_devices and not self.devices.is_active(device, item.received_at):
                 raise Rejected(Reason.UNKNOWN_DEVICE, f"device {device!r} is not an active registered device")
             value = self.codec.telemetry_value(item.payload, device)
             return Outbound(slot, self.codec.telemetry_topic, device.encode(), value, dead_letter=False)

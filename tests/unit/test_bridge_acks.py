@@ -79,7 +79,7 @@ class FakeCodec:
 
 
 class EveryDevice:
-    def is_active(self, _device: str) -> bool:
+    def is_active(self, _device: str, _received_at: float | None = None) -> bool:
         return True
 
 
@@ -91,7 +91,8 @@ def bridge() -> Bridge:
 
 
 def message(bridge: Bridge, mid: int) -> Inbound:
-    return Inbound(bridge._generation, mid, 1, f"devices/dev-{mid}/telemetry", b"%d" % mid, dup=False)
+    return Inbound(bridge._generation, mid, 1, f"devices/dev-{mid}/telemetry", b"%d" % mid, dup=False,
+                   received_at=0.0)
 
 
 def test_acks_follow_arrival_order_whatever_kafka_confirms_first(bridge: Bridge) -> None:
@@ -142,7 +143,7 @@ def test_a_fatal_producer_error_acks_nothing(bridge: Bridge) -> None:
 
 
 class NoDevice:
-    def is_active(self, _device: str) -> bool:
+    def is_active(self, _device: str, _received_at: float | None = None) -> bool:
         return False
 
 
