@@ -16,9 +16,9 @@ import time
 from datetime import datetime
 
 import psycopg
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
-from kappa import expected, jobrunner, outputs
+from kappa import expected, jobrunner, kafka_clients, outputs
 from kappa.bridge import audit
 from kappa.config import Config
 from kappa.db import migrate
@@ -46,7 +46,7 @@ def _step(message: str) -> None:
 
 def recreate_topic(config: Config, topic: str) -> None:
     """Start the demo from an empty topic, so its expected output is exactly what it produces."""
-    admin = AdminClient({"bootstrap.servers": config.kafka.bootstrap})
+    admin = kafka_clients.admin(config, None, **{"log_level": 4})  # warnings and errors only on screen
     if topic in admin.list_topics(timeout=10).topics:
         admin.delete_topics([topic])[topic].result(30)
         while topic in admin.list_topics(timeout=10).topics:
