@@ -138,6 +138,27 @@ class JobConfig(_Section):
     max_clock_skew_s: int = 300  # event time further ahead of the record's reference time: dead-lettered
 
 
+class MetricsConfig(_Section):
+    """Prometheus and what it scrapes: every port binds to the loopback host."""
+
+    host: str = "127.0.0.1"
+    prometheus_port: int = 19090
+    scrape_interval_s: int = 5
+    retention: str = "2d"  # Prometheus keeps this much history in the data folder
+    pushgateway_port: int = 19091  # Flink pushes here (its pull reporter cannot bind to one address)
+    postgres_exporter_port: int = 19187
+    exporter_port: int = 19400  # the project's exporter: consumer lag, dead letters, fleet activity
+    start: bool = True
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.host}:{self.prometheus_port}"
+
+    @property
+    def pushgateway_url(self) -> str:
+        return f"http://{self.host}:{self.pushgateway_port}"
+
+
 class Config(_Section):
     """The whole configuration of one profile, resolved against the project root."""
 
@@ -151,6 +172,7 @@ class Config(_Section):
     flink: FlinkConfig
     mqtt: MqttConfig
     job: JobConfig
+    metrics: MetricsConfig = MetricsConfig()
 
     @property
     def data_dir(self) -> Path:

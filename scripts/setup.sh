@@ -14,6 +14,9 @@ command -v mvn >/dev/null || need+=(maven)
 command -v make >/dev/null || need+=(make)
 command -v npm >/dev/null || need+=(nodejs npm)
 command -v mosquitto >/dev/null && command -v mosquitto_pub >/dev/null || need+=(mosquitto mosquitto-clients)
+for tool in prometheus prometheus-pushgateway prometheus-postgres-exporter; do
+  command -v "$tool" >/dev/null || need+=("$tool")
+done
 if [ ${#need[@]} -gt 0 ]; then
   say "installing system packages: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
@@ -24,9 +27,12 @@ if [ ${#need[@]} -gt 0 ]; then
   if [[ " ${need[*]} " == *" postgresql-15 "* ]] && command -v pg_ctlcluster >/dev/null; then
     $SUDO pg_ctlcluster 15 main stop 2>/dev/null || true
   fi
-  if [[ " ${need[*]} " == *" mosquitto "* ]]; then
-    $SUDO systemctl disable --now mosquitto 2>/dev/null || $SUDO service mosquitto stop 2>/dev/null || true
-  fi
+  # The same for Mosquitto (1883) and the Prometheus packages (9090, 9091, 9187).
+  for unit in mosquitto prometheus prometheus-pushgateway prometheus-postgres-exporter; do
+    if [[ " ${need[*]} " == *" $unit "* ]]; then
+      $SUDO systemctl disable --now "$unit" 2>/dev/null || $SUDO service "$unit" stop 2>/dev/null || true
+    fi
+  done
 else
   say "system packages present (java, mvn, postgresql-15)"
 fi

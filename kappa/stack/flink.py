@@ -59,6 +59,9 @@ def prepare_layout(config: Config) -> Path:
         stale.unlink()
     for jar in wanted:
         (lib / jar.name).symlink_to(jar)
+    reporter = base / "plugins" / "metrics-prometheus"  # the Pushgateway reporter (deploy/flink/config.yaml)
+    if not reporter.exists():
+        reporter.symlink_to(home / "plugins" / "metrics-prometheus")
     for name in ("log4j-console.properties", "log4j-cli.properties", "logback-console.xml"):
         shutil.copy(home / "conf" / name, base / "conf" / name)
     flink = config.flink
@@ -77,6 +80,9 @@ def prepare_layout(config: Config) -> Path:
         checkpoint_interval_ms=flink.checkpoint_interval_ms,
         data_dir=base,
         python=sys.executable,
+        pushgateway_url=config.metrics.pushgateway_url,
+        profile=config.profile,
+        metrics_interval_s=config.metrics.scrape_interval_s,
     )
     (base / "conf" / "config.yaml").write_text(rendered)
     return base

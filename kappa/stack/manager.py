@@ -14,6 +14,7 @@ from kappa.stack.base import Service
 from kappa.stack.bridge import BridgeService
 from kappa.stack.flink import FlinkService
 from kappa.stack.kafka import KafkaService
+from kappa.stack.monitoring import ExporterService, PostgresExporterService, PrometheusService, PushgatewayService
 from kappa.stack.mosquitto import MosquittoService
 from kappa.stack.objectstore import ObjectStoreService
 from kappa.stack.postgres import ADMIN_PASSWORD_ENV, PostgresService
@@ -28,7 +29,11 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     ObjectStoreService,
     RegistryService,
     BridgeService,  # MQTT -> Kafka: needs mqtt, kafka and the registry
+    PushgatewayService,  # before Flink, which pushes its metrics there
     FlinkService,
+    PostgresExporterService,
+    ExporterService,  # lag, outputs, bridge: needs kafka, postgres and the registry
+    PrometheusService,  # last: scrapes all of the above
 )
 
 

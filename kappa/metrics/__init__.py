@@ -1,0 +1,1 @@
+"""Observability: the project's Prometheus exporter and the metric names it serves."""

@@ -1,0 +1,123 @@
+"""Observability on the real stack: Prometheus scrapes Flink (through the Pushgateway), PostgreSQL's
+exporter and the project's exporter; consumer lag is measured in records and in seconds of event time
+(of the payload, not of the Kafka record); dead letters by reason come from the jobs' table."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import NewTopic
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from kappa import kafka_clients
+from kappa.config import Config
+from kappa.registry import client_conf
+from kappa.stack.monitoring import scrape_targets
+from kappa.stack.postgres import connect
+from tests.integration.bridge_support import reading
+
+pytestmark = pytest.mark.integration
+
+
+def _eventually(check: Callable[[], Any], what: str, timeout_s: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(1.0)
+    raise AssertionError(f"{what}: not seen within {timeout_s:.0f} s (last: {last!r})")
+
+
+def _query(config: Config, promql: str) -> list[dict[str, Any]]:
+    response = requests.get(f"{config.metrics.prometheus_url}/api/v1/query", params={"query": promql}, timeout=5)
+    response.raise_for_status()
+    return list(response.json()["data"]["result"])
+
+
+def _exporter(config: Config) -> str:
+    return requests.get(f"http://{config.metrics.host}:{config.metrics.exporter_port}/metrics", timeout=30).text
+
+
+def test_prometheus_scrapes_every_target_and_flink_pushes_its_metrics(migrated: Config) -> None:
+    config = migrated
+
+    def healthy() -> set[str]:
+        targets = requests.get(f"{config.metrics.prometheus_url}/api/v1/targets", timeout=5).json()
+        return {t["labels"]["job"] for t in targets["data"]["activeTargets"] if t["health"] == "up"}
+
+    _eventually(lambda: healthy() == set(scrape_targets(config)), "every scrape target up")
+    taskmanagers = _eventually(lambda: _query(config, "flink_jobmanager_numRegisteredTaskManagers >= 1"),
+                               "Flink's JobManager metrics in Prometheus")
+    assert taskmanagers[0]["metric"]["profile"] == config.profile
+    _eventually(lambda: _query(config, "pg_up == 1"), "PostgreSQL exporter connected")
+    rules = requests.get(f"{config.metrics.prometheus_url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    assert {rule["name"] for group in rules for rule in group["rules"]} >= {"KappaLagGrowing", "KappaBridgeDown"}
+
+
+def test_lag_in_records_and_in_seconds_of_event_time(migrated: Config) -> None:
+    """Ten readings taken an hour ago, written now (record timestamps = now): a group that committed
+    four of them is six records and about an hour of event time behind."""
+    config = migrated
+    topic = f"metrics-lag-{uuid.uuid4().hex[:8]}"
+    admin = kafka_clients.admin(config)
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    registry = SchemaRegistryClient(client_conf(config))
+    serializer = AvroSerializer(registry, None, conf={"auto.register.schemas": False, "use.latest.version": True,
+                                                      "subject.name.strategy": lambda *_: "telemetry-value"})
+    hour_ago_ms = int(time.time() * 1000) - 3_600_000
+    producer = kafka_clients.producer(config)
+    for seq in range(10):
+        value = serializer(reading("metrics-dev", seq, base_ms=hour_ago_ms),
+                           SerializationContext(topic, MessageField.VALUE))
+        producer.produce(topic, value=value, key=b"metrics-dev")
+    assert producer.flush(30) == 0
+    group = f"{config.job.group_prefix}-metricstest-{uuid.uuid4().hex[:6]}"
+    consumer = kafka_clients.consumer(config, group, **{"enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(topic, 0, 4)], asynchronous=False)
+    consumer.close()
+
+    labels = f'group="{group}",partition="0",topic="{topic}"'
+
+    def scraped() -> str | None:
+        text = _exporter(config)
+        return text if f"kappa_consumer_lag_records{{{labels}}}" in text else None
+
+    text = _eventually(scraped, "the test group's lag on the exporter")
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith("kappa_consumer_lag") and group in line}
+    assert values[f"kappa_consumer_lag_records{{{labels}}}"] == 6.0
+    lag_s = values[f"kappa_consumer_lag_seconds{{{labels}}}"]
+    # Offset 4 holds the reading taken at hour_ago + 4 s: about 3,596 s behind now. The bounds only
+    # separate event time (an hour) from record time (seconds); they measure no speed.
+    assert 3_000 < lag_s < 3_600 + 900, lag_s
+    in_prometheus = _eventually(lambda: _query(config, f'kappa_consumer_lag_records{{group="{group}"}}'),
+                                "the lag scraped by Prometheus")
+    assert float(in_prometheus[0]["value"][1]) == 6.0
+
+
+def test_dead_letters_by_reason_come_from_the_jobs_table(migrated: Config) -> None:
+    config = migrated
+    topic = f"metrics-dlq-{uuid.uuid4().hex[:8]}"
+    with connect(config) as conn:
+        for offset in range(3):
+            conn.execute("INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, reason, error) "
+                         "VALUES (%s, 0, %s, 'METRICS_TEST', 'inserted by test_metrics')", (topic, offset))
+        conn.commit()
+    try:
+        line = 'kappa_dead_letters{reason="METRICS_TEST"} 3.0'
+        _eventually(lambda: line in _exporter(config), "dead letters by reason on the exporter")
+        assert 'kappa_exporter_errors{source="postgres"} 0.0' in _exporter(config)
+    finally:
+        with connect(config) as conn:
+            conn.execute("DELETE FROM dead_letters WHERE topic = %s", (topic,))
+            conn.commit()

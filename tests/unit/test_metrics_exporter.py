@@ -1,0 +1,84 @@
+"""The project's exporter: metric families from lag, bridge status files, failing sources; the
+Prometheus config the stack renders. Kafka and PostgreSQL are exercised in tests/integration/test_metrics.py."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from kappa.bridge import status as bridge_status
+from kappa.config import load_config
+from kappa.metrics import names
+from kappa.metrics.exporter import PipelineCollector, bridge_families, lag_families
+from kappa.metrics.lag import PartitionLag
+from kappa.stack.monitoring import render_prometheus_config, scrape_targets
+
+pytestmark = pytest.mark.unit
+
+
+def _samples(families: list) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+
+
+def test_lag_in_records_never_negative_and_counts_from_zero_before_a_commit() -> None:
+    lags = [PartitionLag("kappa-aggregate", "telemetry", 0, 40, 100, 12.5),
+            PartitionLag("kappa-aggregate", "telemetry", 1, -1001, 7, 0.0),  # nothing committed yet
+            PartitionLag("kappa-alerts", "telemetry", 0, 100, 100, 0.0)]
+    samples = _samples(lag_families(lags))
+    key = (("group", "kappa-aggregate"), ("partition", "0"), ("topic", "telemetry"))
+    assert samples[(names.CONSUMER_LAG_RECORDS.name, key)] == 60
+    assert samples[(names.CONSUMER_LAG_SECONDS.name, key)] == 12.5
+    assert samples[(names.CONSUMER_LAG_RECORDS.name,
+                    (("group", "kappa-aggregate"), ("partition", "1"), ("topic", "telemetry")))] == 7
+    assert samples[(names.CONSUMER_LAG_RECORDS.name,
+                    (("group", "kappa-alerts"), ("partition", "0"), ("topic", "telemetry")))] == 0
+
+
+def test_bridge_status_files_become_metrics_and_a_stale_one_means_down(tmp_path: Path) -> None:
+    bridge_status.write(tmp_path / "b1.status.json", bridge_status.BridgeStatus(
+        client_id="b1", mqtt_connected=True, kafka_connected=True, backlog=3, oldest_unacked_s=0.5,
+        forwarded=120, dead_lettered=2))
+    stale = bridge_status.BridgeStatus(client_id="b2", mqtt_connected=True, kafka_connected=True, forwarded=9)
+    bridge_status.write(tmp_path / "b2.status.json", stale)
+    data = json.loads((tmp_path / "b2.status.json").read_text())
+    data["updated_at"] = time.time() - 3600
+    (tmp_path / "b2.status.json").write_text(json.dumps(data))
+    samples = _samples(bridge_families(tmp_path))
+    assert samples[(names.BRIDGE_UP.name, (("client_id", "b1"),))] == 1
+    assert samples[(names.BRIDGE_BACKLOG.name, (("client_id", "b1"),))] == 3
+    assert samples[(names.BRIDGE_FORWARDED.name, (("client_id", "b1"),))] == 120
+    assert samples[(names.BRIDGE_DEAD_LETTERED.name, (("client_id", "b1"),))] == 2
+    assert samples[(names.BRIDGE_UP.name, (("client_id", "b2"),))] == 0
+    assert (names.BRIDGE_FORWARDED.name, (("client_id", "b2"),)) not in samples  # no stale numbers
+
+
+def test_a_failing_source_is_reported_and_the_others_still_served() -> None:
+    def broken() -> list:
+        raise ConnectionError("postgres is down")
+
+    registry = CollectorRegistry()
+    registry.register(PipelineCollector({
+        "kafka": lambda: lag_families([PartitionLag("kappa-aggregate", "telemetry", 0, 5, 8, 1.0)]),
+        "postgres": broken}))
+    text = generate_latest(registry).decode()
+    assert 'kappa_exporter_errors{source="postgres"} 1.0' in text
+    assert 'kappa_exporter_errors{source="kafka"} 0.0' in text
+    assert 'kappa_consumer_lag_records{group="kappa-aggregate",partition="0",topic="telemetry"} 3.0' in text
+    assert "kappa_pipeline_records" not in text  # missing, not a healthy-looking zero
+
+
+def test_prometheus_config_scrapes_every_target_on_the_loopback() -> None:
+    config = load_config(profile="test", environ={})
+    rendered = render_prometheus_config(config)
+    document = json.loads(rendered.split("\n", 1)[1])  # after the generated-by comment
+    jobs = {job["job_name"]: job for job in document["scrape_configs"]}
+    assert set(jobs) == {"prometheus", "flink", "postgres", "kappa"}
+    assert jobs["flink"]["honor_labels"] is True
+    for name, target in scrape_targets(config).items():
+        assert jobs[name]["static_configs"] == [{"targets": [target]}]
+        assert target.startswith("127.0.0.1:")
+    assert document["rule_files"][0].endswith("deploy/prometheus/rules/*.yml")
