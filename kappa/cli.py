@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kappa.replay",
     "kappa.commands.devices",
     "kappa.commands.bridge",
+    "kappa.commands.status",
 )
 
 

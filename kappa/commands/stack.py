@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     status.set_defaults(func=_status)
 
     logs = actions.add_parser("logs", help="show the end of a service's log")
-    logs.add_argument("service", help="postgres, mqtt, kafka, objectstore, registry or flink")
+    logs.add_argument("service", help="a service name as `kappa stack status` lists it, e.g. kafka or flink")
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.set_defaults(func=_logs)
 
@@ -44,7 +44,7 @@ def _down(args: argparse.Namespace, config: Config) -> int:
 def _status(args: argparse.Namespace, config: Config) -> int:
     rows = manager.status(config)
     for name, state, address in rows:
-        print(f"{name:<12} {state:<14} {address}")
+        print(f"{name:<18} {state:<14} {address}")
     print(f"flink web UI: {config.flink.rest_url}")
     return 0 if all(state in ("up", "external") for _, state, _ in rows) else 1
 

@@ -4,6 +4,7 @@ exporter and the project's exporter; consumer lag is measured in records and in 
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from kappa import kafka_clients
+from kappa.cli import main
 from kappa.config import Config
 from kappa.registry import client_conf
 from kappa.stack.monitoring import scrape_targets
@@ -64,7 +66,7 @@ def test_prometheus_scrapes_every_target_and_flink_pushes_its_metrics(migrated: 
     assert {rule["name"] for group in rules for rule in group["rules"]} >= {"KappaLagGrowing", "KappaBridgeDown"}
 
 
-def test_lag_in_records_and_in_seconds_of_event_time(migrated: Config) -> None:
+def test_lag_in_records_and_in_seconds_of_event_time(migrated: Config, capsys: pytest.CaptureFixture[str]) -> None:
     """Ten readings taken an hour ago, written now (record timestamps = now): a group that committed
     four of them is six records and about an hour of event time behind."""
     config = migrated
@@ -103,6 +105,16 @@ def test_lag_in_records_and_in_seconds_of_event_time(migrated: Config) -> None:
     in_prometheus = _eventually(lambda: _query(config, f'kappa_consumer_lag_records{{group="{group}"}}'),
                                 "the lag scraped by Prometheus")
     assert float(in_prometheus[0]["value"][1]) == 6.0
+
+    # `kappa status` shows the services and this group's lag on one screen.
+    capsys.readouterr()
+    main(["--profile", config.profile, "status", "--no-colour"])
+    screen = capsys.readouterr().out
+    for title in ("== services", "== jobs", "== lag", "== last 5 minutes"):
+        assert title in screen, screen
+    assert "cannot read" not in screen, screen
+    assert re.search(rf"{group}\s+6\s+(59|60)m", screen), screen
+    assert re.search(r"prometheus\s+up", screen), screen
 
 
 def test_dead_letters_by_reason_come_from_the_jobs_table(migrated: Config) -> None:
