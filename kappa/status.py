@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -76,7 +77,7 @@ def flink_jobs(rest_url: str, get: GetJson = http_json, now_ms: int | None = Non
 
 
 def prometheus_vector(prometheus_url: str, promql: str, get: GetJson = http_json) -> list[tuple[dict[str, str], float]]:
-    body = get(f"{prometheus_url}/api/v1/query?query={requests.utils.quote(promql)}")
+    body = get(f"{prometheus_url}/api/v1/query?query={quote(promql)}")
     return [(item["metric"], float(item["value"][1])) for item in body["data"]["result"]]
 
 
