@@ -63,6 +63,7 @@ class Outbound:
     key: bytes
     value: bytes
     dead_letter: bool
+    received_at: float  # time.monotonic() when the MQTT message arrived: its ack latency starts there
     retry_at: float = 0.0
 
 
@@ -166,11 +167,11 @@ class Bridge:
             if not self.config.mqtt.allow_unknown_devices and not self.devices.is_active(device, item.received_at):
                 raise Rejected(Reason.UNKNOWN_DEVICE, f"device {device!r} is not an active registered device")
             value = self.codec.telemetry_value(item.payload, device)
-            return Outbound(slot, self.codec.telemetry_topic, device.encode(), value, dead_letter=False)
+            return Outbound(slot, self.codec.telemetry_topic, device.encode(), value, False, item.received_at)
         except Rejected as rejected:
             log.info("dead letter %s from %s: %s", rejected.reason, item.topic, rejected.error)
             value = self.codec.dead_letter_value(item.topic, device, item.payload, rejected)
-            return Outbound(slot, self.codec.dlq_topic, (device or "").encode(), value, dead_letter=True)
+            return Outbound(slot, self.codec.dlq_topic, (device or "").encode(), value, True, item.received_at)
 
     def _produce(self, out: Outbound) -> None:
         while True:
@@ -184,6 +185,7 @@ class Bridge:
         def delivered(err: Any, _msg: Any) -> None:
             if err is None:
                 self.tracker.done(out.slot)
+                self.status.observe_ack_latency(time.monotonic() - out.received_at)
                 if out.dead_letter:
                     self.status.dead_lettered += 1
                 else:

@@ -7,6 +7,7 @@ and says why acknowledgements stopped (Kafka unreachable, backlog of unacknowled
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 from kappa.config import Config
 
 STALE_S = 10.0
+# Upper bounds (seconds) of the arrival-to-Kafka-acknowledgement latency histogram (kappa.metrics).
+ACK_LATENCY_BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 def status_file(config: Config, client_id: str | None = None) -> Path:
@@ -36,6 +39,13 @@ class BridgeStatus:
     failed_deliveries: int = 0  # delivery reports with an error (the record is produced again)
     note: str = ""
     updated_at: float = 0.0
+    # Records acknowledged by Kafka, by latency from MQTT arrival: one count per bound, then "more".
+    ack_latency_counts: list[int] = field(default_factory=lambda: [0] * (len(ACK_LATENCY_BOUNDS_S) + 1))
+    ack_latency_sum_s: float = 0.0
+
+    def observe_ack_latency(self, seconds: float) -> None:
+        self.ack_latency_counts[bisect.bisect_left(ACK_LATENCY_BOUNDS_S, seconds)] += 1
+        self.ack_latency_sum_s += seconds
 
     @property
     def ready(self) -> bool:

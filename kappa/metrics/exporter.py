@@ -8,13 +8,14 @@ and the MQTT bridge's status files. A source that fails is reported as `kappa_ex
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from kappa.bridge import status as bridge_status
@@ -34,6 +35,45 @@ STAGE_QUERIES = {  # stage -> query over the live outputs of the aggregation job
 
 def _gauge(metric: names.Metric) -> GaugeMetricFamily:
     return GaugeMetricFamily(metric.name, metric.help, labels=list(metric.labels))
+
+
+ALERT_LATENCY_BOUNDS_S = (1.0, 2.0, 5.0, 7.5, 10.0, 12.5, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+
+def histogram(metric: names.Metric, labels: list[str], bounds: tuple[float, ...], counts: list[int],
+              total_s: float, family: HistogramMetricFamily | None = None) -> HistogramMetricFamily:
+    """A histogram family from per-bucket counts (one per bound, then the overflow)."""
+    family = family or HistogramMetricFamily(metric.name, metric.help, labels=list(metric.labels))
+    cumulative, buckets = 0, []
+    for bound, count in zip((*map(str, bounds), "+Inf"), counts, strict=True):
+        cumulative += count
+        buckets.append((bound, float(cumulative)))
+    family.add_metric(labels, buckets, total_s)
+    return family
+
+
+class AlertLatency:
+    """Event-to-alert latency of the alerts stored since the exporter started (a histogram kept here,
+    fed at each scrape with the rows whose updated_at is newer than the last one seen)."""
+
+    def __init__(self) -> None:
+        self._since: Any = None
+        self._counts = [0] * (len(ALERT_LATENCY_BOUNDS_S) + 1)
+        self._sum = 0.0
+
+    def family(self, conn: psycopg.Connection) -> Metric:
+        if self._since is None:
+            row = conn.execute("SELECT now()").fetchone()
+            self._since = row[0] if row else None
+        rows = conn.execute(
+            "SELECT updated_at, extract(epoch FROM updated_at) - extract(epoch FROM detected_at) FROM alerts "
+            "WHERE updated_at > %s ORDER BY updated_at", (self._since,)).fetchall()
+        for updated_at, seconds in rows:
+            latency = max(float(seconds), 0.0)
+            self._counts[bisect.bisect_left(ALERT_LATENCY_BOUNDS_S, latency)] += 1
+            self._sum += latency
+            self._since = updated_at
+        return histogram(names.ALERT_LATENCY, [], ALERT_LATENCY_BOUNDS_S, self._counts, self._sum)
 
 
 def lag_families(lags: Iterable[PartitionLag]) -> list[Metric]:
@@ -79,6 +119,8 @@ def postgres_families(conn: psycopg.Connection) -> list[Metric]:
 def bridge_families(status_dir: Path) -> list[Metric]:
     families = {m.name: _gauge(m) for m in (names.BRIDGE_UP, names.BRIDGE_BACKLOG, names.BRIDGE_OLDEST_UNACKED,
                                              names.BRIDGE_FORWARDED, names.BRIDGE_DEAD_LETTERED)}
+    latency = HistogramMetricFamily(names.BRIDGE_ACK_LATENCY.name, names.BRIDGE_ACK_LATENCY.help,
+                                    labels=list(names.BRIDGE_ACK_LATENCY.labels))
     for path in sorted(status_dir.glob("*.status.json")):
         client_id = path.name.removesuffix(".status.json")
         current = bridge_status.read(path)  # None when stale: the instance is not running
@@ -89,7 +131,9 @@ def bridge_families(status_dir: Path) -> list[Metric]:
         families[names.BRIDGE_OLDEST_UNACKED.name].add_metric([client_id], current.oldest_unacked_s)
         families[names.BRIDGE_FORWARDED.name].add_metric([client_id], current.forwarded)
         families[names.BRIDGE_DEAD_LETTERED.name].add_metric([client_id], current.dead_lettered)
-    return list(families.values())
+        histogram(names.BRIDGE_ACK_LATENCY, [client_id], bridge_status.ACK_LATENCY_BOUNDS_S,
+                  current.ack_latency_counts, current.ack_latency_sum_s, latency)
+    return [*families.values(), latency]
 
 
 class PipelineCollector(Collector):
@@ -113,9 +157,11 @@ class PipelineCollector(Collector):
 def sources_for(config: Config, lag_reader: LagReader) -> dict[str, Callable[[], list[Metric]]]:
     from kappa.stack.postgres import connect
 
+    alert_latency = AlertLatency()
+
     def from_postgres() -> list[Metric]:
         with connect(config) as conn:
-            return postgres_families(conn)
+            return [*postgres_families(conn), alert_latency.family(conn)]
 
     return {
         "kafka": lambda: lag_families(lag_reader.measure()),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Metric:
     name: str
-    kind: str  # "gauge" (the exporter reports current values read from Kafka, PostgreSQL, files)
+    kind: str  # "gauge" (current values read from Kafka, PostgreSQL, files) or "histogram"
     help: str
     labels: tuple[str, ...] = ()
 
@@ -52,10 +52,18 @@ BRIDGE_FORWARDED = Metric(
 BRIDGE_DEAD_LETTERED = Metric(
     "kappa_bridge_dead_lettered_records", "gauge",
     "Payloads the bridge instance dead-lettered since it started.", ("client_id",))
+BRIDGE_ACK_LATENCY = Metric(
+    "kappa_bridge_ack_latency_seconds", "histogram",
+    "From a message's arrival at the bridge to Kafka's acknowledgement of its record (since the instance started).",
+    ("client_id",))
+ALERT_LATENCY = Metric(
+    "kappa_event_to_alert_seconds", "histogram",
+    "From the event time that completed an alert's pattern (detected_at) to the alert row landing in PostgreSQL "
+    "(updated_at); alerts stored since the exporter started.")
 EXPORTER_ERRORS = Metric(
     "kappa_exporter_errors", "gauge",
     "1 when the last read of a source failed (the metrics from it are missing in that scrape).", ("source",))
 
 ALL = (CONSUMER_LAG_RECORDS, CONSUMER_LAG_SECONDS, PIPELINE_RECORDS, DEAD_LETTERS, ACTIVE_DEVICES,
        LAST_WINDOW_END, ARCHIVE_LAST_COMMIT, BRIDGE_UP, BRIDGE_BACKLOG, BRIDGE_OLDEST_UNACKED,
-       BRIDGE_FORWARDED, BRIDGE_DEAD_LETTERED, EXPORTER_ERRORS)
+       BRIDGE_FORWARDED, BRIDGE_DEAD_LETTERED, BRIDGE_ACK_LATENCY, ALERT_LATENCY, EXPORTER_ERRORS)

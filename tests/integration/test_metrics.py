@@ -117,10 +117,24 @@ def test_lag_in_records_and_in_seconds_of_event_time(migrated: Config, capsys: p
     assert re.search(r"prometheus\s+up", screen), screen
 
 
-def test_dead_letters_by_reason_come_from_the_jobs_table(migrated: Config) -> None:
+def _bucket(text: str, le: str) -> float:
+    prefix = f'kappa_event_to_alert_seconds_bucket{{le="{le}"}}'
+    line = next(line for line in text.splitlines() if line.startswith(prefix))
+    return float(line.split(" ")[1])
+
+
+def test_dead_letters_by_reason_and_event_to_alert_latency_come_from_the_jobs_tables(migrated: Config) -> None:
     config = migrated
     topic = f"metrics-dlq-{uuid.uuid4().hex[:8]}"
+    alert_id = f"metrics-test-{uuid.uuid4().hex[:8]}"
+    before = _exporter(config)
     with connect(config) as conn:
+        # An alert whose pattern completed (event time) 7 s before it was stored: the 7.5 s bucket.
+        conn.execute("INSERT INTO alerts (alert_id, device_id, site_id, alert_type, severity, first_event_time, "
+                     "last_event_time, rule_version, detected_at) VALUES (%s, 'metrics-dev', 'site-a', 'OVERHEATING', "
+                     "'CRITICAL', now() AT TIME ZONE 'UTC' - interval '9 s', "
+                     "now() AT TIME ZONE 'UTC' - interval '7 s', 'test', now() AT TIME ZONE 'UTC' - interval '7 s')",
+                     (alert_id,))
         for offset in range(3):
             conn.execute("INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, reason, error) "
                          "VALUES (%s, 0, %s, 'METRICS_TEST', 'inserted by test_metrics')", (topic, offset))
@@ -128,8 +142,12 @@ def test_dead_letters_by_reason_come_from_the_jobs_table(migrated: Config) -> No
     try:
         line = 'kappa_dead_letters{reason="METRICS_TEST"} 3.0'
         _eventually(lambda: line in _exporter(config), "dead letters by reason on the exporter")
-        assert 'kappa_exporter_errors{source="postgres"} 0.0' in _exporter(config)
+        after = _exporter(config)
+        assert 'kappa_exporter_errors{source="postgres"} 0.0' in after
+        assert _bucket(after, "7.5") - _bucket(before, "7.5") == 1
+        assert _bucket(after, "5.0") == _bucket(before, "5.0")
     finally:
         with connect(config) as conn:
             conn.execute("DELETE FROM dead_letters WHERE topic = %s", (topic,))
+            conn.execute("DELETE FROM alerts WHERE alert_id = %s", (alert_id,))
             conn.commit()

@@ -39,9 +39,11 @@ def test_lag_in_records_never_negative_and_counts_from_zero_before_a_commit() ->
 
 
 def test_bridge_status_files_become_metrics_and_a_stale_one_means_down(tmp_path: Path) -> None:
-    bridge_status.write(tmp_path / "b1.status.json", bridge_status.BridgeStatus(
-        client_id="b1", mqtt_connected=True, kafka_connected=True, backlog=3, oldest_unacked_s=0.5,
-        forwarded=120, dead_lettered=2))
+    live = bridge_status.BridgeStatus(client_id="b1", mqtt_connected=True, kafka_connected=True, backlog=3,
+                                      oldest_unacked_s=0.5, forwarded=120, dead_lettered=2)
+    for seconds in (0.004, 0.007, 0.007, 0.2, 45.0):
+        live.observe_ack_latency(seconds)
+    bridge_status.write(tmp_path / "b1.status.json", live)
     stale = bridge_status.BridgeStatus(client_id="b2", mqtt_connected=True, kafka_connected=True, forwarded=9)
     bridge_status.write(tmp_path / "b2.status.json", stale)
     data = json.loads((tmp_path / "b2.status.json").read_text())
@@ -52,6 +54,15 @@ def test_bridge_status_files_become_metrics_and_a_stale_one_means_down(tmp_path:
     assert samples[(names.BRIDGE_BACKLOG.name, (("client_id", "b1"),))] == 3
     assert samples[(names.BRIDGE_FORWARDED.name, (("client_id", "b1"),))] == 120
     assert samples[(names.BRIDGE_DEAD_LETTERED.name, (("client_id", "b1"),))] == 2
+    buckets = {labels: value for (name, labels), value in samples.items()
+               if name == names.BRIDGE_ACK_LATENCY.name + "_bucket" and ("client_id", "b1") in labels}
+    assert buckets[(("client_id", "b1"), ("le", "0.005"))] == 1
+    assert buckets[(("client_id", "b1"), ("le", "0.01"))] == 3
+    assert buckets[(("client_id", "b1"), ("le", "0.25"))] == 4
+    assert buckets[(("client_id", "b1"), ("le", "30.0"))] == 4
+    assert buckets[(("client_id", "b1"), ("le", "+Inf"))] == 5
+    assert samples[(names.BRIDGE_ACK_LATENCY.name + "_count", (("client_id", "b1"),))] == 5
+    assert abs(samples[(names.BRIDGE_ACK_LATENCY.name + "_sum", (("client_id", "b1"),))] - 45.218) < 1e-9
     assert samples[(names.BRIDGE_UP.name, (("client_id", "b2"),))] == 0
     assert (names.BRIDGE_FORWARDED.name, (("client_id", "b2"),)) not in samples  # no stale numbers
 
