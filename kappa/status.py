@@ -90,6 +90,25 @@ def _guarded(section: Section, fill: Callable[[Section], None]) -> Section:
     return section
 
 
+def problems(sections: list[Section]) -> list[str]:
+    """What makes the pipeline unhealthy, one sentence each (empty: healthy)."""
+    found = [f"cannot read {s.title}: {s.problem}" for s in sections if s.problem]
+    by_title = {s.title: s for s in sections}
+    for name, state, *_ in by_title["services"].rows if "services" in by_title else []:
+        if state not in ("up", "external"):
+            found.append(f"service {name} is {state}")
+    for name, state, *_ in by_title["jobs"].rows if "jobs" in by_title else []:
+        if state in ("FAILED", "FAILING", "RESTARTING"):
+            found.append(f"job {name} is {state}")
+    for group, records, _, running in by_title["lag"].rows if "lag" in by_title else []:
+        if running == "no" and int(records) > 0:
+            found.append(f"{group} is {records} records behind and no running job reads it")
+    for what, value in by_title["last 5 minutes"].rows if "last 5 minutes" in by_title else []:
+        if what == "ALERT firing":
+            found.append(f"alert {value} is firing")
+    return found
+
+
 def gather(config: Config, get: GetJson = http_json) -> list[Section]:
     from kappa.stack import manager
 
@@ -103,9 +122,11 @@ def gather(config: Config, get: GetJson = http_json) -> list[Section]:
 
     def lag(section: Section) -> None:
         records = prometheus_vector(prom, "sum by (group) (kappa_consumer_lag_records)", get)
-        seconds = dict((m["group"], v) for m, v in prometheus_vector(
-            prom, "max by (group) (kappa_consumer_lag_seconds)", get))
-        section.rows = [(m["group"], f"{v:.0f}", duration(seconds.get(m["group"], 0.0)))
+        behind = prometheus_vector(prom, "max by (group) (kappa_consumer_lag_seconds)", get)
+        seconds = {m["group"]: v for m, v in behind}
+        running = {m["group"]: v for m, v in prometheus_vector(prom, "kappa_consumer_group_job_running", get)}
+        section.rows = [(m["group"], f"{v:.0f}", duration(seconds.get(m["group"], 0.0)),
+                         {1.0: "yes", 0.0: "no"}.get(running.get(m["group"], -1.0), "?"))
                         for m, v in sorted(records, key=lambda item: item[0]["group"])]
 
     def last_5m(section: Section) -> None:
@@ -122,6 +143,6 @@ def gather(config: Config, get: GetJson = http_json) -> list[Section]:
     return [
         _guarded(Section("services", ("service", "state", "address")), services),
         _guarded(Section("jobs", ("job", "state", "uptime", "restarts", "last checkpoint")), jobs),
-        _guarded(Section("lag", ("consumer group", "records", "event time")), lag),
+        _guarded(Section("lag", ("consumer group", "records", "event time", "job running")), lag),
         _guarded(Section("last 5 minutes", ("what", "value")), last_5m),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -18,8 +19,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "status", help="the pipeline on one screen: services, jobs, lag, rates and dead letters",
         description="Services of the stack, Flink jobs (state, uptime, restarts, last checkpoint), consumer "
         "lag per job (Prometheus), and the last 5 minutes: records per stage, dead letters by reason, active "
-        "devices, firing alerts. Exit code 1 when a service is down or a job is failing.")
+        "devices, firing alerts. Exit code 1 when something is unhealthy (each cause is named): a service "
+        "down, a job failing or restarting, a consumer group behind with no running job, a firing health "
+        "alert, or a section that cannot be read.")
     status.add_argument("--no-colour", action="store_true", help="plain text even on a terminal")
+    status.add_argument("--json", action="store_true",
+                        help='machine-readable: {"healthy", "problems": [...], "sections": {title: {columns, rows, '
+                        'problem}}}')
     status.set_defaults(func=_status)
 
 
@@ -48,11 +54,26 @@ def render(sections: list, colour: bool) -> str:
     return "\n".join(lines)
 
 
+def as_json(sections: list, found: list[str]) -> str:
+    return json.dumps({
+        "healthy": not found, "problems": found,
+        "sections": {s.title: {"columns": list(s.columns), "rows": [list(r) for r in s.rows], "problem": s.problem}
+                     for s in sections},
+    }, indent=1)
+
+
 def _status(args: argparse.Namespace, config: Config) -> int:
-    from kappa.status import gather
+    from kappa.status import gather, problems
 
     sections = gather(config)
+    found = problems(sections)
+    if args.json:
+        print(as_json(sections, found))
+        return 1 if found else 0
     colour = sys.stdout.isatty() and not args.no_colour and "NO_COLOR" not in os.environ
     print(render(sections, colour))
-    unhealthy = any(cell in _BAD for section in sections for row in section.rows for cell in row[:2])
-    return 1 if unhealthy else 0
+    if found:
+        print("\nUNHEALTHY:\n" + "\n".join(f"  - {cause}" for cause in found))
+    else:
+        print("\nhealthy")
+    return 1 if found else 0

@@ -76,13 +76,28 @@ class AlertLatency:
         return histogram(names.ALERT_LATENCY, [], ALERT_LATENCY_BOUNDS_S, self._counts, self._sum)
 
 
-def lag_families(lags: Iterable[PartitionLag]) -> list[Metric]:
+def lag_families(lags: Iterable[PartitionLag], running_groups: set[str] | None = None) -> list[Metric]:
+    """Lag per partition; with `running_groups` (None: Flink not readable), which groups a job reads."""
     records, seconds = _gauge(names.CONSUMER_LAG_RECORDS), _gauge(names.CONSUMER_LAG_SECONDS)
+    groups: set[str] = set()
     for lag in lags:
         labels = [lag.group, lag.topic, str(lag.partition)]
         records.add_metric(labels, lag.records)
         seconds.add_metric(labels, lag.event_lag_s)
-    return [records, seconds]
+        groups.add(lag.group)
+    families: list[Metric] = [records, seconds]
+    if running_groups is not None:
+        running = _gauge(names.GROUP_JOB_RUNNING)
+        for group in sorted(groups):
+            running.add_metric([group], 1.0 if group in running_groups else 0.0)
+        families.append(running)
+    return families
+
+
+def running_job_groups(config: Config, get: Callable[[str], Any]) -> set[str]:
+    """Consumer groups of the cluster's RUNNING jobs (a job `aggregate_v2` reads as `<prefix>-aggregate_v2`)."""
+    jobs = get(f"{config.flink.rest_url}/jobs/overview")["jobs"]
+    return {f"{config.job.group_prefix}-{job['name']}" for job in jobs if job["state"] == "RUNNING"}
 
 
 def postgres_families(conn: psycopg.Connection) -> list[Metric]:
@@ -156,6 +171,16 @@ class PipelineCollector(Collector):
 
 def sources_for(config: Config, lag_reader: LagReader) -> dict[str, Callable[[], list[Metric]]]:
     from kappa.stack.postgres import connect
+    from kappa.status import http_json
+
+    def lag() -> list[Metric]:
+        lags = lag_reader.measure()
+        try:
+            running: set[str] | None = running_job_groups(config, http_json)
+        except Exception as exc:  # noqa: BLE001 - without Flink, lag is still worth reporting
+            log.info("Flink's REST API not readable (%s): no kappa_consumer_group_job_running", exc)
+            running = None
+        return lag_families(lags, running)
 
     alert_latency = AlertLatency()
 
@@ -164,7 +189,7 @@ def sources_for(config: Config, lag_reader: LagReader) -> dict[str, Callable[[],
             return [*postgres_families(conn), alert_latency.family(conn)]
 
     return {
-        "kafka": lambda: lag_families(lag_reader.measure()),
+        "kafka": lag,
         "postgres": from_postgres,
         "bridge": lambda: bridge_families(bridge_status.status_file(config).parent),
     }

@@ -22,6 +22,10 @@ CONSUMER_LAG_SECONDS = Metric(
     "kappa_consumer_lag_seconds", "gauge",
     "Now minus the event time of the first record a job has not committed (0 when caught up).",
     ("group", "topic", "partition"))
+GROUP_JOB_RUNNING = Metric(
+    "kappa_consumer_group_job_running", "gauge",
+    "1 when a RUNNING job of the Flink cluster reads for this consumer group (job <name> <-> group "
+    "<group_prefix>-<name>), else 0: lag with no job means nothing is processing the data.", ("group",))
 PIPELINE_RECORDS = Metric(
     "kappa_pipeline_records", "gauge",
     "Records in the live outputs of the aggregation job, by stage: aggregated, dead_lettered, late, duplicate.",
@@ -64,6 +68,6 @@ EXPORTER_ERRORS = Metric(
     "kappa_exporter_errors", "gauge",
     "1 when the last read of a source failed (the metrics from it are missing in that scrape).", ("source",))
 
-ALL = (CONSUMER_LAG_RECORDS, CONSUMER_LAG_SECONDS, PIPELINE_RECORDS, DEAD_LETTERS, ACTIVE_DEVICES,
+ALL = (CONSUMER_LAG_RECORDS, CONSUMER_LAG_SECONDS, GROUP_JOB_RUNNING, PIPELINE_RECORDS, DEAD_LETTERS, ACTIVE_DEVICES,
        LAST_WINDOW_END, ARCHIVE_LAST_COMMIT, BRIDGE_UP, BRIDGE_BACKLOG, BRIDGE_OLDEST_UNACKED,
        BRIDGE_FORWARDED, BRIDGE_DEAD_LETTERED, BRIDGE_ACK_LATENCY, ALERT_LATENCY, EXPORTER_ERRORS)

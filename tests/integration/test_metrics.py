@@ -4,6 +4,7 @@ exporter and the project's exporter; consumer lag is measured in records and in 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -106,15 +107,28 @@ def test_lag_in_records_and_in_seconds_of_event_time(migrated: Config, capsys: p
                                 "the lag scraped by Prometheus")
     assert float(in_prometheus[0]["value"][1]) == 6.0
 
-    # `kappa status` shows the services and this group's lag on one screen.
+    # No job reads this group: `kappa status` shows it, exits 1 and names the cause...
+    _eventually(lambda: _query(config, f'kappa_consumer_group_job_running{{group="{group}"}} == 0'),
+                "the group known to have no running job")
     capsys.readouterr()
-    main(["--profile", config.profile, "status", "--no-colour"])
+    assert main(["--profile", config.profile, "status", "--no-colour"]) == 1
     screen = capsys.readouterr().out
     for title in ("== services", "== jobs", "== lag", "== last 5 minutes"):
         assert title in screen, screen
     assert "cannot read" not in screen, screen
-    assert re.search(rf"{group}\s+6\s+(59|60)m", screen), screen
+    assert re.search(rf"{group}\s+6\s+(59|60)m\s+no", screen), screen
     assert re.search(r"prometheus\s+up", screen), screen
+    cause = f"{group} is 6 records behind and no running job reads it"
+    assert "UNHEALTHY:" in screen and cause in screen, screen
+    assert main(["--profile", config.profile, "status", "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["healthy"] is False and cause in document["problems"]
+    assert [group, "6"] == document["sections"]["lag"]["rows"][
+        [row[0] for row in document["sections"]["lag"]["rows"]].index(group)][:2]
+    # ... and the health rule fires in the live Prometheus (after its `for: 1m`).
+    firing = _eventually(lambda: _query(config, f'ALERTS{{alertname="KappaLagWithoutJob",group="{group}",'
+                                                'alertstate="firing"}'), "KappaLagWithoutJob firing", 240)
+    assert firing[0]["metric"]["severity"] == "critical"
 
 
 def _bucket(text: str, le: str) -> float:

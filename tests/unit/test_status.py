@@ -3,6 +3,7 @@ in tests/integration/test_metrics.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import unquote
 
@@ -62,3 +63,33 @@ def test_prometheus_vector_and_a_section_that_cannot_be_read() -> None:
 
 def test_durations_read_naturally() -> None:
     assert [duration(s) for s in (5, 119, 600, 7199, 9000, -3)] == ["5s", "119s", "10m", "120m", "2.5h", "0s"]
+
+
+def test_problems_name_each_cause_and_json_carries_them() -> None:
+    from kappa.commands.status import as_json
+    from kappa.status import problems
+
+    sections = [
+        Section("services", ("service", "state", "address"), [("kafka", "up", "x"), ("prometheus", "stopped", "y")]),
+        Section("jobs", ("job", "state"), [("aggregate", "RUNNING"), ("alerts", "RESTARTING")]),
+        Section("lag", ("group", "records", "event time", "job running"),
+                [("kappa-aggregate", "0", "0s", "no"), ("kappa-alerts", "12", "3m", "no"),
+                 ("kappa-smoke", "40", "1s", "yes")]),
+        Section("last 5 minutes", ("what", "value"),
+                [("records aggregated", "10"), ("ALERT firing", "KappaLagGrowing")]),
+        Section("archive", ("x",), problem="ConnectionError: refused"),
+    ]
+    found = problems(sections)
+    assert found == [
+        "cannot read archive: ConnectionError: refused",
+        "service prometheus is stopped",
+        "job alerts is RESTARTING",
+        "kappa-alerts is 12 records behind and no running job reads it",
+        "alert KappaLagGrowing is firing",
+    ]
+    assert problems(sections[:1] + sections[2:3]) == [
+        "service prometheus is stopped", "kappa-alerts is 12 records behind and no running job reads it"]
+    document = json.loads(as_json(sections, found))
+    assert document["healthy"] is False and document["problems"] == found
+    assert document["sections"]["jobs"]["rows"][1] == ["alerts", "RESTARTING"]
+    assert document["sections"]["archive"]["problem"] == "ConnectionError: refused"
