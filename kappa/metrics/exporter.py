@@ -156,16 +156,24 @@ class PipelineCollector(Collector):
 
     def __init__(self, sources: dict[str, Callable[[], list[Metric]]]) -> None:
         self._sources = sources
+        self._failing: dict[str, str] = {}  # source -> last error, logged once until it recovers
 
     def collect(self) -> Iterator[Metric]:
         errors = _gauge(names.EXPORTER_ERRORS)
         for source, read in self._sources.items():
             try:
-                yield from read()
-                errors.add_metric([source], 0.0)
+                families = read()
             except Exception as exc:  # noqa: BLE001 - any failure of a source is reported the same way
-                log.warning("reading %s failed: %s", source, exc)
+                text = " ".join(str(exc).split())
+                if self._failing.get(source) != text:
+                    log.warning("reading %s failed: %s", source, text)
+                self._failing[source] = text
                 errors.add_metric([source], 1.0)
+                continue
+            if self._failing.pop(source, None) is not None:
+                log.info("reading %s works again", source)
+            yield from families
+            errors.add_metric([source], 0.0)
         yield errors
 
 

@@ -46,8 +46,19 @@ def committed_offsets(admin: AdminClient, group: str, timeout_s: float = 10.0) -
     return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or [] if tp.error is None}
 
 
+Position = tuple[str, int, int]  # topic, partition, offset
+ROUND_S = 0.5  # how long one round of fetches waits for the partitions that have no record yet
+CACHE_SIZE = 4096
+
+
 class LagReader:
-    """Reads committed and end offsets, and the first uncommitted record of each lagging partition."""
+    """Reads committed and end offsets, and the first uncommitted record of each lagging partition.
+
+    A scrape must stay short, so the first uncommitted records of all lagging partitions are fetched
+    together (one assign, one poll loop of at most ROUND_S per round; a partition read by several
+    groups at different offsets takes one round per offset), and found event times are cached: the
+    record at an offset never changes.
+    """
 
     def __init__(self, admin: AdminClient, consumer: Consumer, prefix: str, event_time_of: EventTimeOf,
                  clock: Callable[[], float] = time.time) -> None:
@@ -56,25 +67,65 @@ class LagReader:
         self._prefix = prefix
         self._event_time_of = event_time_of
         self._clock = clock
+        self._cache: dict[Position, float | None] = {}
 
-    def _event_time_at(self, topic: str, partition: int, offset: int) -> float | None:
-        self._consumer.assign([TopicPartition(topic, partition, offset)])
-        message = self._consumer.poll(2.0)
-        if message is None or message.error():
-            return None
-        _, timestamp_ms = message.timestamp()
-        return self._event_time_of(message.value(), timestamp_ms)
+    def _fetch_round(self, wanted: list[Position]) -> dict[Position, float | None]:
+        """Event time of the first record at or after each position (one position per partition);
+        a position with no record after it (only a transactional commit marker) is left out."""
+        self._consumer.assign([TopicPartition(t, p, o) for t, p, o in wanted])
+        pending = {(t, p): o for t, p, o in wanted}
+        found: dict[Position, float | None] = {}
+        deadline = time.monotonic() + ROUND_S
+        while pending and time.monotonic() < deadline:
+            message = self._consumer.poll(max(deadline - time.monotonic(), 0.0))
+            if message is None or message.error():
+                continue
+            topic, partition = message.topic() or "", message.partition() or 0
+            start = pending.pop((topic, partition), None)
+            if start is None:
+                continue
+            _, timestamp_ms = message.timestamp()
+            found[(topic, partition, start)] = self._event_time_of(message.value(), timestamp_ms)
+        self._consumer.unassign()
+        return found
+
+    def _event_times(self, positions: set[Position]) -> dict[Position, float | None]:
+        """Event times of the given positions; a missing key means no record follows it."""
+        result = {pos: self._cache[pos] for pos in positions if pos in self._cache}
+        todo = sorted(positions - result.keys())
+        while todo:
+            round_: list[Position] = []
+            later: list[Position] = []
+            seen: set[tuple[str, int]] = set()
+            for pos in todo:
+                (later if pos[:2] in seen else round_).append(pos)
+                seen.add(pos[:2])
+            found = self._fetch_round(round_)
+            result.update(found)
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.clear()
+            self._cache.update(found)
+            todo = later
+        return result
 
     def measure(self) -> list[PartitionLag]:
-        lags: list[PartitionLag] = []
+        rows = []
         for group in job_groups(self._admin, self._prefix):
             for (topic, partition), offset in sorted(committed_offsets(self._admin, group).items()):
                 _, end = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
-                start = max(offset, 0)
-                event_lag = 0.0
-                if end > start:
-                    event_time = self._event_time_at(topic, partition, start)
-                    if event_time is not None:
-                        event_lag = max(self._clock() - event_time, 0.0)
-                lags.append(PartitionLag(group, topic, partition, offset, end, event_lag))
+                rows.append((group, topic, partition, offset, end))
+        lagging = {(t, p, max(o, 0)) for _, t, p, o, end in rows if end > max(o, 0)}
+        event_times = self._event_times(lagging)
+        now = self._clock()
+        lags = []
+        for group, topic, partition, offset, end in rows:
+            start = max(offset, 0)
+            event_lag = 0.0
+            if end > start:
+                position = (topic, partition, start)
+                if position not in event_times:  # only a commit marker after it: nothing to read
+                    end = start
+                elif (event_time := event_times[position]) is not None:
+                    event_lag = max(now - event_time, 0.0)
+            lags.append(PartitionLag(group, topic, partition, offset, end, event_lag))
         return lags

@@ -23,9 +23,9 @@ from kappa.stack.base import Service
 RULES_DIR = PROJECT_ROOT / "deploy" / "prometheus" / "rules"
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, timeout_s: float = 2.0) -> bool:
     try:
-        return requests.get(url, timeout=2).status_code == 200
+        return requests.get(url, timeout=timeout_s).status_code == 200
     except requests.RequestException:
         return False
 
@@ -51,7 +51,7 @@ def render_prometheus_config(config: Config) -> str:
             job["honor_labels"] = True  # keep the labels Flink pushed (job_name, task_name, ...)
         jobs.append(job)
     document = {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval,
+        "global": {"scrape_interval": interval, "scrape_timeout": interval, "evaluation_interval": interval,
                    "external_labels": {"profile": config.profile}},
         "rule_files": [str(RULES_DIR / "*.yml")],
         "scrape_configs": jobs,
@@ -122,7 +122,7 @@ class ExporterService(_MetricsService):
         self.process.start([sys.executable, "-m", "kappa.metrics"], env=env, cwd=self.config.root)
 
     def ready(self) -> bool:
-        return _answers(f"http://{self.host}:{self.ports[0]}/metrics")
+        return _answers(f"http://{self.host}:{self.ports[0]}/metrics", timeout_s=10.0)  # a scrape reads Kafka
 
 
 class PrometheusService(_MetricsService):

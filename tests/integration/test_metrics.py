@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +20,10 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from kappa import kafka_clients
+from kappa import jobrunner, kafka_clients, smoke
 from kappa.cli import main
 from kappa.config import Config
+from kappa.flinkenv import JobOptions
 from kappa.registry import client_conf
 from kappa.stack.monitoring import scrape_targets
 from kappa.stack.postgres import connect
@@ -164,4 +166,57 @@ def test_dead_letters_by_reason_and_event_to_alert_latency_come_from_the_jobs_ta
         with connect(config) as conn:
             conn.execute("DELETE FROM dead_letters WHERE topic = %s", (topic,))
             conn.execute("DELETE FROM alerts WHERE alert_id = %s", (alert_id,))
+            conn.commit()
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "kappa-pipeline.json"
+_METRIC = re.compile(r"\b(?:kappa|flink|pg)_[A-Za-z0-9_]+|\bkappa:[A-Za-z0-9_:]+")
+
+
+def dashboard_metrics() -> set[str]:
+    """Every metric (or recording rule) name the Grafana dashboard queries."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return {name for panel in panels for target in panel["targets"] for name in _METRIC.findall(target["expr"])}
+
+
+def test_every_metric_of_the_dashboard_exists_in_a_live_scrape(migrated: Config) -> None:
+    """With a job running on the cluster, a dead letter and an archived object, Prometheus has every
+    metric the dashboard (deploy/grafana) queries, so no panel is empty by a typo or a renamed metric."""
+    config = migrated
+    wanted = dashboard_metrics()
+    assert len(wanted) >= 15 and "flink_jobmanager_job_numRestarts" in wanted
+    topic, table = f"smoke-metrics-{uuid.uuid4().hex[:6]}", "smoke_counts_metrics"
+    with connect(config) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"CREATE TABLE {table} (LIKE smoke_counts INCLUDING ALL)")
+        conn.execute("INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, reason, error) "
+                     "VALUES (%s, 0, 0, 'METRICS_TEST', 'inserted by test_metrics')", (topic,))
+        conn.execute("INSERT INTO archive_files (object_key, prefix, hive_partition, topic, kafka_partition, "
+                     "first_offset, next_offset, row_count, byte_count) "
+                     "VALUES (%s, 'metrics-test', 'x=1', %s, 0, 0, 1, 1, 1)", (f"metrics-test/{topic}", topic))
+        conn.commit()
+    smoke.produce(config, smoke.readings(300, seed=5), topic)
+    job_id = jobrunner.submit(config, "smoke", JobOptions(output_suffix="_metrics", extra={"smoke_topic": topic}))
+    try:
+        def missing() -> set[str]:
+            names = requests.get(f"{config.metrics.prometheus_url}/api/v1/label/__name__/values", timeout=5)
+            present = set(names.json()["data"])
+            return {name for name in wanted if name not in present and not _query(config, name)}
+
+        gone: set[str] = set()
+
+        def all_present() -> bool:
+            gone.clear()
+            gone.update(missing())
+            return not gone
+
+        try:
+            _eventually(all_present, "every dashboard metric in Prometheus", 240)
+        except AssertionError as exc:
+            raise AssertionError(f"missing from Prometheus: {sorted(gone)}") from exc
+    finally:
+        jobrunner.cancel(config, job_id)
+        with connect(config) as conn:
+            conn.execute("DELETE FROM dead_letters WHERE topic = %s", (topic,))
+            conn.execute("DELETE FROM archive_files WHERE topic = %s", (topic,))
             conn.commit()

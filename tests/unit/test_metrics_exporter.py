@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -93,3 +94,74 @@ def test_prometheus_config_scrapes_every_target_on_the_loopback() -> None:
         assert jobs[name]["static_configs"] == [{"targets": [target]}]
         assert target.startswith("127.0.0.1:")
     assert document["rule_files"][0].endswith("deploy/prometheus/rules/*.yml")
+
+
+class _FakeMessage:
+    def __init__(self, topic: str, partition: int, value: bytes, timestamp_ms: int) -> None:
+        self._t, self._p, self._v, self._ts = topic, partition, value, timestamp_ms
+
+    def topic(self) -> str:
+        return self._t
+
+    def partition(self) -> int:
+        return self._p
+
+    def value(self) -> bytes:
+        return self._v
+
+    def timestamp(self) -> tuple[int, int]:
+        return 1, self._ts
+
+    def error(self) -> None:
+        return None
+
+
+class _FakeConsumer:
+    """Partitions as {(topic, partition): {offset: event time s}}; a gap at the end is a commit marker."""
+
+    def __init__(self, logs: dict[tuple[str, int], dict[int, int]], ends: dict[tuple[str, int], int]) -> None:
+        self.logs, self.ends, self.assignments, self._queue = logs, ends, [], []
+
+    def assign(self, tps: list) -> None:
+        self.assignments.append(sorted((tp.topic, tp.partition, tp.offset) for tp in tps))
+        self._queue = []
+        for tp in tps:
+            later = sorted(o for o in self.logs[(tp.topic, tp.partition)] if o >= tp.offset)
+            if later:
+                event_s = self.logs[(tp.topic, tp.partition)][later[0]]
+                self._queue.append(_FakeMessage(tp.topic, tp.partition, str(event_s).encode(), 0))
+
+    def unassign(self) -> None:
+        self._queue = []
+
+    def poll(self, timeout: float) -> _FakeMessage | None:
+        return self._queue.pop(0) if self._queue else None
+
+    def get_watermark_offsets(self, tp: Any, timeout: float) -> tuple[int, int]:
+        return 0, self.ends[(tp.topic, tp.partition)]
+
+
+def test_lag_reader_fetches_together_skips_commit_markers_and_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kappa.metrics import lag as lag_module
+
+    committed = {"kappa-aggregate": {("telemetry", 0): 2, ("telemetry", 1): 5},
+                 "kappa-alerts": {("telemetry", 0): 4, ("out", 0): 3}}
+    monkeypatch.setattr(lag_module, "job_groups", lambda _admin, prefix: sorted(committed))
+    monkeypatch.setattr(lag_module, "committed_offsets", lambda _admin, group: committed[group])
+    consumer = _FakeConsumer(
+        logs={("telemetry", 0): {0: 100, 1: 101, 2: 102, 3: 103, 4: 104}, ("telemetry", 1): {4: 200},
+              ("out", 0): {0: 1, 1: 2, 2: 3}},  # out: offset 3 is a transactional commit marker
+        ends={("telemetry", 0): 5, ("telemetry", 1): 5, ("out", 0): 4})
+    reader = lag_module.LagReader(None, consumer, "kappa", lambda value, _ts: float(value or b"0"),  # type: ignore[arg-type]
+                                  clock=lambda: 1000.0)
+    lags = {(lag.group, lag.topic, lag.partition): lag for lag in reader.measure()}
+    assert lags[("kappa-aggregate", "telemetry", 0)].records == 3
+    assert lags[("kappa-aggregate", "telemetry", 0)].event_lag_s == 1000 - 102
+    assert lags[("kappa-alerts", "telemetry", 0)].records == 1
+    assert lags[("kappa-alerts", "telemetry", 0)].event_lag_s == 1000 - 104
+    assert lags[("kappa-aggregate", "telemetry", 1)].records == 0  # caught up
+    assert lags[("kappa-alerts", "out", 0)].records == 0  # only the commit marker is left
+    # telemetry/0 is wanted at two offsets: two rounds; everything else is fetched in the first.
+    assert consumer.assignments == [[("out", 0, 3), ("telemetry", 0, 2)], [("telemetry", 0, 4)]]
+    reader.measure()
+    assert consumer.assignments[2:] == [[("out", 0, 3)]]  # found event times are cached, markers not
