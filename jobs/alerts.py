@@ -1,7 +1,7 @@
 """The alerting job: Avro telemetry from Kafka -> decode -> event-time watermark -> late split ->
-thresholds as of each reading's event time (temporal join on the rules topic) -> four MATCH_RECOGNIZE patterns per device and an
-event-time silence detector -> cool-down per device and type -> deterministic alert ids ->
-PostgreSQL upserts and an exactly-once Avro topic.
+thresholds as of each reading's event time (temporal join on the rules topic) -> four
+MATCH_RECOGNIZE patterns per device and an event-time silence detector -> cool-down per device and
+type -> deterministic alert ids -> PostgreSQL upserts and an exactly-once Avro topic.
 
 The patterns, one SQL file each in sql/alerts/: overheating, temperature_trend,
 vibration_then_heat, low_battery. DEVICE_SILENT is the absence of readings, which MATCH_RECOGNIZE

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from collections.abc import Callable
 
 from kappa.config import Config
 from kappa.flinkenv import JobContext, JobOptions
@@ -42,7 +42,7 @@ TELEMETRY_DEFAULTS = {"site_id": "site-0", "device_type": "thermal", "status": "
                       "schema_id": 2, "kafka_partition": 0}
 
 
-def _version_row(row: dict[str, Any], key: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+def _version_row(row: dict[str, Any], key: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
     """A version as the reference topics carry it: `valid_from` (ISO text, default: the epoch, i.e. in
     force from the beginning of time) as valid_from_ms, and its record key when the row leaves it out."""
     version = dict(row)
