@@ -9,7 +9,6 @@ import json
 import struct
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
