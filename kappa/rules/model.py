@@ -72,7 +72,8 @@ def rule_key(device_type: str, device_id: str | None) -> str:
 
 
 def from_record(value: dict[str, Any], offset: int | None = None) -> Rule:
-    return Rule(value["device_type"], value.get("device_id"), {name: value.get(name) for name in COLUMNS},
+    thresholds = {name: value[name] for name in COLUMNS if value.get(name) is not None}
+    return Rule(value["device_type"], value.get("device_id"), thresholds,
                 value["rule_version"], int(value["valid_from_ms"]), offset)
 
 
