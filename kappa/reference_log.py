@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import NewTopic
+from confluent_kafka.admin import ConfigResource, NewTopic
 
 from kappa import kafka_clients
 from kappa.config import Config
@@ -68,19 +68,18 @@ def ensure_topic(config: Config, topic: str) -> None:
                     raise
     except KafkaException as exc:
         raise ReferenceLogError(f"cannot create topic {topic} on {config.kafka.bootstrap}: {exc}") from None
-    retention = topic_retention_ms(config, topic)
+    retention = topic_settings(config, topic)["retention.ms"]
     if retention != "-1":
         raise ReferenceLogError(f"topic {topic} has retention.ms={retention}: old versions would be deleted; "
                                 "set retention.ms=-1 (and cleanup.policy=delete) on it")
 
 
-def topic_retention_ms(config: Config, topic: str) -> str:
-    from confluent_kafka.admin import ConfigResource
-
-    admin = kafka_clients.admin(config, _LOG)
+def topic_settings(config: Config, topic: str) -> dict[str, str]:
+    """The topic's configuration as the broker reports it (retention.ms, cleanup.policy, ...)."""
+    admin = kafka_clients.admin(config, _LOG)  # kept referenced until the result is in
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
     entries = admin.describe_configs([resource])[resource].result(30)
-    return str(entries["retention.ms"].value)
+    return {name: str(entry.value) for name, entry in entries.items()}
 
 
 def publish(config: Config, topic: str, records: list[tuple[str, dict[str, Any]]]) -> None:

@@ -8,9 +8,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import ConfigResource
 
-from kappa import kafka_clients, reference_log
+from kappa import reference_log
 from kappa.config import Config
 from kappa.reference_log import parse_time_ms
 from kappa.stack.postgres import connect
@@ -19,15 +18,9 @@ from tests.integration.test_devices import kappa
 pytestmark = pytest.mark.integration
 
 
-def _topic_config(config: Config, topic: str) -> dict[str, str]:
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    entries = kafka_clients.admin(config).describe_configs([resource])[resource].result(30)
-    return {name: str(entry.value) for name, entry in entries.items()}
-
-
 def test_both_topics_keep_every_version_and_seeding_is_idempotent(migrated: Config) -> None:
     for topic in (migrated.kafka.rules_topic, migrated.kafka.devices_topic):
-        settings = _topic_config(migrated, topic)
+        settings = reference_log.topic_settings(migrated, topic)
         assert (settings["cleanup.policy"], settings["retention.ms"]) == ("delete", "-1"), topic
     before = reference_log.read_all(migrated, migrated.kafka.rules_topic)
     result = kappa("db", "migrate")
