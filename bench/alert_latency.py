@@ -6,8 +6,9 @@ Latency = wall time an alert record is seen by a consumer of the alerts topic - 
 reading that completed the match was sent (matched by device_id and last_event_time). Two
 consumers: read_uncommitted (records as the transactional sink writes them) and read_committed
 (records once the checkpoint commits their transaction). Expect roughly the watermark delay plus,
-for read_committed, up to one checkpoint interval on top. The bench's devices get their own
-alert_thresholds rows with cooldown_s = 0 (removed afterwards), so every planted run is an alert.
+for read_committed, up to one checkpoint interval on top. The bench's devices get their own rule
+versions (kappa rules) with cooldown_s = 0, so every planted run is an alert. The job waits
+job.reference_idle_timeout_s once at start (the rules source must go idle): inside the warm-up.
 
     .venv/bin/python bench/alert_latency.py [--rate 250] [--duration 90] [--devices 50] [--period 120]
 """
@@ -35,12 +36,14 @@ from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
 from confluent_kafka.schema_registry.avro import AvroDeserializer  # noqa: E402
 from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
 
-from kappa import jobrunner, outputs  # noqa: E402
+from kappa import jobrunner, outputs, reference  # noqa: E402
 from kappa.commands.demo import recreate_topic  # noqa: E402
 from kappa.config import Config, get_config  # noqa: E402
 from kappa.db import migrate  # noqa: E402
 from kappa.flinkenv import JobOptions  # noqa: E402
 from kappa.registry import credentials  # noqa: E402
+from kappa.rules import service as rules  # noqa: E402
+from kappa.rules.model import Rule  # noqa: E402
 from kappa.schemas import read_schema  # noqa: E402
 from kappa.simulate import SCHEMA_DIR, register_schema  # noqa: E402
 from kappa.stack import manager  # noqa: E402
@@ -146,18 +149,13 @@ def produce(config: Config, topic: str, rate: float, duration_s: float, devices:
     return completing
 
 
-THRESHOLD_COLUMNS = ("overheat_temp_c, overheat_count, rising_delta_c, rising_readings, vibration_spike_mm_s, "
-                     "temp_spike_c, spike_window_s, low_battery_pct, low_battery_duration_s, silent_after_s")
-
-
 def without_cooldown(config: Config, devices: list[str]) -> None:
-    """Per-device rows of alert_thresholds with the thermal defaults and cooldown_s = 0, so every
-    planted run is an alert (with the default 300 s cool-down only each device's first would be)."""
+    """A version per bench device (valid from the epoch) with cooldown_s = 0 and the thermal defaults
+    otherwise, so every planted run is an alert (with the default 300 s cool-down only each device's
+    first would be). The versions stay in the rules topic (it keeps every version); they name only
+    the bench's own devices."""
     with connect(config) as conn:
-        for device in devices:
-            conn.execute(f"INSERT INTO alert_thresholds (device_type, device_id, {THRESHOLD_COLUMNS}, cooldown_s, "
-                         f"rule_version) SELECT device_type, %s, {THRESHOLD_COLUMNS}, 0, 'rules-bench' "
-                         "FROM alert_thresholds WHERE device_type = 'thermal' AND device_id IS NULL", (device,))
+        rules.write(config, conn, [Rule("thermal", device, {"cooldown_s": 0}, "rules-bench") for device in devices])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -182,6 +180,7 @@ def main() -> int:
     try:
         with connect(config) as conn:
             migrate(conn)
+            reference.seed(config, conn)
         tag = uuid.uuid4().hex[:6]
         suffix = f"_latency_{tag}"
         topic = f"bench-latency-{tag}"
@@ -224,8 +223,6 @@ def main() -> int:
     finally:
         for watcher in watchers:
             watcher.stop.set()
-        with connect(config) as conn:
-            conn.execute("DELETE FROM alert_thresholds WHERE rule_version = 'rules-bench'")
         if job_id is not None:
             try:
                 jobrunner.cancel(config, job_id)

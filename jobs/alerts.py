@@ -1,7 +1,7 @@
 """The alerting job: Avro telemetry from Kafka -> decode -> event-time watermark -> late split ->
-thresholds from PostgreSQL (JDBC lookup join) -> four MATCH_RECOGNIZE patterns per device and an
-event-time silence detector -> cool-down per device and type -> deterministic alert ids ->
-PostgreSQL upserts and an exactly-once Avro topic.
+thresholds as of each reading's event time (temporal join on the rules topic) -> four
+MATCH_RECOGNIZE patterns per device and an event-time silence detector -> cool-down per device and
+type -> deterministic alert ids -> PostgreSQL upserts and an exactly-once Avro topic.
 
 The patterns, one SQL file each in sql/alerts/: overheating, temperature_trend,
 vibration_then_heat, low_battery. DEVICE_SILENT is the absence of readings, which MATCH_RECOGNIZE
@@ -26,8 +26,8 @@ def build(ctx: JobContext) -> StatementSet:
     ctx.execute_file("telemetry/source.sql")  # source, watermark
     ctx.execute_file("telemetry/decode.sql")  # decode (dead letters are not written here)
     ctx.execute_file("telemetry/ontime.sql")  # late split: patterns see on-time readings only
-    ctx.execute_file("alerts/thresholds_lookup.sql")  # alert_thresholds in PostgreSQL (JDBC lookup table)
-    ctx.execute_file("alerts/thresholds.sql")  # each reading with its thresholds (lookup join)
+    ctx.execute_file("alerts/threshold_versions.sql")  # the rules topic as a versioned table
+    ctx.execute_file("alerts/thresholds.sql")  # each reading with its thresholds as of its event time
     for pattern in PATTERNS:
         ctx.execute_file(f"alerts/{pattern}.sql")  # MATCH_RECOGNIZE per device
     ctx.execute_file("alerts/device_silent_input.sql")  # DEVICE_SILENT: event-time timers per device

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kappa.simulate",
     "kappa.replay",
     "kappa.commands.devices",
+    "kappa.commands.rules",
     "kappa.commands.bridge",
     "kappa.commands.status",
 )

@@ -42,6 +42,9 @@ class KafkaConfig(_Section):
     aggregates_topic: str
     alerts_topic: str
     smoke_topic: str
+    # Reference data as versioned changelogs (kappa/rules, kappa/devices/versions.py): full history kept
+    rules_topic: str = "alert-thresholds"
+    devices_topic: str = "device-metadata"
     start: bool = True
 
     @property
@@ -136,6 +139,9 @@ class JobConfig(_Section):
     source_idle_timeout_s: int
     group_prefix: str
     max_clock_skew_s: int = 300  # event time further ahead of the record's reference time: dead-lettered
+    # A live job's reference sources (rules, device metadata) release the temporal joins' watermark only
+    # once idle this long (see sql/alerts/threshold_versions.sql): a one-off delay when a job starts
+    reference_idle_timeout_s: int = 5
 
 
 class MetricsConfig(_Section):

@@ -243,10 +243,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _migrate(args: argparse.Namespace, config: Config) -> int:
+    from kappa import reference
+
     with connect(config) as conn:
         applied = migrate(conn)
+        seeded = reference.seed(config, conn)
     for migration in applied:
         print(f"applied {migration.path.name}")
+    if seeded:
+        print(seeded)
     print(f"database {config.postgres.database} is up to date ({len(applied)} applied now)")
     return 0
 

@@ -88,6 +88,10 @@ def sql_params(config: Config, options: JobOptions) -> sqlfiles.SqlParams:
         # detection (wall clock) would instead drop a partition that the reader is slow to reach (a
         # backpressured catch-up) from the watermark, and route its readings late. 0 = off.
         values["source_idle_timeout_s"] = "0"
+        # Reference topics (rules, device metadata) are read to their end too; their finishing releases
+        # the temporal joins (sql/alerts/threshold_versions.sql), so they need no idleness either.
+        values["reference_options"] = ",\n  'scan.bounded.mode' = 'latest-offset'"
+        values["reference_idle_timeout_s"] = "0"
     else:
         values["source_options"] = ""
     # `extra` may override both (replays pass exact start/end offsets, see kappa.replay)

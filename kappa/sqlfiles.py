@@ -46,6 +46,8 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "aggregates_topic": kafka.aggregates_topic,
         "alerts_topic": kafka.alerts_topic,
         "smoke_topic": kafka.smoke_topic,
+        "rules_topic": kafka.rules_topic,
+        "devices_topic": kafka.devices_topic,
         "group_prefix": job.group_prefix,
         "jdbc_url": pg.jdbc_url,
         "pg_user": pg.user,
@@ -57,6 +59,9 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "max_clock_skew_ms": str(job.max_clock_skew_s * 1000),
         # Extra WITH options appended to Kafka sources, e.g. bounded reads (see kappa.flinkenv).
         "source_options": "",
+        # The same for the reference sources (rules, device metadata): bounded runs read them to their end.
+        "reference_options": "",
+        "reference_idle_timeout_s": str(job.reference_idle_timeout_s),
         # Suffix of output tables/topics: '' for live outputs, '_v2' etc. for replays.
         "output_suffix": "",
         "job_name": "adhoc",

@@ -10,7 +10,7 @@ A fixture is a JSON file next to the SQL it tests (`sql/<area>/tests/<case>.json
      "inputs": {
        "telemetry_valid": [{"device_id": "d1", "seq": 1, "event_time": "2026-01-01T00:00:01Z",
                             "temperature_c": 90.0}],
-       "alert_thresholds_lookup": [{"device_type": "thermal", "overheat_temp_c": 85.0, ...}]},
+       "alert_threshold_versions": [{"device_type": "thermal", "overheat_temp_c": 85.0, ...}]},
      "expected": [{"device_id": "d1", "first_event_time": "2026-01-01T00:00:01"},
                   {"kind": "-U", ...}]}
 
@@ -18,8 +18,10 @@ A fixture is a JSON file next to the SQL it tests (`sql/<area>/tests/<case>.json
   checked, or `query` gives a SELECT over the fixture's views instead.
 - `inputs` maps a table name to its rows; each replaces the table or view the SQL reads under that
   name, with the same columns (see sqltest_runner.REPLACEABLE). `telemetry_valid` keeps its event-time
-  watermark; `alert_thresholds_lookup` is served to the processing-time lookup join. The older
-  `"input": [...]` means `"inputs": {"telemetry_valid": [...]}`.
+  watermark; the versioned reference tables (`alert_threshold_versions`, `device_metadata_versions`)
+  keep their primary key and watermark: their rows give `valid_from` (ISO; default: the epoch) and
+  may leave out the record key (rule_key, device_key), which is derived. The older `"input": [...]`
+  means `"inputs": {"telemetry_valid": [...]}`.
 - `expected` lists every changelog row the view emits, as a multiset: each row carries its row kind
   (`"kind"`: `+I` when left out, or `-U`, `+U`, `-D`), and only the columns it names are compared
   (floats within 1e-9 relative). A row the view emits that no expected row matches, a retraction

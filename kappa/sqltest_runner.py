@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import reduce
@@ -41,21 +42,36 @@ TELEMETRY_DEFAULTS = {"site_id": "site-0", "device_type": "thermal", "status": "
                       "schema_id": 2, "kafka_partition": 0}
 
 
+def _version_row(row: dict[str, Any], key: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """A version as the reference topics carry it: `valid_from` (ISO text, default: the epoch, i.e. in
+    force from the beginning of time) as valid_from_ms, and its record key when the row leaves it out."""
+    version = dict(row)
+    version["valid_from_ms"] = _ms(version.pop("valid_from")) if "valid_from" in version else 0
+    return version if "rule_key" in version or "device_key" in version else {**version, **key(version)}
+
+
 @dataclass(frozen=True)
 class Replaceable:
     """A table a fixture may replace besides telemetry_valid: the SQL file that declares it (which the
-    fixture does not load; the replacement gets the columns of that declaration), the connector that
-    serves the fixture's rows, and a column numbered 1, 2, ... when the rows leave it out (a key)."""
+    fixture does not load; the replacement is a JSON file source with the same columns, computed
+    columns, watermark and primary key) and how a fixture's row becomes a row of that table."""
 
     declared_in: str
-    connector: str
-    numbered: str | None = None
+    row: Callable[[dict[str, Any]], dict[str, Any]]
 
 
-# Flink's file source cannot serve a processing-time lookup join ("Processing-time temporal join is
-# not supported yet"): 'kappa-file-lookup' (udfs/java, io.kappa.fixtures) serves a file's rows to it.
+def _rule_key(row: dict[str, Any]) -> dict[str, Any]:
+    device = row.get("device_id")
+    return {"rule_key": row["device_type"] + (f"/{device}" if device else "")}
+
+
+# The versioned reference tables the event-time temporal joins read (a bounded file source: its end
+# releases the join, as a bounded run's end of topic does).
 REPLACEABLE = {
-    "alert_thresholds_lookup": Replaceable("alerts/thresholds_lookup.sql", "kappa-file-lookup", "threshold_id"),
+    "alert_threshold_versions": Replaceable("alerts/threshold_versions.sql",
+                                            lambda row: _version_row(row, _rule_key)),
+    "device_metadata_versions": Replaceable("telemetry/device_versions.sql",
+                                            lambda row: _version_row(row, lambda r: {"device_key": r["device_id"]})),
 }
 _KINDS = {"INSERT": "+I", "UPDATE_BEFORE": "-U", "UPDATE_AFTER": "+U", "DELETE": "-D"}
 
@@ -87,15 +103,31 @@ def _telemetry_lines(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _declaration(described: list[Any]) -> list[str]:
+    """Columns, computed columns, watermark and primary key of a table, from its DESCRIBE rows
+    (name, type, null, key, extras, watermark)."""
+    parts, keys = [], []
+    for name, kind, nullable, key, extras, watermark in described:
+        if extras and str(extras).startswith("AS "):
+            parts.append(f"`{name}` {extras}")
+        else:
+            parts.append(f"`{name}` {kind}{'' if nullable else ' NOT NULL'}")
+        if watermark:
+            parts.append(f"WATERMARK FOR `{name}` AS {watermark}")
+        if key and str(key).startswith("PRI"):
+            keys.append(f"`{name}`")
+    return parts + ([f"PRIMARY KEY ({', '.join(keys)}) NOT ENFORCED"] if keys else [])
+
+
 def _declared_columns(ctx: JobContext) -> dict[str, list[str]]:
-    """Column definitions of each replaceable table, from its own declaration (run in a scratch database)."""
+    """The declaration of each replaceable table, from its own SQL file (run in a scratch database)."""
     ctx.t_env.execute_sql("CREATE DATABASE IF NOT EXISTS sqltest_declared")
     ctx.t_env.execute_sql("USE sqltest_declared")
     columns = {}
     for name, table in REPLACEABLE.items():
         ctx.execute_file(table.declared_in)
         with ctx.t_env.execute_sql(f"DESCRIBE `{name}`").collect() as described:
-            columns[name] = [f"`{row[0]}` {row[1]}{'' if row[2] else ' NOT NULL'}" for row in described]
+            columns[name] = _declaration([tuple(row) for row in described])
     return columns
 
 
@@ -112,13 +144,10 @@ def _create_inputs(ctx: JobContext, fixture: Fixture, folder: Path, declared: di
 ) WITH ('connector' = 'filesystem', 'path' = '{data}', 'format' = 'json',
         'scan.watermark.emit.strategy' = 'on-event')""")
         elif name in REPLACEABLE:
-            table = REPLACEABLE[name]
-            numbered = [{table.numbered: number, **row} if table.numbered else row
-                        for number, row in enumerate(rows, start=1)]
-            data.write_text("".join(json.dumps(row) + "\n" for row in numbered))
+            data.write_text("".join(json.dumps(REPLACEABLE[name].row(row)) + "\n" for row in rows))
             ctx.t_env.execute_sql(
                 f"CREATE TEMPORARY TABLE `{name}` (\n  " + ",\n  ".join(declared[name])
-                + f"\n) WITH ('connector' = '{table.connector}', 'path' = '{data}', 'format' = 'json',"
+                + f"\n) WITH ('connector' = 'filesystem', 'path' = '{data}', 'format' = 'json',"
                 " 'json.fail-on-missing-field' = 'false')")
         else:
             known = ", ".join([TELEMETRY, *REPLACEABLE])

@@ -32,10 +32,12 @@ def stack(test_config: Config) -> Iterator[Config]:
 
 @pytest.fixture(scope="session")
 def migrated(stack: Config) -> Config:
-    """The stack with the database migrated."""
+    """The stack with the database migrated and the reference topics seeded (default thresholds)."""
+    from kappa import reference
     from kappa.db import migrate
     from kappa.stack.postgres import connect
 
     with connect(stack) as conn:
         migrate(conn)
+        reference.seed(stack, conn)
     return stack

@@ -18,7 +18,7 @@ from datetime import datetime
 import psycopg
 from confluent_kafka.admin import NewTopic
 
-from kappa import expected, jobrunner, kafka_clients, outputs
+from kappa import expected, jobrunner, kafka_clients, outputs, reference
 from kappa.bridge import audit
 from kappa.config import Config
 from kappa.db import migrate
@@ -74,8 +74,9 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
     _step("applying database migrations")
     with connect(config) as conn:
         applied = migrate(conn)
+        seeded = reference.seed(config, conn)  # default thresholds valid from the epoch, in the rules topic
         conn.execute("TRUNCATE " + ", ".join(outputs.AGGREGATE_TABLES + outputs.ALERT_TABLES))
-    print(f"{len(applied)} migration(s) applied; output tables emptied for this run")
+    print(f"{len(applied)} migration(s) applied; output tables emptied for this run{'; ' + seeded if seeded else ''}")
 
     topic = config.kafka.telemetry_topic
     spec = SimulationSpec(devices=args.devices, sites=3, readings_per_device=args.readings, seed=args.seed,
@@ -114,7 +115,8 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
         books = outputs.accounting(conn, late=len(late))
         actual = outputs.device_windows(conn)
 
-    _run_on_cluster(config, "alerts", "the cluster (MATCH_RECOGNIZE, thresholds from alert_thresholds; bounded)")
+    _run_on_cluster(config, "alerts",
+                    "the cluster (MATCH_RECOGNIZE, thresholds as of each reading from the rules topic; bounded)")
     with connect(config) as conn:
         _show(conn, "alerts (alerts)",
               "SELECT alert_type, severity, device_id, to_char(first_event_time, 'YYYY-MM-DD HH24:MI:SS'), "

@@ -1,4 +1,4 @@
-"""`kappa devices add | import | list | show | decommission | rotate-credentials`: the device registry."""
+"""`kappa devices add | import | list | show | move | decommission | rotate-credentials`: the device registry."""
 
 from __future__ import annotations
 
@@ -45,6 +45,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show = actions.add_parser("show", help="every field of one device, and its MQTT topic")
     show.add_argument("device_id", metavar="DEVICE_ID")
     show.set_defaults(func=_show)
+
+    move = actions.add_parser("move", help="change a device's site/model/firmware/location from an event time")
+    move.add_argument("device_id", metavar="DEVICE_ID")
+    move.add_argument("--site", dest="site_id")
+    move.add_argument("--model")
+    move.add_argument("--firmware")
+    move.add_argument("--location")
+    move.add_argument("--effective", metavar="TIME", help="event time the change applies from (ISO-8601; "
+                      "default now): readings before it keep the old metadata, in live runs and replays")
+    move.set_defaults(func=_move)
 
     decommission = actions.add_parser("decommission", help="retire a device: its credential stops working")
     decommission.add_argument("device_id", metavar="DEVICE_ID")
@@ -122,6 +132,19 @@ def _decommission(args: argparse.Namespace, config: Config) -> int:
     with _connect(config) as conn:
         device = admin.decommission(config, conn, args.device_id)
     print(f"decommissioned {device.device_id}: it can no longer connect to the broker")
+    return 0
+
+
+def _move(args: argparse.Namespace, config: Config) -> int:
+    from kappa.reference_log import iso, parse_time_ms
+
+    changes = {k: v for k, v in (("site_id", args.site_id), ("model", args.model), ("firmware", args.firmware),
+                                 ("location", args.location)) if v is not None}
+    effective = parse_time_ms(args.effective) if args.effective else None
+    with _connect(config) as conn:
+        device = admin.move(config, conn, args.device_id, changes, effective)
+    when = "now" if effective is None else iso(effective)
+    print(f"{device.device_id}: {', '.join(f'{k}={v}' for k, v in changes.items())} from {when}")
     return 0
 
 

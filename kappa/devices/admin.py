@@ -1,4 +1,5 @@
-"""Registry changes as one step each: write the table, then re-render the broker's files and reload it.
+"""Registry changes as one step each: write the table, then re-render the broker's files and reload it,
+and write the device's new metadata version to the devices topic (kappa/devices/versions.py).
 
 Passwords are generated here, hashed, and handed back once to the caller (the CLI prints them and may
 append them to a mode-600 secrets file); only the hash is stored.
@@ -11,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from kappa.config import Config
-from kappa.devices import brokerfiles, store
+from kappa.devices import brokerfiles, store, versions
 from kappa.devices.credentials import append_secrets, generate_password, hash_password
 from kappa.devices.model import Device, parse_csv
 from kappa.errors import KappaError
@@ -23,6 +24,7 @@ def add(config: Config, conn: psycopg.Connection, devices: list[Device],
     passwords = [(device.device_id, generate_password()) for device in devices]
     store.add(conn, [(device, hash_password(pw)) for device, (_, pw) in zip(devices, passwords, strict=True)])
     _after_change(config, conn, passwords, secrets_file)
+    versions.publish(config, [(device, 0) for device in devices])  # a first version: valid from the epoch
     return passwords
 
 
@@ -47,6 +49,15 @@ def rotate(config: Config, conn: psycopg.Connection, device_id: str,
 def decommission(config: Config, conn: psycopg.Connection, device_id: str) -> Device:
     device = store.decommission(conn, device_id)
     brokerfiles.sync(config, conn)
+    versions.publish_now(config, [device])
+    return device
+
+
+def move(config: Config, conn: psycopg.Connection, device_id: str, changes: dict[str, str],
+         valid_from_ms: int | None = None) -> Device:
+    """Change a device's site/model/firmware/location; jobs see it from `valid_from_ms` (default now)."""
+    device = store.update(conn, device_id, changes)
+    versions.publish_now(config, [device], valid_from_ms)
     return device
 
 

@@ -122,3 +122,15 @@ def set_credential(conn: psycopg.Connection, device_id: str, credential_hash: st
         raise DeviceError(f"device {device_id} is decommissioned; it gets no credentials")
     conn.execute("UPDATE devices SET credential_hash = %s, updated_at = now() WHERE device_id = %s",
                  (credential_hash, device_id))
+
+
+def update(conn: psycopg.Connection, device_id: str, changes: dict[str, str]) -> Device:
+    """Change a device's site, model, firmware or location (a move): the registry keeps the latest."""
+    allowed = {"site_id", "model", "firmware", "location"}
+    if not changes or set(changes) - allowed:
+        raise DeviceError(f"nothing to change, or not changeable: {', '.join(sorted(set(changes) - allowed))}")
+    require(conn, device_id)
+    assignments = ", ".join(f"{name} = %s" for name in changes)
+    conn.execute(f"UPDATE devices SET {assignments}, updated_at = now() WHERE device_id = %s",
+                 (*changes.values(), device_id))
+    return require(conn, device_id)

@@ -1,10 +1,16 @@
--- Each reading with the rule thresholds in force for its device, looked up at processing time in
--- alert_thresholds_lookup (declared in thresholds_lookup.sql: JDBC on PostgreSQL in the job; a golden
--- fixture gives its own rows under that name instead, see kappa/sqltest.py).
-
--- The on-time readings with a processing-time attribute for the lookup.
+-- Each reading with the rule thresholds in force for its device AT THE READING'S EVENT TIME: an
+-- event-time temporal join against the versioned table alert_threshold_versions (declared in
+-- threshold_versions.sql on the rules topic; a golden fixture gives its own rows under that name,
+-- see kappa/sqltest.py). The same offsets therefore get the same thresholds in a live run and in any
+-- replay, whatever rules were written since with a later valid_from.
+--
+-- A device's own version (rule_key '<type>/<device>') overrides the default version of its type
+-- (rule_key '<type>'), column by column. Every type's default has a version valid from the epoch
+-- (kappa.rules seeds it), so a reading older than the first change gets that default, explicitly.
+-- Readings of a device type without a default get no thresholds and raise no alerts.
 CREATE TEMPORARY VIEW alert_readings AS
-SELECT *, PROCTIME() AS proc_time FROM telemetry_ontime;
+SELECT *, device_type AS default_rule_key, device_type || '/' || device_id AS device_rule_key
+FROM telemetry_ontime;
 
 -- Each reading with the thresholds in force for its device.
 CREATE TEMPORARY VIEW readings_with_thresholds AS
@@ -24,7 +30,7 @@ SELECT
   COALESCE(o.cooldown_s, d.cooldown_s) AS cooldown_s,
   COALESCE(o.rule_version, d.rule_version) AS rule_version
 FROM alert_readings AS r
-JOIN alert_thresholds_lookup FOR SYSTEM_TIME AS OF r.proc_time AS d
-  ON d.device_type = r.device_type AND d.device_id IS NULL
-LEFT JOIN alert_thresholds_lookup FOR SYSTEM_TIME AS OF r.proc_time AS o
-  ON o.device_type = r.device_type AND o.device_id = r.device_id;
+JOIN alert_threshold_versions FOR SYSTEM_TIME AS OF r.event_time AS d
+  ON d.rule_key = r.default_rule_key
+LEFT JOIN alert_threshold_versions FOR SYSTEM_TIME AS OF r.event_time AS o
+  ON o.rule_key = r.device_rule_key;

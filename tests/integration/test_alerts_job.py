@@ -9,7 +9,6 @@ import json
 import struct
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +22,8 @@ from kappa import jobrunner, outputs
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.registry import credentials
+from kappa.rules import service as rules
+from kappa.rules.model import Rule
 from kappa.schemas import read_schema
 from kappa.simulate import SCHEMA_DIR, Manifest, parse_time_ms, register_schema, simulate
 from kappa.stack.postgres import connect
@@ -120,21 +121,14 @@ class Fleet:
 
 
 @pytest.fixture
-def override_device(migrated: Config) -> Iterator[str]:
-    """A per-device row of alert_thresholds for one device of this test only (removed afterwards)."""
+def override_device(migrated: Config) -> str:
+    """A device of this test only with its own version in the rules topic (valid from the epoch): an
+    override of two thresholds, the others from the thermal default."""
     device = f"g-override-{uuid.uuid4().hex[:6]}"
     with connect(migrated) as conn:
-        conn.execute(
-            "INSERT INTO alert_thresholds (device_type, device_id, overheat_temp_c, overheat_count, rising_delta_c,"
-            " rising_readings, vibration_spike_mm_s, temp_spike_c, spike_window_s, low_battery_pct,"
-            " low_battery_duration_s, silent_after_s, cooldown_s, rule_version)"
-            " VALUES ('thermal', %s, 70.0, 3, 9.0, 12, 20.0, 70.0, 60, 15.0, 60, 180, 300, 'rules-test')",
-            (device,))
-    try:
-        yield device
-    finally:
-        with connect(migrated) as conn:
-            conn.execute("DELETE FROM alert_thresholds WHERE device_id = %s", (device,))
+        rules.write(migrated, conn, [Rule("thermal", device, {"overheat_temp_c": 70.0, "temp_spike_c": 70.0},
+                                          "rules-test")])
+    return device
 
 
 def test_golden_sequences_raise_exactly_the_expected_alerts(migrated: Config, override_device: str) -> None:

@@ -31,8 +31,8 @@ def test_old_single_input_means_telemetry_and_kind_defaults_to_insert(tmp_path: 
 def test_several_inputs_and_a_query(tmp_path: Path) -> None:
     fixture = sqltest.load_fixture(_write(tmp_path, {
         "files": [], "query": "SELECT 1", "expected": [{"kind": "-U", "n": 1}],
-        "inputs": {"telemetry_valid": [], "alert_thresholds_lookup": [{"device_type": "thermal"}]}}))
-    assert set(fixture.inputs) == {"telemetry_valid", "alert_thresholds_lookup"}
+        "inputs": {"telemetry_valid": [], "alert_threshold_versions": [{"device_type": "thermal"}]}}))
+    assert set(fixture.inputs) == {"telemetry_valid", "alert_threshold_versions"}
     assert fixture.query == "SELECT 1"
 
 
@@ -67,3 +67,22 @@ def test_values_timestamps_maps_and_unknown_columns() -> None:
     assert sqltest.check(actual, [{"m": {"a": 2.0}}]) != []
     assert sqltest.check(actual, [{"t": "2026-01-01T00:00:11"}]) != []
     assert "the view has no column 'nope'" in sqltest.check(actual, [{"nope": None}])
+
+
+def test_a_versioned_input_keeps_its_key_computed_columns_and_watermark() -> None:
+    from kappa.sqltest_runner import REPLACEABLE, _declaration
+
+    described = [("rule_key", "STRING", False, "PRI(rule_key)", None, None),
+                 ("valid_from_ms", "BIGINT", True, None, None, None),
+                 ("valid_from", "TIMESTAMP_LTZ(3) *ROWTIME*", True, None, "AS TO_TIMESTAMP_LTZ(`valid_from_ms`, 3)",
+                  "TO_TIMESTAMP_LTZ(0, 3)")]
+    assert _declaration(described) == [
+        "`rule_key` STRING NOT NULL", "`valid_from_ms` BIGINT",
+        "`valid_from` AS TO_TIMESTAMP_LTZ(`valid_from_ms`, 3)", "WATERMARK FOR `valid_from` AS TO_TIMESTAMP_LTZ(0, 3)",
+        "PRIMARY KEY (`rule_key`) NOT ENFORCED"]
+    rules = REPLACEABLE["alert_threshold_versions"].row
+    assert rules({"device_type": "thermal", "device_id": None}) == {
+        "device_type": "thermal", "device_id": None, "valid_from_ms": 0, "rule_key": "thermal"}
+    override = rules({"device_type": "thermal", "device_id": "d1", "valid_from": "1970-01-01T00:00:01Z"})
+    assert override["rule_key"] == "thermal/d1" and override["valid_from_ms"] == 1000
+    assert REPLACEABLE["device_metadata_versions"].row({"device_id": "d1"})["device_key"] == "d1"
