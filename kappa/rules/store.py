@@ -1,4 +1,4 @@
-"""The readable copy of the rules topic in PostgreSQL (db/migrations/0012): rewritten from the topic,
+"""The readable copy of the rules topic in PostgreSQL (db/migrations/0011): rewritten from the topic,
 never the other way round, so the copy can always be rebuilt (`kappa rules list` refreshes it)."""
 
 from __future__ import annotations
