@@ -136,6 +136,11 @@ class JobConfig(_Section):
     source_idle_timeout_s: int
     group_prefix: str
     max_clock_skew_s: int = 300  # event time further ahead of the record's reference time: dead-lettered
+    # Failure-rate restart strategy of every job (and the cluster's default): a job failing this many
+    # times within the interval fails for good instead of restarting for ever (a poison pill shows).
+    restart_max_failures: int = 4
+    restart_interval_s: int = 300
+    restart_delay_s: int = 2
 
 
 class Config(_Section):

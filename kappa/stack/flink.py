@@ -75,6 +75,9 @@ def prepare_layout(config: Config) -> Path:
         jobmanager_memory=flink.jobmanager_memory,
         taskmanager_memory=flink.taskmanager_memory,
         checkpoint_interval_ms=flink.checkpoint_interval_ms,
+        restart_max_failures=config.job.restart_max_failures,
+        restart_interval_s=config.job.restart_interval_s,
+        restart_delay_s=config.job.restart_delay_s,
         data_dir=base,
         python=sys.executable,
     )
