@@ -191,3 +191,72 @@ def test_a_version_follows_when_it_has_a_job() -> None:
     bounded = versions.Version(*fields, "finished", datetime(2026, 1, 1), None, None)
     following = versions.Version(*fields, "following", datetime(2026, 1, 1), None, None, job_id="ab" * 16)
     assert not bounded.follows and following.follows and not following.promoted
+
+
+JAVA_TRACE = """org.apache.flink.runtime.JobException: Recovery is suppressed by FailureRateRestartBackoffTimeStrategy
+\tat org.apache.flink.runtime.executiongraph.failover.ExecutionFailureHandler.handleFailure(X.java:219)
+Caused by: org.apache.flink.table.api.TableRuntimeException: Error when casting
+\t... 5 more
+Caused by: java.lang.NumberFormatException: For input string: 'dev-1'. Invalid character found.
+\tat org.apache.flink.table.data.binary.BinaryStringDataUtil.numberFormatExceptionFor(BinaryStringDataUtil.java:585)
+"""
+
+
+def test_exception_summary_is_the_root_cause() -> None:
+    assert watch.exception_summary(JAVA_TRACE) == \
+        "java.lang.NumberFormatException: For input string: 'dev-1'. Invalid character found."
+    assert watch.exception_summary("java.lang.IllegalStateException: boom\n\tat x.y(Z.java:1)") == \
+        "java.lang.IllegalStateException: boom"
+    assert watch.exception_summary("") == ""
+
+
+def test_health_counts_restarts_from_the_history_when_the_metric_lags() -> None:
+    entries = [{"exceptionName": "java.lang.NumberFormatException", "stacktrace": JAVA_TRACE, "timestamp": 2},
+               {"exceptionName": "java.lang.NumberFormatException", "stacktrace": "older", "timestamp": 1}]
+    restarting = watch.health_from_rest({"state": "RESTARTING"}, {"exceptionHistory": {"entries": entries}},
+                                        [{"id": "numRestarts", "value": "0"}])
+    assert restarting.restarts == 2 and restarting.last_exception is not None
+    assert restarting.last_exception.startswith("java.lang.NumberFormatException")
+    failed = watch.health_from_rest({"state": "FAILED"}, {"exceptionHistory": {"entries": entries}})
+    assert failed.restarts == 1  # the last failure was not followed by a restart
+    metric = watch.health_from_rest({"state": "RUNNING"}, {"exceptionHistory": {"entries": []}},
+                                    [{"id": "numRestarts", "value": "3"}])
+    assert (metric.restarts, metric.last_exception) == (3, None)
+    healthy = watch.health_from_rest({"state": "RUNNING"}, {})
+    assert (healthy.restarts, healthy.last_exception, healthy.describe()) == (0, None, "")
+
+
+def test_progress_line_shows_restarts_and_the_last_exception() -> None:
+    progress = watch.Progress(offsets.OffsetRange("t", {0: 0}, {0: 10}), started=0.0)
+    health = watch.JobHealth("RESTARTING", 2, "java.lang.NumberFormatException: For input string: 'x'")
+    line = progress.line({0: 4}, now=2.0, health=health)
+    assert "p0:4/10" in line and "job RESTARTING" in line
+    assert line.endswith("[restarts 2, last exception: java.lang.NumberFormatException: For input string: 'x']")
+    assert "restarts" not in progress.line({0: 4}, now=2.0, health=watch.JobHealth("RUNNING"))
+
+
+def test_compare_without_a_range_column_compares_every_row() -> None:
+    left = {("a",): {"alert_id": "a", "first_event_time": 1, "severity": "WARNING"},
+            ("b",): {"alert_id": "b", "first_event_time": 9, "severity": "WARNING"}}
+    right = {("a",): {"alert_id": "a", "first_event_time": 1, "severity": "CRITICAL"},
+             ("c",): {"alert_id": "c", "first_event_time": 50, "severity": "WARNING"}}
+    every = compare.compare_rows("alerts", left, right, range_column=None)
+    assert (every.only_left_keys, every.only_right_keys, every.differing_keys) == ({("b",)}, {("c",)}, {("a",)})
+    assert every.compared_range == "all rows" and dict(every.columns) == {"severity": 1}
+    ranged = compare.compare_rows("alerts", left, right, range_column="first_event_time")
+    assert ranged.compared_range == "first_event_time 1 .. 9"  # c is after the range left covers
+    assert (ranged.only_left, ranged.only_right, ranged.differing) == (1, 0, 1)
+
+
+def test_run_refuses_set_without_a_value() -> None:
+    import argparse
+
+    from kappa.config import load_config
+
+    parser = argparse.ArgumentParser()
+    cli.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["replay", "run", "alerts", "--as", "v2", "--set", "watermark_delay_s",
+                              "--max-restarts", "2"])
+    assert args.max_restarts == 2
+    with pytest.raises(ReplayError, match="NAME=VALUE"):
+        args.func(args, load_config(profile="local", environ={}))
