@@ -114,6 +114,7 @@ def test_alert_replay_creates_compares_promotes_and_drops_only_the_alerting_jobs
             with pytest.raises(ReplayError, match="promoted"):
                 promote.drop(migrated, conn, "alerts", v2)
         assert _kappa("promote", "alerts", "live") == 0
+        assert "v_alerts now read the live tables" in capsys.readouterr().out
         with connect(migrated) as conn:
             assert _view_reads(conn, "v_alerts") == alerts_view_before
 
