@@ -138,9 +138,11 @@ class JobConfig(_Section):
     max_clock_skew_s: int = 300  # event time further ahead of the record's reference time: dead-lettered
     # Failure-rate restart strategy of every job (and the cluster's default): a job failing this many
     # times within the interval fails for good instead of restarting for ever (a poison pill shows).
-    restart_max_failures: int = 4
+    # The delay spaces the failures out: a TaskManager lost (kill -9) makes restarts fail fast until the
+    # JobManager notices it (heartbeat timeout, 20 s), which must not use up the budget.
+    restart_max_failures: int = 5
     restart_interval_s: int = 300
-    restart_delay_s: int = 2
+    restart_delay_s: int = 10
 
 
 class Config(_Section):
