@@ -20,15 +20,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 
-from kappa import replay  # noqa: E402
 from kappa.config import Config, get_config  # noqa: E402
 from kappa.db import migrate  # noqa: E402
+from kappa.replay import offsets, promote, runner  # noqa: E402
 from kappa.simulate import SimulationSpec, simulate  # noqa: E402
 from kappa.stack import manager  # noqa: E402
 from kappa.stack.postgres import connect  # noqa: E402
 
 
-def plain_read(config: Config, rng: replay.OffsetRange) -> float:
+def plain_read(config: Config, rng: offsets.OffsetRange) -> float:
     """Seconds for a plain consumer to read every record of the range."""
     consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
                          "isolation.level": "read_committed", "enable.auto.commit": False})
@@ -66,16 +66,16 @@ def main() -> int:
             spec = SimulationSpec(devices=devices, readings_per_device=size // devices, seed=2, topic=topic,
                                   anomalies=False, v1_fraction=0.2)
             simulate(config, spec, produce=True, log=lambda _: None)
-            ranges[size] = replay.capture_range(config, topic)
+            ranges[size] = offsets.capture_range(config, topic)
         replay_s, plain_s = {}, {}
         warm = f"bench{uuid.uuid4().hex[:6]}"  # warm-up: JVM start, class loading
         versions.append(warm)
-        replay.run_replay(config, "aggregate", warm, ranges[args.small], log=lambda _: None)
+        runner.run_replay(config, "aggregate", warm, ranges[args.small], log=lambda _: None)
         for size, rng in ranges.items():
             version = f"bench{uuid.uuid4().hex[:6]}"
             versions.append(version)
             t0 = time.perf_counter()
-            replay.run_replay(config, "aggregate", version, rng, log=lambda _: None)
+            runner.run_replay(config, "aggregate", version, rng, log=lambda _: None)
             replay_s[size] = time.perf_counter() - t0
             plain_s[size] = plain_read(config, rng)
             print(f"  {rng.total:>8} records: replay {replay_s[size]:6.1f} s, plain consumer {plain_s[size]:5.2f} s",
@@ -89,7 +89,7 @@ def main() -> int:
     finally:
         with connect(config) as conn:
             for version in versions:
-                replay.drop(config, conn, "aggregate", version)
+                promote.drop(config, conn, "aggregate", version)
         for svc in reversed(started):
             svc.stop()
     return 0

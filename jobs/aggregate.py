@@ -11,6 +11,35 @@ from __future__ import annotations
 from pyflink.table import StatementSet
 
 from kappa.flinkenv import JobContext
+from kappa.outputs import ArchivedTopic, JobOutputs, ReaderView, Table, Topic
+
+AGGREGATES_TOPIC = Topic("${aggregates_topic}${output_suffix}")
+
+# What this job writes (aggregates/sinks.sql): replays, the demo and the tests read this declaration.
+OUTPUTS = JobOutputs(
+    tables=(
+        Table("device_agg_1m", ("device_id", "window_start"), range_column="window_start"),
+        Table("site_agg_5m", ("site_id", "window_start"), range_column="window_start"),
+        Table("duplicates_1m", ("device_id", "window_start"), range_column="window_start"),
+        Table("late_readings", ("device_id", "seq", "kafka_partition", "kafka_offset"), compared=False),
+        Table("dead_letters", ("topic", "kafka_partition", "kafka_offset"), compared=False),
+    ),
+    topics=(AGGREGATES_TOPIC, Topic("${dead_letter_topic}${output_suffix}"),
+            Topic("${telemetry_topic}-late${output_suffix}")),
+    views=(
+        ReaderView("v_device_1m", "device_agg_1m", """
+  device_id, site_id, device_type, window_start, window_end, reading_count,
+  temp_min, temp_max, temp_avg, temp_first, temp_last, temp_stddev,
+  humidity_min, humidity_max, humidity_avg, humidity_first, humidity_last, humidity_stddev,
+  vibration_min, vibration_max, vibration_avg, vibration_first, vibration_last, vibration_stddev,
+  battery_min, battery_max, battery_avg, battery_first, battery_last, battery_stddev,
+  first_event_time, last_event_time, updated_at"""),
+        ReaderView("v_site_5m", "site_agg_5m", """
+  site_id, window_start, window_end, device_count, reading_count,
+  temp_avg, temp_min, temp_max, humidity_avg, vibration_max, battery_min, updated_at"""),
+    ),
+    archives=(ArchivedTopic("aggregates", AGGREGATES_TOPIC),),
+)
 
 
 def build(ctx: JobContext) -> StatementSet:

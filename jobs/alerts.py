@@ -15,10 +15,21 @@ from __future__ import annotations
 from pyflink.table import StatementSet
 
 from kappa.flinkenv import JobContext
+from kappa.outputs import JobOutputs, ReaderView, Table, Topic
 from udfs.alert_cooldown import suppress_repeats
 from udfs.device_silence import detect_silences
 
 PATTERNS = ("overheating", "temperature_trend", "vibration_then_heat", "low_battery")
+
+# What this job writes (alerts/sinks.sql): replays, the demo and the tests read this declaration.
+# Alerts are compared over the range of first event times both versions cover.
+OUTPUTS = JobOutputs(
+    tables=(Table("alerts", ("alert_id",), range_column="first_event_time"),),
+    topics=(Topic("${alerts_topic}${output_suffix}"),),
+    views=(ReaderView("v_alerts", "alerts", """
+  alert_id, device_id, site_id, alert_type, severity, first_event_time, last_event_time,
+  trigger_values_json AS trigger_values, rule_version, detected_at, updated_at"""),),
+)
 
 
 def build(ctx: JobContext) -> StatementSet:

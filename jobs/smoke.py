@@ -8,6 +8,9 @@ from __future__ import annotations
 from pyflink.table import StatementSet
 
 from kappa.flinkenv import JobContext
+from kappa.outputs import JobOutputs, Table
+
+OUTPUTS = JobOutputs(tables=(Table("smoke_counts", ("device_id", "window_start"), range_column="window_start"),))
 
 
 def build(ctx: JobContext) -> StatementSet:

@@ -20,7 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kappa.archive",
     "kappa.schema_cli",
     "kappa.simulate",
-    "kappa.replay",
+    "kappa.replay.cli",
     "kappa.commands.devices",
     "kappa.commands.rules",
     "kappa.commands.bridge",

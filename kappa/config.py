@@ -142,6 +142,13 @@ class JobConfig(_Section):
     # A live job's reference sources (rules, device metadata) release the temporal joins' watermark only
     # once idle this long (see sql/alerts/threshold_versions.sql): a one-off delay when a job starts
     reference_idle_timeout_s: int = 5
+    # Failure-rate restart strategy of every job (and the cluster's default): a job failing this many
+    # times within the interval fails for good instead of restarting for ever (a poison pill shows).
+    # The delay spaces the failures out: a TaskManager lost (kill -9) makes restarts fail fast until the
+    # JobManager notices it (heartbeat timeout, 20 s), which must not use up the budget.
+    restart_max_failures: int = 5
+    restart_interval_s: int = 300
+    restart_delay_s: int = 10
 
 
 class MetricsConfig(_Section):

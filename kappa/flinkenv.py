@@ -35,6 +35,18 @@ class JobOptions:
     with_secrets: bool = True
 
 
+def restart_settings(config: Config) -> dict[str, str]:
+    """A bounded (failure-rate) restart strategy: a job failing on every record fails visibly instead of
+    restarting for ever. The same values are the cluster's default (deploy/flink/config.yaml)."""
+    job = config.job
+    return {
+        "restart-strategy.type": "failure-rate",
+        "restart-strategy.failure-rate.max-failures-per-interval": str(job.restart_max_failures),
+        "restart-strategy.failure-rate.failure-rate-interval": f"{job.restart_interval_s} s",
+        "restart-strategy.failure-rate.delay": f"{job.restart_delay_s} s",
+    }
+
+
 def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
     """Every Flink option the project sets, from the config object."""
     flink = config.flink
@@ -47,9 +59,9 @@ def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
         "execution.checkpointing.dir": checkpoints.resolve().as_uri(),
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "state.backend.type": "hashmap",
-        "restart-strategy.type": "exponential-delay",
-        "restart-strategy.exponential-delay.initial-backoff": "1 s",
-        "restart-strategy.exponential-delay.max-backoff": "10 s",
+        **restart_settings(config),
+        # the local MiniCluster's REST API (replays watch restarts through it) on loopback only
+        "rest.bind-address": flink.host,
         # Python operators (the alerting job's silence detector and cool-down) hand records back in
         # bundles; the default wait of 1 s per bundle is added to every alert's latency
         "python.fn-execution.bundle.time": "100",

@@ -1,7 +1,10 @@
-"""The aggregation job's PostgreSQL outputs: versioned copies (replays, tests) and reading them back.
+"""What each job writes, declared once next to the job (`OUTPUTS` in jobs/<name>.py), and reading
+the aggregation job's PostgreSQL outputs back.
 
-Live outputs are the tables the migrations create; a run with `output_suffix='_v2'` writes to
-`device_agg_1m_v2` etc., created here with the same columns, keys and indexes.
+Live outputs are the tables the migrations create and the topics named in the job's sink SQL; a run
+with `output_suffix='_v2'` writes `<table>_v2` and `<topic>_v2`. Replays (kappa.replay), the demo and
+the tests create, compare, promote and drop exactly what a job declares here, so a new job is
+replayable by declaring its outputs, without touching the replay code.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from confluent_kafka import Consumer, TopicPartition
 from psycopg import sql
 
 from kappa.config import Config
+from kappa.errors import KappaError
 
-AGGREGATE_TABLES = ("device_agg_1m", "site_agg_5m", "duplicates_1m", "late_readings", "dead_letters")
-ALERT_TABLES = ("alerts",)  # the alerting job's (jobs/alerts.py)
 _SUFFIX = re.compile(r"^(_[a-z0-9_]{1,40})?$")
+IGNORED_COLUMNS = frozenset({"updated_at"})  # write time: never compared
 
 
 def check_suffix(suffix: str) -> str:
@@ -31,13 +34,117 @@ def check_suffix(suffix: str) -> str:
     return suffix
 
 
-def create_versioned_tables(conn: psycopg.Connection, suffix: str, tables: tuple[str, ...] = AGGREGATE_TABLES) -> None:
-    """Create `<table><suffix>` like each live table (columns, defaults, keys, indexes)."""
-    if not check_suffix(suffix):
-        return
-    for table in tables:
-        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (LIKE {} INCLUDING ALL)").format(
-            sql.Identifier(table + suffix), sql.Identifier(table)))
+@dataclass(frozen=True)
+class Table:
+    """A PostgreSQL table the job upserts into (created by the migrations; `<name><suffix>` for versions)."""
+
+    name: str
+    key: tuple[str, ...]  # the primary key: rows of two versions are matched by it
+    compared: bool = True  # `kappa replay compare` lists it (accounting tables such as dead letters: no)
+    range_column: str | None = None  # compare only the range of this column both versions cover
+    ignored: frozenset[str] = IGNORED_COLUMNS
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A Kafka topic the job writes, named with the SQL placeholders of its sink (`${output_suffix}`
+    included), e.g. `${aggregates_topic}${output_suffix}`; `${telemetry_topic}` is the job's input topic."""
+
+    template: str
+
+    def name(self, config: Config, suffix: str, input_topic: str | None = None) -> str:
+        from kappa import sqlfiles
+
+        params = sqlfiles.params_from_config(config, include_secrets=False).with_values(
+            output_suffix=check_suffix(suffix), telemetry_topic=input_topic or config.kafka.telemetry_topic)
+        return sqlfiles.render(self.template, params, source=f"topic {self.template}")
+
+
+@dataclass(frozen=True)
+class ReaderView:
+    """A view readers query; `promote` points it at a version's table (columns as in its migration)."""
+
+    name: str
+    table: str
+    columns: str  # the SELECT list, exactly as the latest migration defining the view has it
+
+    def definition(self, suffix: str) -> sql.Composed:
+        return sql.SQL("CREATE OR REPLACE VIEW {} AS SELECT {} FROM {}").format(
+            sql.Identifier(self.name), sql.SQL(" ".join(self.columns.split())),
+            sql.Identifier(self.table + check_suffix(suffix)))
+
+
+@dataclass(frozen=True)
+class ArchivedTopic:
+    """A topic of the job that a bounded replay archives as Parquet under the version's own prefix."""
+
+    dataset: str  # a name of kappa.archive_datasets.DATASETS
+    topic: Topic
+
+
+@dataclass(frozen=True)
+class JobOutputs:
+    """Everything one job writes: the declaration replays, the demo and the tests read."""
+
+    tables: tuple[Table, ...]
+    topics: tuple[Topic, ...] = ()
+    views: tuple[ReaderView, ...] = ()
+    archives: tuple[ArchivedTopic, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = {t.name for t in self.tables}
+        for view in self.views:
+            if view.table not in names:
+                raise ValueError(f"view {view.name} reads {view.table}, which is not one of the job's tables")
+
+    def table_names(self, suffix: str = "") -> list[str]:
+        return [t.name + check_suffix(suffix) for t in self.tables]
+
+    @property
+    def compared(self) -> tuple[Table, ...]:
+        return tuple(t for t in self.tables if t.compared)
+
+    def topic_names(self, config: Config, suffix: str = "", input_topic: str | None = None) -> list[str]:
+        return [t.name(config, suffix, input_topic) for t in self.topics]
+
+    def create_tables(self, conn: psycopg.Connection, suffix: str) -> None:
+        """Create `<table><suffix>` like each live table (columns, defaults, keys, indexes)."""
+        if not check_suffix(suffix):
+            return
+        for table in self.table_names():
+            conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (LIKE {} INCLUDING ALL)").format(
+                sql.Identifier(table + suffix), sql.Identifier(table)))
+
+    def drop_tables(self, conn: psycopg.Connection, suffix: str) -> list[str]:
+        """Drop the versioned tables that exist (never the live ones); returns the names dropped."""
+        if not check_suffix(suffix):
+            raise ValueError("refusing to drop the live tables")
+        gone = []
+        for table in self.table_names(suffix):
+            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone() != (None,):
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(table)))
+                gone.append(table)
+        return gone
+
+
+class NoOutputsError(KappaError):
+    """The job declares no OUTPUTS: it cannot be replayed, compared, promoted or dropped."""
+
+
+def job_outputs(job: str) -> JobOutputs:
+    """The `OUTPUTS` declared in jobs/<job>.py."""
+    from kappa import jobrunner
+
+    declared = getattr(jobrunner.load_job(job), "OUTPUTS", None)
+    if not isinstance(declared, JobOutputs):
+        raise NoOutputsError(f"jobs/{job}.py declares no OUTPUTS (kappa.outputs.JobOutputs): "
+                             "declare its tables and topics there to replay it")
+    return declared
+
+
+def create_versioned_tables(conn: psycopg.Connection, suffix: str, job: str = "aggregate") -> None:
+    """Create the versioned tables of `job` (see JobOutputs.create_tables)."""
+    job_outputs(job).create_tables(conn, suffix)
 
 
 def _ms(value: datetime) -> int:

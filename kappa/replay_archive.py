@@ -1,5 +1,6 @@
-"""The Parquet outputs of a replayed version: the version's exactly-once aggregates topic archived
-under its own prefix (`aggregates-1m_v2/...`), next to its tables and topics, and removed with them.
+"""The Parquet outputs of a replayed version: a topic the job declares archived (kappa.outputs
+ArchivedTopic; the aggregation job's exactly-once aggregates topic) archived under the version's own
+prefix (`aggregates-1m_v2/...`), next to its tables and topics, and removed with them.
 
 A replay never touches the live archive: the version's rows come from the version's topic
 (`<aggregates_topic>_v2`), through the same writer, manifest and commit protocol as the live archive
@@ -11,33 +12,35 @@ from __future__ import annotations
 import psycopg
 
 from kappa.archive import ArchiveWriter
-from kappa.archive_datasets import AGGREGATES
+from kappa.archive_datasets import AGGREGATES, DATASETS
 from kappa.config import Config
 from kappa.stack.objectstore import s3_filesystem
 
 
-def version_prefix(suffix: str) -> str:
-    """The object key prefix of a version's archived aggregates, e.g. `aggregates-1m_v2`."""
-    return f"{AGGREGATES.default_prefix}{suffix}"
+def version_prefix(suffix: str, dataset: str = AGGREGATES.name) -> str:
+    """The object key prefix of a version's archived dataset, e.g. `aggregates-1m_v2`."""
+    return f"{DATASETS[dataset].default_prefix}{suffix}"
 
 
 def version_topic(config: Config, suffix: str) -> str:
     return f"{config.kafka.aggregates_topic}{suffix}"
 
 
-def archive_version(config: Config, suffix: str) -> int:
-    """Archive everything in the version's aggregates topic; returns the rows written."""
-    writer = ArchiveWriter(config, version_topic(config, suffix), prefix=version_prefix(suffix), dataset=AGGREGATES)
+def archive_version(config: Config, suffix: str, dataset: str = AGGREGATES.name, topic: str | None = None) -> int:
+    """Archive everything in the version's topic (default: its aggregates topic); returns the rows written."""
+    writer = ArchiveWriter(config, topic or version_topic(config, suffix), prefix=version_prefix(suffix, dataset),
+                           dataset=DATASETS[dataset])
     try:
         return writer.run(once=True)
     finally:
         writer.close()
 
 
-def drop_version_archive(config: Config, conn: psycopg.Connection, suffix: str) -> list[str]:
+def drop_version_archive(config: Config, conn: psycopg.Connection, suffix: str, dataset: str = AGGREGATES.name,
+                         topic: str | None = None) -> list[str]:
     """Remove the version's objects (whatever the manifest says: orphans of a crash too), its
     manifest rows and its archive offsets. Returns what went."""
-    prefix, topic = version_prefix(suffix), version_topic(config, suffix)
+    prefix, topic = version_prefix(suffix, dataset), topic or version_topic(config, suffix)
     registered = conn.execute("SELECT count(*) FROM archive_files WHERE prefix = %s", (prefix,)).fetchone()
     offsets = conn.execute("SELECT count(*) FROM archive_offsets WHERE topic = %s", (topic,)).fetchone()
     if not (registered and registered[0]) and not (offsets and offsets[0]):

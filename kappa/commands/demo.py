@@ -75,7 +75,8 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
     with connect(config) as conn:
         applied = migrate(conn)
         seeded = reference.seed(config, conn)  # default thresholds valid from the epoch, in the rules topic
-        conn.execute("TRUNCATE " + ", ".join(outputs.AGGREGATE_TABLES + outputs.ALERT_TABLES))
+        tables = [t for job in ("aggregate", "alerts") for t in outputs.job_outputs(job).table_names()]
+        conn.execute("TRUNCATE " + ", ".join(tables))
     print(f"{len(applied)} migration(s) applied; output tables emptied for this run{'; ' + seeded if seeded else ''}")
 
     topic = config.kafka.telemetry_topic

@@ -72,7 +72,7 @@ def test_taskmanager_kill9_alerts_exactly_once(migrated: Config) -> None:
     fault, clean = f"_alerts_fault_{tag}", f"_alerts_clean_{tag}"
     with connect(migrated) as conn:
         for suffix in (fault, clean):
-            outputs.create_versioned_tables(conn, suffix, outputs.ALERT_TABLES)
+            outputs.create_versioned_tables(conn, suffix, "alerts")
     fleet, expected, planted = _plant(tag)
     fleet.produce(migrated, topic)
     began = time.monotonic()

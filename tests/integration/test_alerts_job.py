@@ -63,7 +63,7 @@ ON_EVENT_WATERMARKS = (",\n  'scan.bounded.mode' = 'latest-offset'"
 
 def _run(config: Config, topic: str, suffix: str, **extra: str) -> None:
     with connect(config) as conn:
-        outputs.create_versioned_tables(conn, suffix, outputs.ALERT_TABLES)
+        outputs.create_versioned_tables(conn, suffix, "alerts")
     options = JobOptions(bounded=True, output_suffix=suffix, extra={"telemetry_topic": topic, **extra})
     jobrunner.run_local(config, "alerts", options, wait=True)
 

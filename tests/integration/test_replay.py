@@ -17,15 +17,18 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
-from kappa import expected, jobrunner, outputs, replay, replay_archive
+from kappa import expected, jobrunner, outputs, replay_archive
 from kappa.archive import duckdb_connection
 from kappa.archive_datasets import AGGREGATES
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
+from kappa.replay import ReplayError, compare, offsets, promote, runner, versions
 from kappa.simulate import Manifest, simulate
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import READING_CATEGORIES, assert_matches_python, faulty_spec, to_reading
 from tests.integration.kafka_support import committed_messages
+
+AGGREGATE = outputs.job_outputs("aggregate")
 
 pytestmark = pytest.mark.integration
 
@@ -75,15 +78,16 @@ def _assert_same_rows(conn: psycopg.Connection, left: str, right: str) -> None:
     """Every row and every column equal (updated_at is write time). Floats to a relative 1e-9: the
     order in which one window's readings from different partitions reach the aggregate varies
     between runs, and with it the last bits of a sum; everything else exactly."""
-    for table, keys in replay.COMPARE_TABLES.items():
-        mine = replay.table_rows(conn, f"{table}_{left}", keys)
-        theirs = replay.table_rows(conn, f"{table}_{right}", keys)
-        assert mine.keys() == theirs.keys(), table
+    for table in AGGREGATE.compared:
+        mine = compare.table_rows(conn, f"{table.name}_{left}", table.key)
+        theirs = compare.table_rows(conn, f"{table.name}_{right}", table.key)
+        assert mine.keys() == theirs.keys(), table.name
         for key, row in mine.items():
             assert row.keys() == theirs[key].keys()
             for column, value in row.items():
+                other = theirs[key][column]
                 if column != "updated_at":
-                    assert expected.close(value, theirs[key][column]), (table, key, column, value, theirs[key][column])
+                    assert expected.close(value, other), (table.name, key, column, value, other)
 
 
 def _view_reads(conn: psycopg.Connection, view: str) -> str:
@@ -111,7 +115,7 @@ def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrate
     assert_matches_python(migrated, live_suffix, manifest, topic)  # V1 is right, and none of it late
 
     changed_config = _with_sql_dir(migrated, _changed_sql_dir(tmp_path))
-    rng = replay.capture_range(migrated, topic)
+    rng = offsets.capture_range(migrated, topic)
     assert rng.total == total
     _produce_extra(migrated, topic, EXTRA)  # after capture: the replay must not read these
 
@@ -119,7 +123,7 @@ def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrate
     v2, fresh = f"r{tag}", f"f{tag}"
     lines: list[str] = []
     try:
-        done = replay.run_replay(changed_config, "aggregate", v2, rng, cluster=True, interval_s=1,
+        done = runner.run_replay(changed_config, "aggregate", v2, rng, cluster=True, interval_s=1,
                                  archive=True, log=lines.append)
         assert done.state == "finished" and done.end == rng.end and done.start == rng.start
         assert any(line.startswith("submitted as Flink job") for line in lines), lines
@@ -133,13 +137,13 @@ def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrate
         assert sorted(archived) == sorted((d, int(w.replace(tzinfo=UTC).timestamp() * 1000)) for d, w in tabled)
         # a fresh bounded run of the changed job over the same offsets, locally, into another suffix
         with connect(migrated) as conn:
-            replay.register(conn, "aggregate", fresh, rng)  # so that cleanup drops its tables and topics
+            versions.register(conn, "aggregate", fresh, rng)  # so that cleanup drops its tables and topics
             outputs.create_versioned_tables(conn, "_" + fresh)
         jobrunner.run_local(changed_config, "aggregate", JobOptions(bounded=True, output_suffix="_" + fresh, extra={
-            "telemetry_topic": topic, "source_options": replay.source_options(rng.start, rng.end)}), wait=True)
+            "telemetry_topic": topic, "source_options": offsets.source_options(rng.start, rng.end)}), wait=True)
 
         with connect(migrated) as conn:
-            replay.set_state(conn, "aggregate", fresh, "finished")
+            versions.set_state(conn, "aggregate", fresh, "finished")
             books = outputs.accounting(conn, "_" + v2, late=len(outputs.late_keys(migrated, f"{topic}-late_{v2}")))
             assert books.total == total, books  # bounded by the captured offsets: no extra record
             assert books.dead_letters == manifest.data["counts"]["malformed"]
@@ -147,15 +151,15 @@ def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrate
 
             # v2 (cluster) against the fresh local run of the changed job: the same rows
             _assert_same_rows(conn, v2, fresh)
-            same = replay.compare_versions(conn, "aggregate", v2, fresh)
-            assert all(d.differences == 0 for d in same), replay.format_diffs(v2, fresh, same)
+            same = compare.compare_versions(conn, "aggregate", v2, fresh)
+            assert all(d.differences == 0 for d in same), compare.format_diffs(v2, fresh, same)
 
             # V1 against v2: exactly the device windows holding a WARN/FAULT temperature differ, only in
             # temp_avg; no window lost or gained; site windows and duplicate counts are untouched
             want, windows = _changed_windows(manifest)
             assert 0 < len(want) < windows, (len(want), windows)  # the data exercises the change
-            diffs = {d.table: d for d in replay.compare_versions(conn, "aggregate", live, v2)}
-            report = replay.format_diffs(live, v2, list(diffs.values()))
+            diffs = {d.table: d for d in compare.compare_versions(conn, "aggregate", live, v2)}
+            report = compare.format_diffs(live, v2, list(diffs.values()))
             device = diffs["device_agg_1m"]
             assert device.rows_left == device.rows_right == windows, report
             assert (device.only_left, device.only_right) == (0, 0), report
@@ -164,45 +168,45 @@ def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrate
             assert diffs["site_agg_5m"].differences == 0 and diffs["duplicates_1m"].differences == 0, report
 
             # promote v2: both reader views switch to its tables in one transaction
-            replay.promote(conn, "aggregate", v2)
+            promote.promote(conn, "aggregate", v2)
             assert f"device_agg_1m_{v2}" in _view_reads(conn, "v_device_1m")
             assert f"site_agg_5m_{v2}" in _view_reads(conn, "v_site_5m")
             count = conn.execute("SELECT count(*) FROM v_device_1m").fetchone()
             assert count == conn.execute(f'SELECT count(*) FROM "device_agg_1m_{v2}"').fetchone()
-            assert replay.get_version(conn, "aggregate", v2).promoted
-            with pytest.raises(replay.ReplayError, match="promoted"):
-                replay.drop(migrated, conn, "aggregate", v2)
+            assert versions.get_version(conn, "aggregate", v2).promoted
+            with pytest.raises(ReplayError, match="promoted"):
+                promote.drop(migrated, conn, "aggregate", v2)
 
             # all or nothing: a promotion that fails at the second view leaves the first one as it was
             conn.execute(f'ALTER TABLE "site_agg_5m_{fresh}" RENAME TO "site_agg_5m_{fresh}_gone"')
-            with pytest.raises(replay.ReplayError, match=f"site_agg_5m_{fresh}"):
-                replay.promote(conn, "aggregate", fresh)
+            with pytest.raises(ReplayError, match=f"site_agg_5m_{fresh}"):
+                promote.promote(conn, "aggregate", fresh)
             conn.execute(f'ALTER TABLE "site_agg_5m_{fresh}_gone" RENAME TO "site_agg_5m_{fresh}"')
             assert f"device_agg_1m_{v2}" in _view_reads(conn, "v_device_1m")
-            assert replay.get_version(conn, "aggregate", v2).promoted
+            assert versions.get_version(conn, "aggregate", v2).promoted
 
         # the seam: v2's live job as `promote` prints it (bounded here by the latest offsets) continues
         # exactly at the replay's end: it reads the records produced after the capture, once each
-        follow_on = replay.follow_on_options(done)
+        follow_on = promote.follow_on_options(done)
         assert not follow_on.bounded and follow_on.output_suffix == "_" + v2
         follow_on.extra["source_options"] += ",\n  'scan.bounded.mode' = 'latest-offset'"
         jobrunner.run_local(changed_config, "aggregate", follow_on, wait=True)
         dead = committed_messages(migrated, f"{migrated.kafka.dead_letter_topic}_{v2}")
         assert len(dead) == manifest.data["counts"]["malformed"] + EXTRA  # exactly-once topic: no repeat
         with connect(migrated) as conn:
-            after = replay.compare_versions(conn, "aggregate", v2, fresh)  # the extra records are no readings
-            assert all(d.differences == 0 for d in after), replay.format_diffs(v2, fresh, after)
+            after = compare.compare_versions(conn, "aggregate", v2, fresh)  # the extra records are no readings
+            assert all(d.differences == 0 for d in after), compare.format_diffs(v2, fresh, after)
     finally:
         with connect(migrated) as conn:
             conn.execute(f'DROP TABLE IF EXISTS "site_agg_5m_{fresh}_gone"')
-            replay.promote(conn, "aggregate", "live")
+            promote.promote(conn, "aggregate", "live")
             assert conn.execute("SELECT count(*) FROM v_device_1m").fetchone() == \
                 conn.execute("SELECT count(*) FROM device_agg_1m").fetchone()
-            existing = {v.version for v in replay.versions(conn, "aggregate")}
+            existing = {v.version for v in versions.versions(conn, "aggregate")}
             if fresh in existing:
-                replay.drop(migrated, conn, "aggregate", fresh)
+                promote.drop(migrated, conn, "aggregate", fresh)
             if v2 in existing:
-                gone = replay.drop(migrated, conn, "aggregate", v2)
+                gone = promote.drop(migrated, conn, "aggregate", v2)
                 assert f"table device_agg_1m_{v2}" in gone
                 assert any(item.startswith(f"archive s3://{migrated.s3.bucket}/aggregates-1m_{v2}/") for item in gone)
                 assert not conn.execute("SELECT count(*) FROM archive_files WHERE prefix = %s",

@@ -17,8 +17,9 @@ from collections.abc import Iterable
 import pytest
 from confluent_kafka import Producer
 
-from kappa import expected, jobrunner, outputs, replay
+from kappa import expected, jobrunner, outputs
 from kappa.config import Config
+from kappa.replay import ReplayError, offsets, promote, runner, versions
 from kappa.simulate import ProducedRecord, simulate
 from kappa.simulate.encoding import _frame, _parsed_schema
 from kappa.stack.postgres import connect
@@ -99,7 +100,7 @@ def test_follow_replay_catches_up_keeps_running_and_leaves_no_seam(migrated: Con
     cut = next(i for i, r in enumerate(records) if r.row is not None and r.event_time >= seam_ms)
     first, second = records[:cut], records[cut:]
     _produce(migrated, topic, first)
-    rng = replay.capture_range(migrated, topic)
+    rng = offsets.capture_range(migrated, topic)
     assert rng.total == len(first)
 
     # the windows holding readings from both sides of E: what a second job started at E gets wrong
@@ -115,7 +116,7 @@ def test_follow_replay_catches_up_keeps_running_and_leaves_no_seam(migrated: Con
         # no partition is ever declared idle here (it would be while the topic is quiet between the
         # batches): then the watermark is the minimum over all partitions and the result does not
         # depend on the order in which the batch's partitions are fetched
-        done = replay.run_replay(migrated, "aggregate", version, rng, cluster=True, follow=True, interval_s=1,
+        done = runner.run_replay(migrated, "aggregate", version, rng, cluster=True, follow=True, interval_s=1,
                                  extra={"source_idle_timeout_s": "3600"}, log=lines.append)
         job_id = done.job_id
         assert done.state == "following" and job_id is not None and done.follows, done
@@ -124,10 +125,10 @@ def test_follow_replay_catches_up_keeps_running_and_leaves_no_seam(migrated: Con
         assert jobrunner.job_state(migrated, job_id) == "RUNNING"  # left running as the version's live job
 
         with connect(migrated) as conn:
-            listed = replay.get_version(conn, "aggregate", version)
+            listed = versions.get_version(conn, "aggregate", version)
             assert (listed.state, listed.job_id, listed.end) == ("following", job_id, rng.end)
-            with pytest.raises(replay.ReplayError, match="RUNNING"):
-                replay.drop(migrated, conn, "aggregate", version)  # its job writes into these tables
+            with pytest.raises(ReplayError, match="RUNNING"):
+                promote.drop(migrated, conn, "aggregate", version)  # its job writes into these tables
 
         _produce(migrated, topic, second)  # after E, continuing the first batch's event times
         last_ms = max(r.timestamp_ms for r in records)
@@ -140,7 +141,7 @@ def test_follow_replay_catches_up_keeps_running_and_leaves_no_seam(migrated: Con
             assert actual[key]["reading_count"] == after[key]["reading_count"], key
         assert jobrunner.job_state(migrated, job_id) == "RUNNING"
         with connect(migrated) as conn:  # the explicit way to drop a following version: cancel its job
-            gone = replay.drop(migrated, conn, "aggregate", version, cancel_job=True)
+            gone = promote.drop(migrated, conn, "aggregate", version, cancel_job=True)
         assert f"job {job_id} (cancelled)" in gone and f"table device_agg_1m{suffix}" in gone, gone
         assert jobrunner.job_state(migrated, job_id) == "CANCELED"
     finally:  # whatever failed above: no job left running, no version left behind
@@ -148,5 +149,5 @@ def test_follow_replay_catches_up_keeps_running_and_leaves_no_seam(migrated: Con
             jobrunner.cancel(migrated, job_id)
             jobrunner.wait_for_state(migrated, job_id, {"CANCELED"}, timeout_s=120)
         with connect(migrated) as conn:
-            if version in {v.version for v in replay.versions(conn, "aggregate")}:
-                replay.drop(migrated, conn, "aggregate", version)
+            if version in {v.version for v in versions.versions(conn, "aggregate")}:
+                promote.drop(migrated, conn, "aggregate", version)

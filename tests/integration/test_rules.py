@@ -12,9 +12,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from kappa import jobrunner, outputs, replay
+from kappa import jobrunner, outputs
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
+from kappa.replay import offsets, runner
 from kappa.rules import service as rules
 from kappa.rules.model import Rule, effective
 from kappa.simulate import parse_time_ms
@@ -109,7 +110,7 @@ def test_a_threshold_change_mid_data_live_and_replayed(migrated: Config) -> None
     overridden = [f.dev(name) for name in ("a", "b", "c")]
     with connect(migrated) as conn:
         for suffix in (live, replay1, replay2):
-            outputs.create_versioned_tables(conn, suffix, outputs.ALERT_TABLES)
+            outputs.create_versioned_tables(conn, suffix, "alerts")
         rules.write(migrated, conn, _override(overridden, 85.0, f"t-v1-{tag}", 0))  # valid from the epoch
 
     # the live job (unbounded): the rules topic gets no record while part A flows, so the join moves
@@ -140,11 +141,11 @@ def test_a_threshold_change_mid_data_live_and_replayed(migrated: Config) -> None
             client.cancel().result()
 
     # replay = live: bounded over the captured offsets, same versions
-    rng = replay.capture_range(migrated, topic)
-    jobrunner.run_local(migrated, "alerts", replay.replay_options(rng, replay1), wait=True)
+    rng = offsets.capture_range(migrated, topic)
+    jobrunner.run_local(migrated, "alerts", runner.replay_options(rng, replay1), wait=True)
     # a version valid only after the data (it would make every 60 C reading hot): the same alerts
     rules.write(migrated, None, _override(overridden, 50.0, f"t-v3-{tag}", T_END + 3_600_000))
-    jobrunner.run_local(migrated, "alerts", replay.replay_options(rng, replay2), wait=True)
+    jobrunner.run_local(migrated, "alerts", runner.replay_options(rng, replay2), wait=True)
     with connect(migrated) as conn:
         assert _comparable(_alerts(conn, replay1)) == live_rows
         assert _comparable(_alerts(conn, replay2)) == live_rows
