@@ -136,6 +136,8 @@ class JobConfig(_Section):
     source_idle_timeout_s: int
     group_prefix: str
     max_clock_skew_s: int = 300  # event time further ahead of the record's reference time: dead-lettered
+    # how far behind its partition a reading may be and still update its windows (sql/telemetry/lateness.sql)
+    allowed_lateness_s: int = 7200
 
 
 class Config(_Section):
