@@ -119,7 +119,7 @@ def _live_run(config: Config, topic: str, suffix: str, case: Case) -> Manifest:
         records = sorted(manifest.records, key=lambda r: r.index)  # the send order
         for _, chunk in itertools.groupby(records, key=lambda r: r.send_ms // (case.chunk_s * 1000)):
             for record in chunk:
-                producer.produce(topic, key=record.key.encode(), value=record.value, partition=record.partition,
+                producer.produce(topic, key=record.key.encode(), value=record.value, partition=record.partition or 0,
                                  timestamp=record.timestamp_ms)
             assert producer.flush(30) == 0
             _read_up_to_end(config, topic, group)
