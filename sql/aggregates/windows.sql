@@ -8,9 +8,13 @@
 -- Per-device one-minute tumbling windows over event time: what a maintenance engineer looks at.
 -- first/last are by event time (FIRST_BY_TIME / LAST_BY_TIME, not arrival order), stddev is the
 -- population standard deviation; measurements a device type lacks stay NULL.
+-- Grouped by device only (site and device type, constant for a device within a minute, are taken with
+-- MAX): the window's key is then the sinks' key (device, window start), so an update reaches them as
+-- the new row alone (+U). Grouped by site and type too, the planner sent a retraction first (-U), which
+-- the upsert sinks write as a delete (a tombstone in the topic) when a flush falls between the two.
 CREATE TEMPORARY VIEW device_windows_1m AS
 SELECT
-  device_id, site_id, device_type,
+  device_id, MAX(site_id) AS site_id, MAX(device_type) AS device_type,
   TUMBLE_START(event_time, INTERVAL '1' MINUTE) AS window_start,
   TUMBLE_END(event_time, INTERVAL '1' MINUTE) AS window_end,
   COUNT(*) AS reading_count,
@@ -28,7 +32,7 @@ SELECT
   STDDEV_POP_STABLE(battery_pct) AS battery_stddev,
   MIN(event_time) AS first_event_time, MAX(event_time) AS last_event_time
 FROM readings
-GROUP BY device_id, site_id, device_type, TUMBLE(event_time, INTERVAL '1' MINUTE);
+GROUP BY device_id, TUMBLE(event_time, INTERVAL '1' MINUTE);
 
 -- Per-site five-minute windows: how a plant is doing.
 CREATE TEMPORARY VIEW site_windows_5m AS

@@ -33,6 +33,7 @@ def _window_versions(config: Config, topic: str) -> dict[tuple[str, int], list[i
     versions: dict[tuple[str, int], list[int]] = {}
     for _, raw in committed_messages(config, topic):
         value = deserialize(raw, SerializationContext(topic, MessageField.VALUE))
+        assert value is not None, "a tombstone: windows are updated, never deleted"
         start = int(value["window_start"].replace(tzinfo=UTC).timestamp() * 1000)
         versions.setdefault((value["device_id"], start), []).append(value["reading_count"])
     return versions
