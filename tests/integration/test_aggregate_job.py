@@ -25,7 +25,8 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     assert 0 < books.duplicates <= manifest.data["counts"]["duplicate"]
 
     # the aggregates topic is an upsert topic keyed by (device, window start): its last record per key
-    # is the table's row (the readings sent 2-3 minutes behind updated windows that had fired)
+    # is the table's row (whether a window was written once or updated depends on how fast this bounded
+    # run read; test_late_updates.py shows the updates at device pace)
     aggregates = f"{migrated.kafka.aggregates_topic}{suffix}"
     latest = latest_windows(migrated, aggregates)
     dead = committed_messages(migrated, f"{migrated.kafka.dead_letter_topic}{suffix}")
@@ -33,5 +34,4 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
         device_rows = outputs.device_windows(conn, suffix)
     assert latest.keys() == device_rows.keys()
     assert all(latest[key]["reading_count"] == row["reading_count"] for key, row in device_rows.items())
-    assert len(committed_messages(migrated, aggregates)) > len(device_rows), "some windows were updated"
     assert len(dead) == manifest.data["counts"]["malformed"]
