@@ -1,7 +1,7 @@
 """Sustained rate of the aggregation job's Avro path against Flink's native JSON format, same run.
 
-Both paths run the same SQL after decoding (late split, window de-duplication, 1-minute device and
-5-minute site windows, duplicate counts; the Avro path also its dead-letter branch) into blackhole
+Both paths run the same SQL after decoding (late split, de-duplication, 1-minute device and
+5-minute site windows with allowed lateness, duplicate counts; the Avro path also its dead-letter branch) into blackhole
 sinks, in a local MiniCluster, over the same readings: Avro in
 the Confluent wire format (decoded by the project's Java function, with dead-letter checks) versus
 JSON read by Flink's `json` format. Start-up is excluded by timing each path at two input sizes and
@@ -27,6 +27,7 @@ from kappa import sqlfiles  # noqa: E402
 from kappa.commands.demo import recreate_topic  # noqa: E402
 from kappa.config import get_config  # noqa: E402
 from kappa.flinkenv import JobContext, JobOptions  # noqa: E402
+from kappa.lateness import allow_late_updates  # noqa: E402
 from kappa.simulate import SimulationSpec, simulate  # noqa: E402
 from kappa.stack import manager  # noqa: E402
 
@@ -67,7 +68,8 @@ def run_path(config, path: str, topic: str) -> float:  # type: ignore[no-untyped
                 sqlfiles.strip_comments((BENCH_SQL / "json_source.sql").read_text()), ctx.params)):
             ctx.t_env.execute_sql(statement)
         ctx.execute_file("telemetry/functions.sql")
-    for name in ("telemetry/ontime.sql", "telemetry/dedup.sql", "aggregates/windows.sql"):
+    allow_late_updates(ctx.t_env, config)  # as jobs/aggregate.py
+    for name in ("telemetry/lateness.sql", "telemetry/dedup.sql", "aggregates/windows.sql"):
         ctx.execute_file(name)
     statements = ctx.t_env.create_statement_set()
     views = ["device_windows_1m", "site_windows_5m", "duplicate_counts_1m", "telemetry_late"]

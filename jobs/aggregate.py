@@ -11,6 +11,7 @@ from __future__ import annotations
 from pyflink.table import StatementSet
 
 from kappa.flinkenv import JobContext
+from kappa.lateness import allow_late_updates
 from kappa.outputs import ArchivedTopic, JobOutputs, ReaderView, Table, Topic
 
 AGGREGATES_TOPIC = Topic("${aggregates_topic}${output_suffix}")
@@ -43,11 +44,12 @@ OUTPUTS = JobOutputs(
 
 
 def build(ctx: JobContext) -> StatementSet:
+    allow_late_updates(ctx.t_env, ctx.config)  # windows with allowed lateness
     ctx.execute_file("telemetry/functions.sql")
     ctx.execute_file("telemetry/source.sql")  # source, watermark
     ctx.execute_file("telemetry/decode.sql")  # decode, dead letters
-    ctx.execute_file("telemetry/ontime.sql")  # late split
-    ctx.execute_file("telemetry/dedup.sql")  # de-duplication within windows
+    ctx.execute_file("telemetry/lateness.sql")  # late split, decided per partition in offset order
+    ctx.execute_file("telemetry/dedup.sql")  # first copy of each reading; later copies are duplicates
     ctx.execute_file("aggregates/windows.sql")  # logic
     ctx.execute_file("aggregates/sinks.sql")  # sinks
     return ctx.add_inserts(ctx.t_env.create_statement_set(), "aggregates/inserts.sql")

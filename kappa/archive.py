@@ -209,8 +209,11 @@ def duckdb_connection(config: Config, prefix: str = PREFIX, view: str = TELEMETR
         "USE_SSL false)",
         [config.secret(s3.access_key_env), config.secret(s3.secret_key_env), f"{s3.host}:{s3.port}", s3.region],
     )
+    key = next((d.key for d in DATASETS.values() if d.view == view), ())
+    latest = (f" QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY kafka_offset DESC) = 1"
+              if key else "")  # an upsert topic's archive: the last version of each key
     conn.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet({_sql_list(urls)}, "
-                 "hive_partitioning = true, union_by_name = true)")
+                 f"hive_partitioning = true, union_by_name = true){latest}")
     return conn
 
 

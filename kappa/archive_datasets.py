@@ -32,13 +32,18 @@ class Dataset:
     time_column: str
     date_key: str
     tail_column: str | None
+    # An upsert topic's key: the archive holds every version, its view only the last one per key (the
+    # aggregation job updates a window when a reading within allowed lateness arrives). Versions of a
+    # key are in one Kafka partition, so the last is the one with the highest offset.
+    key: tuple[str, ...] = ()
 
     def default_topic(self, config: Config) -> str:
         return config.kafka.telemetry_topic if self.name == "telemetry" else config.kafka.aggregates_topic
 
 
 TELEMETRY = Dataset("telemetry", "telemetry", "telemetry", "event_time", "event_date", "device_type")
-AGGREGATES = Dataset("aggregates", "aggregates-1m", "aggregates_1m", "window_start", "window_date", None)
+AGGREGATES = Dataset("aggregates", "aggregates-1m", "aggregates_1m", "window_start", "window_date", None,
+                     key=("device_id", "window_start"))
 DATASETS = {d.name: d for d in (TELEMETRY, AGGREGATES)}
 
 

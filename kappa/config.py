@@ -149,6 +149,8 @@ class JobConfig(_Section):
     restart_max_failures: int = 5
     restart_interval_s: int = 300
     restart_delay_s: int = 10
+    # how far behind its partition a reading may be and still update its windows (sql/telemetry/lateness.sql)
+    allowed_lateness_s: int = 7200
 
 
 class MetricsConfig(_Section):

@@ -105,3 +105,18 @@ def close(actual: Any, expected: Any, rel: float = 1e-9, abs_tol: float = 1e-9) 
     if isinstance(actual, float) and isinstance(expected, float):
         return math.isclose(actual, expected, rel_tol=rel, abs_tol=abs_tol)
     return bool(actual == expected)
+
+
+def late_flags(records: Iterable[tuple[int, int, int]], late_after_ms: int) -> list[bool]:
+    """For each (Kafka partition, offset, event ms) of the valid readings read: is it late by the job's
+    rule (sql/telemetry/lateness.sql)? Late = event time at or more than `late_after_ms` (watermark delay +
+    allowed lateness) behind the newest event time read before it or with it in its partition, in offset
+    order. A function of the log only, so the same for a live run and any replay."""
+    rows = list(records)
+    newest: dict[int, int] = {}
+    flags = [False] * len(rows)
+    for i in sorted(range(len(rows)), key=lambda i: (rows[i][0], rows[i][1])):
+        partition, _, event_ms = rows[i]
+        newest[partition] = max(newest.get(partition, event_ms), event_ms)
+        flags[i] = event_ms <= newest[partition] - late_after_ms
+    return flags

@@ -57,6 +57,8 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "watermark_delay_s": str(job.watermark_delay_s),
         "source_idle_timeout_s": str(job.source_idle_timeout_s),
         "max_clock_skew_ms": str(job.max_clock_skew_s * 1000),
+        "allowed_lateness_s": str(job.allowed_lateness_s),
+        "allowed_lateness_ms": str(job.allowed_lateness_s * 1000),
         # Extra WITH options appended to Kafka sources, e.g. bounded reads (see kappa.flinkenv).
         "source_options": "",
         # The same for the reference sources (rules, device metadata): bounded runs read them to their end.

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from kappa.config import Config
 from kappa.flinkenv import JobContext, JobOptions
+from kappa.lateness import allow_late_updates
 from kappa.sqltest import TELEMETRY, Fixture
 
 if TYPE_CHECKING:
@@ -191,6 +192,7 @@ def run_all(config: Config, fixtures: list[Fixture]) -> dict[Path, Outcome]:
     """Every fixture's output changelog, by fixture path, from one bounded job."""
     options = JobOptions(bounded=True, parallelism=1, with_secrets=False)
     ctx = JobContext(config, options, job_name="sqltest")
+    allow_late_updates(ctx.t_env, config)  # the aggregation job's windows (no fixture uses a window TVF)
     outcomes = {fixture.path: Outcome() for fixture in fixtures}
     with tempfile.TemporaryDirectory(prefix="kappa-sqltest-") as folder:
         ctx.execute_file("telemetry/functions.sql")

@@ -1,10 +1,22 @@
+-- Windows with allowed lateness. Group windows (GROUP BY TUMBLE(...)), not window table functions:
+-- only they take Flink's table.exec.emit.allow-lateness / late-fire options (set by kappa.lateness
+-- from job.allowed_lateness_s). A window fires once when the watermark passes its end (+I), then each
+-- reading that arrives for it within allowed_lateness fires it again (-U old row, +U new row); its
+-- state is dropped when the watermark passes end + allowed_lateness. lateness.sql routes late every
+-- reading a window would drop, so none is dropped silently.
+
 -- Per-device one-minute tumbling windows over event time: what a maintenance engineer looks at.
 -- first/last are by event time (FIRST_BY_TIME / LAST_BY_TIME, not arrival order), stddev is the
 -- population standard deviation; measurements a device type lacks stay NULL.
+-- Grouped by device only (site and device type, constant for a device within a minute, are taken with
+-- MAX): the window's key is then the sinks' key (device, window start), so an update reaches them as
+-- the new row alone (+U). Grouped by site and type too, the planner sent a retraction first (-U), which
+-- the upsert sinks write as a delete (a tombstone in the topic) when a flush falls between the two.
 CREATE TEMPORARY VIEW device_windows_1m AS
 SELECT
-  device_id, site_id, device_type,
-  window_start, window_end,
+  device_id, MAX(site_id) AS site_id, MAX(device_type) AS device_type,
+  TUMBLE_START(event_time, INTERVAL '1' MINUTE) AS window_start,
+  TUMBLE_END(event_time, INTERVAL '1' MINUTE) AS window_end,
   COUNT(*) AS reading_count,
   MIN(temperature_c) AS temp_min, MAX(temperature_c) AS temp_max, AVG(temperature_c) AS temp_avg,
   FIRST_BY_TIME(temperature_c, event_ms) AS temp_first, LAST_BY_TIME(temperature_c, event_ms) AS temp_last,
@@ -19,24 +31,28 @@ SELECT
   FIRST_BY_TIME(battery_pct, event_ms) AS battery_first, LAST_BY_TIME(battery_pct, event_ms) AS battery_last,
   STDDEV_POP_STABLE(battery_pct) AS battery_stddev,
   MIN(event_time) AS first_event_time, MAX(event_time) AS last_event_time
-FROM readings_1m
-GROUP BY device_id, site_id, device_type, window_start, window_end;
+FROM readings
+GROUP BY device_id, TUMBLE(event_time, INTERVAL '1' MINUTE);
 
 -- Per-site five-minute windows: how a plant is doing.
 CREATE TEMPORARY VIEW site_windows_5m AS
 SELECT
-  site_id, window_start, window_end,
+  site_id,
+  TUMBLE_START(event_time, INTERVAL '5' MINUTE) AS window_start,
+  TUMBLE_END(event_time, INTERVAL '5' MINUTE) AS window_end,
   COUNT(DISTINCT device_id) AS device_count,
   COUNT(*) AS reading_count,
   AVG(temperature_c) AS temp_avg, MIN(temperature_c) AS temp_min, MAX(temperature_c) AS temp_max,
   AVG(humidity_pct) AS humidity_avg, MAX(vibration_mm_s) AS vibration_max, MIN(battery_pct) AS battery_min
-FROM readings_5m
-GROUP BY site_id, window_start, window_end;
+FROM readings
+GROUP BY site_id, TUMBLE(event_time, INTERVAL '5' MINUTE);
 
 -- Re-sent copies dropped per device and minute (for the accounting: read = aggregated +
 -- dead letters + late + duplicates).
 CREATE TEMPORARY VIEW duplicate_counts_1m AS
-SELECT device_id, window_start, window_end, COUNT(*) - COUNT(DISTINCT seq) AS duplicate_count
-FROM TABLE(TUMBLE(TABLE telemetry_ontime, DESCRIPTOR(event_time), INTERVAL '1' MINUTE))
-GROUP BY device_id, window_start, window_end
-HAVING COUNT(*) > COUNT(DISTINCT seq);
+SELECT device_id,
+  TUMBLE_START(event_time, INTERVAL '1' MINUTE) AS window_start,
+  TUMBLE_END(event_time, INTERVAL '1' MINUTE) AS window_end,
+  COUNT(*) AS duplicate_count
+FROM resent_copies
+GROUP BY device_id, TUMBLE(event_time, INTERVAL '1' MINUTE);

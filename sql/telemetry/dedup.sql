@@ -1,24 +1,24 @@
--- Re-sent readings (same device and sequence number) are dropped inside each window: a re-sent
--- copy has the reading's own event time, so it always falls into the same window as the original.
--- Window de-duplication keeps the first copy by event time; its output is append-only, so the
--- aggregates after it need no retraction, and its state ends with the window.
-CREATE TEMPORARY VIEW readings_1m AS
+-- Re-sent readings (same device and sequence number): the first copy read is the reading, every later
+-- copy is a duplicate. A running count per (device, seq) in arrival order numbers the copies; copies of
+-- a reading share its key, so they are in one Kafka partition and their order is offset order. Both
+-- outputs are append-only, so windows with allowed lateness can follow them, and each accepted record
+-- is in exactly one of the two (the accounting stays exact by construction).
+--
+-- The count's state lives `table.exec.state.ttl` (kappa.lateness: allowed_lateness + the largest
+-- window + the watermark delay, in processing time): a copy re-sent after that is counted again.
+CREATE TEMPORARY VIEW telemetry_copies AS
+SELECT *,
+  COUNT(*) OVER (PARTITION BY device_id, seq ORDER BY proc_time
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS copy_number
+FROM telemetry_accepted;
+
+CREATE TEMPORARY VIEW readings AS
 SELECT device_id, site_id, device_type, seq, event_time, event_ms, status, firmware_version,
-       temperature_c, humidity_pct, pressure_hpa, vibration_mm_s, power_w, battery_pct, signal_rssi_dbm,
-       window_start, window_end
-FROM (
-  SELECT *, ROW_NUMBER() OVER (
-    PARTITION BY window_start, window_end, device_id, seq ORDER BY event_time ASC) AS copy_number
-  FROM TABLE(TUMBLE(TABLE telemetry_ontime, DESCRIPTOR(event_time), INTERVAL '1' MINUTE))
-)
+       temperature_c, humidity_pct, pressure_hpa, vibration_mm_s, power_w, battery_pct, signal_rssi_dbm
+FROM telemetry_copies
 WHERE copy_number = 1;
 
-CREATE TEMPORARY VIEW readings_5m AS
-SELECT device_id, site_id, seq, event_time, temperature_c, humidity_pct, vibration_mm_s, battery_pct,
-       window_start, window_end
-FROM (
-  SELECT *, ROW_NUMBER() OVER (
-    PARTITION BY window_start, window_end, device_id, seq ORDER BY event_time ASC) AS copy_number
-  FROM TABLE(TUMBLE(TABLE telemetry_ontime, DESCRIPTOR(event_time), INTERVAL '5' MINUTE))
-)
-WHERE copy_number = 1;
+CREATE TEMPORARY VIEW resent_copies AS
+SELECT device_id, seq, event_time
+FROM telemetry_copies
+WHERE copy_number > 1;

@@ -1,7 +1,8 @@
--- Late readings: event time at or behind the watermark when the reading is read. Such a reading
--- could reach a window that has already fired, so it never enters a window: it is routed to the
--- late output instead (counted, not dropped). A reading that passes this test is never late at
--- the window operator, whose watermark can only be behind this one.
+-- The alerting job's on-time readings: event time ahead of the watermark when the reading is read.
+-- MATCH_RECOGNIZE and the silence detector's event-time timers drop anything behind their watermark,
+-- which can only be behind this one, so a reading that passes is never dropped there. This rule
+-- depends on how fast the partitions are read; the aggregation job uses lateness.sql instead (late
+-- decided per partition in offset order, with allowed lateness updating fired windows).
 CREATE TEMPORARY VIEW telemetry_late AS
 SELECT *
 FROM telemetry_valid

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import NewTopic
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
 
 from kappa import kafka_clients
 from kappa.config import Config
@@ -75,3 +81,16 @@ def copy_new_records(config: Config, source: str, since: dict[int, int], target:
         return copied
     finally:
         consumer.close()
+
+
+def latest_windows(config: Config, topic: str) -> dict[tuple[str, int], dict[str, Any]]:
+    """(device, window start ms) -> the last committed record of that key in the aggregation job's
+    upsert topic (JSON key {device_id, window_start}, Avro value), as a consumer of its changelog keeps."""
+    deserialize = AvroDeserializer(SchemaRegistryClient({"url": config.registry.url}))
+    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    for key, value in committed_messages(config, topic):
+        fields = json.loads(key or b"{}")
+        start = datetime.fromisoformat(fields["window_start"]).replace(tzinfo=UTC)
+        record = deserialize(value, SerializationContext(topic, MessageField.VALUE))
+        latest[(fields["device_id"], int(start.timestamp() * 1000))] = record
+    return latest

@@ -229,8 +229,8 @@ def test_compaction_interrupted_before_and_after_its_commit_recovers(stack: Conf
 
 
 def test_archive_of_the_aggregates_topic_matches_the_aggregate_table(migrated: Config) -> None:
-    """The aggregation job run bounded, its exactly-once Avro topic archived: every 1-minute window
-    of device_agg_1m<suffix> once in the archive, with the same reading count."""
+    """The aggregation job run bounded, its exactly-once Avro upsert topic archived: every 1-minute window
+    of device_agg_1m<suffix> once in the archive's view (its last version), with the same reading count."""
     from kappa import jobrunner, outputs
     from kappa.archive_datasets import AGGREGATES
     from kappa.flinkenv import JobOptions
@@ -251,7 +251,9 @@ def test_archive_of_the_aggregates_topic_matches_the_aggregate_table(migrated: C
         table = outputs.device_windows(conn, suffix)
     rows = duckdb_connection(migrated, prefix, view=AGGREGATES.view).execute(
         "SELECT device_id, epoch_ms(window_start), reading_count, window_date, hour FROM aggregates_1m").fetchall()
-    assert archived == len(rows) == len(table) > 0
+    # every version of a window is archived (a reading within allowed lateness updates a fired window);
+    # the view shows the last one of each, which is the table's row
+    assert archived >= len(rows) == len(table) > 0
     assert Counter((device, start) for device, start, *_ in rows) == Counter(table.keys())
     assert all(table[(device, start)]["reading_count"] == count for device, start, count, *_ in rows)
     assert all(f.hive_partition.startswith("window_date=") for f in _files(migrated, prefix))

@@ -1,0 +1,194 @@
+"""Late readings are a function of the log, and late data corrects its windows (issue 12, item 4).
+
+Each case is produced at device pace (sent a little at a time, each part once the live, unbounded
+job has read the previous ones), then read again as a bounded catch-up over the same offsets into
+other outputs. Both runs must route exactly the
+readings late that Python's partition rule calls late (kappa.expected.late_flags), and end with the
+same windows, equal to Python's over every other reading:
+
+- readings sent 105-155 s behind, with an allowed lateness of 120 s: some update windows that had
+  fired, the others are routed late, counted, and accounted for;
+- a device offline for 30 minutes (event time) that then sends its backlog, with the default allowed
+  lateness (2 h): its windows hold all its readings.
+
+The live run's last windows fire when one reading per partition far ahead in event time (a device of
+its own, left out of the comparison) moves the watermark past them, as later data would. Idleness is
+off in the live run (a long idle timeout), the one documented way its late set may differ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import itertools
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import fastavro
+import pytest
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import NewTopic
+
+from kappa import expected, jobrunner, kafka_clients, outputs
+from kappa.config import Config
+from kappa.flinkenv import JobOptions
+from kappa.simulate import Category, Manifest, ProducedRecord, SimulationSpec, simulate
+from kappa.simulate.encoding import _frame, _parsed_schema
+from kappa.stack.postgres import connect
+from tests.integration.aggregate_support import READING_CATEGORIES, expected_late, to_reading
+from tests.integration.kafka_support import committed_messages
+
+pytestmark = pytest.mark.integration
+
+SENTINEL = "sentinel-p"
+AHEAD_MS = 3 * 3_600_000  # past every window + the largest allowed lateness used here
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    spec: SimulationSpec
+    allowed_lateness_s: int
+    chunk_s: int  # simulated send time per chunk of the live run
+
+
+CASES = {
+    "late-readings": Case(SimulationSpec(devices=6, sites=2, readings_per_device=40, seed=7, late=0.08,
+                                         late_margin_s=100, out_of_order=0.05, duplicates=0.04, malformed=0,
+                                         v1_fraction=0.0, anomalies=False), 120, 30),
+    "offline-device": Case(SimulationSpec(devices=4, sites=2, readings_per_device=240, seed=9, duplicates=0.02,
+                                          malformed=0, v1_fraction=0.0, anomalies=False, offline_devices=1,
+                                          offline_s=1800), 7200, 120),
+}
+
+
+def _with_lateness(config: Config, seconds: int) -> Config:
+    return config.model_copy(update={"job": config.job.model_copy(update={"allowed_lateness_s": seconds})})
+
+
+def _sentinels(config: Config, topic: str, records: list[ProducedRecord]) -> int:
+    """One valid reading per partition AHEAD_MS after the data, each by a device of its own."""
+    template = next(r for r in records if r.category is Category.VALID)
+    parsed = _parsed_schema(config.root, 2)
+    value = fastavro.schemaless_reader(io.BytesIO(template.value[5:]), parsed, parsed)
+    assert isinstance(value, dict)
+    at = max(r.event_time for r in records if r.row is not None) + AHEAD_MS
+    producer = kafka_clients.producer(config, None, **{"enable.idempotence": True})
+    for partition in range(config.kafka.partitions):
+        record = {**value, "device_id": f"{SENTINEL}{partition}", "seq": 1, "event_time": at}
+        producer.produce(topic, key=record["device_id"].encode(), partition=partition, timestamp=at,
+                         value=_frame(int.from_bytes(template.value[1:5], "big"), parsed, record))
+    assert producer.flush(30) == 0
+    return config.kafka.partitions
+
+
+def _books(config: Config, topic: str, suffix: str) -> tuple[Counter, outputs.Accounting]:
+    late = Counter(outputs.late_keys(config, f"{topic}-late{suffix}"))
+    with connect(config) as conn:
+        return late, outputs.accounting(conn, suffix, late=late.total())
+
+
+def _read_up_to_end(config: Config, topic: str, group: str) -> None:
+    """Wait until the job's consumer group has committed (at a checkpoint) every offset of `topic`."""
+    consumer = kafka_clients.consumer(config, group, None, **{"enable.auto.commit": False})
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(config.kafka.partitions)]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
+        deadline = time.monotonic() + 120
+        while any(tp.offset < ends[tp.partition] for tp in consumer.committed(partitions, timeout=10)
+                  if ends[tp.partition] > 0):
+            assert time.monotonic() < deadline, f"the live job did not read {topic} up to {ends}"
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+
+
+def _live_run(config: Config, topic: str, suffix: str, case: Case) -> Manifest:
+    """The job unbounded while the readings arrive at device pace: simulated into a staging topic, then
+    sent to `topic` (same partitions, same order, hence same offsets) one `case.chunk_s` of simulated
+    send time at a time, each once the job has read and checkpointed everything before it. Returns
+    once every record is accounted for in the job's outputs, and cancels the job."""
+    manifest = simulate(config, dataclasses.replace(case.spec, topic=f"{topic}-staging"), produce=True,
+                        log=lambda _: None)
+    options = JobOptions(output_suffix=suffix, extra={"telemetry_topic": topic, "source_idle_timeout_s": "3600"})
+    client = jobrunner.run_local(config, "aggregate", options, wait=False).get_job_client()
+    try:
+        producer = kafka_clients.producer(config, None, **{"enable.idempotence": True})
+        group = f"{config.job.group_prefix}-aggregate{suffix}"
+        records = sorted(manifest.records, key=lambda r: r.index)  # the send order
+        for _, chunk in itertools.groupby(records, key=lambda r: r.send_ms // (case.chunk_s * 1000)):
+            for record in chunk:
+                producer.produce(topic, key=record.key.encode(), value=record.value, partition=record.partition or 0,
+                                 timestamp=record.timestamp_ms)
+            assert producer.flush(30) == 0
+            _read_up_to_end(config, topic, group)
+        _sentinels(config, topic, manifest.records)
+        total = manifest.data["counts"]["total"]  # the sentinels stay in open windows: not accounted yet
+        deadline = time.monotonic() + 300
+        while _books(config, topic, suffix)[1].total != total:
+            assert time.monotonic() < deadline, f"live run never accounted for {total}: {_books(config, topic, suffix)}"
+            time.sleep(2)
+        return manifest
+    finally:
+        client.cancel().result()
+
+
+def _windows(config: Config, suffix: str, data_end_ms: int) -> tuple[dict, dict]:
+    with connect(config) as conn:
+        devices = {k: v for k, v in outputs.device_windows(conn, suffix).items() if not k[0].startswith(SENTINEL)}
+        sites = {k: v for k, v in outputs.site_windows(conn, suffix).items() if k[1] <= data_end_ms}
+    return devices, sites
+
+
+def _assert_rows(actual: dict, want: dict[Any, dict[str, Any]]) -> None:
+    missing, extra = sorted(want.keys() - actual.keys()), sorted(actual.keys() - want.keys())
+    assert not missing and not extra, (missing[:3], extra[:3])
+    for key, row in want.items():
+        for column, value in row.items():
+            assert expected.close(actual[key][column], value), (key, column, actual[key][column], value)
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_device_pace_and_catch_up_give_the_same_late_set_and_windows(migrated: Config, case: str) -> None:
+    config = _with_lateness(migrated, CASES[case].allowed_lateness_s)
+    tag = uuid.uuid4().hex[:6]
+    topic, live, catch_up = f"telemetry-late-{tag}", f"_late_live_{tag}", f"_late_catchup_{tag}"
+    admin = kafka_clients.admin(config)
+    for name in (topic, f"{topic}-staging"):
+        admin.create_topics([NewTopic(name, config.kafka.partitions, 1)])[name].result(30)
+    with connect(config) as conn:
+        outputs.create_versioned_tables(conn, live)
+        outputs.create_versioned_tables(conn, catch_up)
+
+    manifest = _live_run(config, topic, live, CASES[case])
+    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, output_suffix=catch_up,
+                                                         extra={"telemetry_topic": topic}), wait=True)
+
+    readings = [r for r in manifest.records if r.category in READING_CATEGORIES]
+    want_late = expected_late(config, readings)
+    copies = Counter((r.device_id, r.seq) for r in readings)
+    kept = [to_reading(r) for r in readings if want_late[(r.device_id, r.seq)] < copies[(r.device_id, r.seq)]]
+    data_end = max(r.event_time for r in readings)
+    total = manifest.data["counts"]["total"]
+    for suffix, sentinels in ((live, 0), (catch_up, config.kafka.partitions)):
+        late, books = _books(config, topic, suffix)
+        assert late == want_late, (suffix, sorted((late - want_late) + (want_late - late))[:5])
+        assert books.total == total + sentinels, (suffix, books)  # the catch-up also fires the sentinels' windows
+        devices, sites = _windows(config, suffix, data_end)
+        _assert_rows(devices, expected.device_windows_1m(kept))
+        _assert_rows(sites, expected.site_windows_5m(kept))
+
+    delay_ms = config.job.watermark_delay_s * 1000
+    behind = [r for r in readings if r.lateness_ms > delay_ms and not want_late[(r.device_id, r.seq)]]
+    assert behind, "some readings behind the watermark within the allowed lateness (window updates)"
+    if case == "late-readings":
+        # sent seconds after their window fired: the live upsert topic carries the window, then its update
+        updates = committed_messages(config, f"{config.kafka.aggregates_topic}{live}")
+        assert len(updates) > len(_windows(config, live, data_end)[0]), "the live topic carries updated windows"
+        assert want_late, "some readings beyond the allowed lateness"
+        assert {r.lateness_ms // 1000 for r in readings if want_late[(r.device_id, r.seq)]} <= set(range(80, 201))
+    else:
+        backlog = [r for r in readings if r.backlog]
+        assert backlog and not want_late, "the whole backlog is within the allowed lateness"
+        assert max(r.lateness_ms for r in backlog) > 25 * 60_000
