@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bisect
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -177,6 +179,52 @@ class PipelineCollector(Collector):
         yield errors
 
 
+class Refreshed:
+    """A slow source measured by a background thread every `interval_s`; a scrape serves the last
+    successful measurement (so a scrape never waits on Kafka), or fails when none is younger than
+    `max_age_s`."""
+
+    def __init__(self, measure: Callable[[], list[Metric]], interval_s: float, max_age_s: float) -> None:
+        self._measure, self._interval_s, self._max_age_s = measure, interval_s, max_age_s
+        self._lock = threading.Lock()
+        self._families: list[Metric] = []
+        self._at = 0.0
+        self._error = "not measured yet"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kappa-lag", daemon=True)
+
+    def start(self) -> Refreshed:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def refresh(self) -> None:
+        try:
+            families = self._measure()
+        except Exception as exc:  # noqa: BLE001 - reported at the next scrape
+            with self._lock:
+                if self._error != str(exc):
+                    log.warning("measuring lag failed: %s", " ".join(str(exc).split()) or type(exc).__name__)
+                self._error = str(exc) or type(exc).__name__
+            return
+        with self._lock:
+            self._families, self._at, self._error = families, time.monotonic(), ""
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.refresh()
+            self._stop.wait(max(self._interval_s - (time.monotonic() - started), 0.5))
+
+    def latest(self) -> list[Metric]:
+        with self._lock:
+            if self._at and time.monotonic() - self._at <= self._max_age_s:
+                return list(self._families)
+            raise RuntimeError(f"no lag measurement in the last {self._max_age_s:.0f} s: {self._error}")
+
+
 def sources_for(config: Config, lag_reader: LagReader) -> dict[str, Callable[[], list[Metric]]]:
     from kappa.stack.postgres import connect
     from kappa.status import http_json
@@ -196,8 +244,10 @@ def sources_for(config: Config, lag_reader: LagReader) -> dict[str, Callable[[],
         with connect(config) as conn:
             return [*postgres_families(conn), alert_latency.family(conn)]
 
+    interval = float(config.metrics.scrape_interval_s)
+    refreshed = Refreshed(lag, interval_s=interval, max_age_s=max(60.0, 6 * interval)).start()
     return {
-        "kafka": lag,
+        "kafka": refreshed.latest,
         "postgres": from_postgres,
         "bridge": lambda: bridge_families(bridge_status.status_file(config).parent),
     }

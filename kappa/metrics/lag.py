@@ -41,9 +41,20 @@ def job_groups(admin: AdminClient, prefix: str, timeout_s: float = 10.0) -> list
 
 
 def committed_offsets(admin: AdminClient, group: str, timeout_s: float = 10.0) -> dict[tuple[str, int], int]:
-    futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=timeout_s)
-    result = futures[group].result(timeout=timeout_s)
-    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions or [] if tp.error is None}
+    return all_committed_offsets(admin, [group], timeout_s)[group]
+
+
+def all_committed_offsets(admin: AdminClient, groups: list[str],
+                          timeout_s: float = 10.0) -> dict[str, dict[tuple[str, int], int]]:
+    """Committed offsets of many groups: one request per group (the API takes one), all in flight at once."""
+    futures = {group: admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)],
+                                                        request_timeout=timeout_s)[group] for group in groups}
+    result = {}
+    for group, future in futures.items():
+        answer = future.result(timeout=timeout_s)
+        result[group] = {(tp.topic, tp.partition): tp.offset for tp in answer.topic_partitions or []
+                         if tp.error is None}
+    return result
 
 
 Position = tuple[str, int, int]  # topic, partition, offset
@@ -68,6 +79,7 @@ class LagReader:
         self._event_time_of = event_time_of
         self._clock = clock
         self._cache: dict[Position, float | None] = {}
+        self._no_record: dict[Position, int] = {}  # position -> end offset when only a marker followed it
 
     def _fetch_round(self, wanted: list[Position]) -> dict[Position, float | None]:
         """Event time of the first record at or after each position (one position per partition);
@@ -110,12 +122,21 @@ class LagReader:
 
     def measure(self) -> list[PartitionLag]:
         rows = []
-        for group in job_groups(self._admin, self._prefix):
-            for (topic, partition), offset in sorted(committed_offsets(self._admin, group).items()):
-                _, end = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)
-                rows.append((group, topic, partition, offset, end))
-        lagging = {(t, p, max(o, 0)) for _, t, p, o, end in rows if end > max(o, 0)}
+        ends: dict[tuple[str, int], int] = {}
+        committed = all_committed_offsets(self._admin, job_groups(self._admin, self._prefix))
+        for group, offsets in sorted(committed.items()):
+            for (topic, partition), offset in sorted(offsets.items()):
+                if (topic, partition) not in ends:
+                    _, ends[(topic, partition)] = self._consumer.get_watermark_offsets(
+                        TopicPartition(topic, partition), timeout=5)
+                rows.append((group, topic, partition, offset, ends[(topic, partition)]))
+        # A position where only a commit marker followed stays so while the end offset has not moved.
+        lagging = {(t, p, max(o, 0)) for _, t, p, o, end in rows
+                   if end > max(o, 0) and self._no_record.get((t, p, max(o, 0))) != end}
         event_times = self._event_times(lagging)
+        if len(self._no_record) > CACHE_SIZE:
+            self._no_record.clear()
+        self._no_record.update({pos: ends[pos[:2]] for pos in lagging if pos not in event_times})
         now = self._clock()
         lags = []
         for group, topic, partition, offset, end in rows:

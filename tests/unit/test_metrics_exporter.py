@@ -147,7 +147,7 @@ def test_lag_reader_fetches_together_skips_commit_markers_and_caches(monkeypatch
     committed = {"kappa-aggregate": {("telemetry", 0): 2, ("telemetry", 1): 5},
                  "kappa-alerts": {("telemetry", 0): 4, ("out", 0): 3}}
     monkeypatch.setattr(lag_module, "job_groups", lambda _admin, prefix: sorted(committed))
-    monkeypatch.setattr(lag_module, "committed_offsets", lambda _admin, group: committed[group])
+    monkeypatch.setattr(lag_module, "all_committed_offsets", lambda _admin, groups: {g: committed[g] for g in groups})
     consumer = _FakeConsumer(
         logs={("telemetry", 0): {0: 100, 1: 101, 2: 102, 3: 103, 4: 104}, ("telemetry", 1): {4: 200},
               ("out", 0): {0: 1, 1: 2, 2: 3}},  # out: offset 3 is a transactional commit marker
@@ -164,4 +164,36 @@ def test_lag_reader_fetches_together_skips_commit_markers_and_caches(monkeypatch
     # telemetry/0 is wanted at two offsets: two rounds; everything else is fetched in the first.
     assert consumer.assignments == [[("out", 0, 3), ("telemetry", 0, 2)], [("telemetry", 0, 4)]]
     reader.measure()
-    assert consumer.assignments[2:] == [[("out", 0, 3)]]  # found event times are cached, markers not
+    assert consumer.assignments[2:] == []  # event times are cached, and markers while the end stays
+    consumer.ends[("out", 0)] = 5  # a record after the marker
+    consumer.logs[("out", 0)][4] = 7
+    lags = {(lag.group, lag.topic, lag.partition): lag for lag in reader.measure()}
+    assert consumer.assignments[2:] == [[("out", 0, 3)]]
+    assert lags[("kappa-alerts", "out", 0)].records == 2 and lags[("kappa-alerts", "out", 0)].event_lag_s == 993
+
+
+def test_refreshed_serves_the_last_good_measurement_until_it_is_too_old() -> None:
+    from kappa.metrics.exporter import Refreshed
+
+    answers: list[Any] = [lag_families([PartitionLag("kappa-aggregate", "telemetry", 0, 1, 4, 0.0)]),
+                          ConnectionError("broker timed out")]
+
+    def measure() -> list:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    source = Refreshed(measure, interval_s=5, max_age_s=60)  # not started: refreshed by hand
+    with pytest.raises(RuntimeError, match="not measured yet"):
+        source.latest()
+    source.refresh()
+    source.refresh()  # fails: the last good measurement is still served
+    assert _samples(source.latest())[(names.CONSUMER_LAG_RECORDS.name, (
+        ("group", "kappa-aggregate"), ("partition", "0"), ("topic", "telemetry")))] == 3
+    stale = Refreshed(measure, interval_s=5, max_age_s=0)
+    answers.append(lag_families([]))
+    stale.refresh()
+    time.sleep(0.01)
+    with pytest.raises(RuntimeError, match="no lag measurement"):
+        stale.latest()
