@@ -43,7 +43,7 @@ def _read_topic(config: Config, topic: str) -> list[bytes]:
 def test_every_service_answers(stack: Config) -> None:
     assert {name: state for name, state, _ in manager.status(stack)} == {
         "postgres": "up", "mqtt": "up", "kafka": "up", "objectstore": "up", "registry": "up", "bridge": "up",
-        "flink": "up"}
+        "pushgateway": "up", "flink": "up", "postgres-exporter": "up", "kappa-exporter": "up", "prometheus": "up"}
     topic = f"answer-{uuid.uuid4().hex[:6]}"
     _produce_one(stack, topic, b"hello")
     assert _read_topic(stack, topic) == [b"hello"]
