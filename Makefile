@@ -14,7 +14,7 @@ test: setup  ## lint, type-check, then every test (unit + integration on the rea
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	mvn -q -B -f udfs/java/pom.xml test
-	$(PY) -m pytest -v
+	$(PY) -m pytest -v --durations=40
 
 test-unit: setup  ## only the fast tests that need no services
 	$(PY) -m pytest -m unit
