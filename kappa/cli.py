@@ -50,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    config = load_config(profile=args.profile)
     try:
+        config = load_config(profile=args.profile)
         return int(args.func(args, config) or 0)
     except KappaError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -14,7 +14,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from kappa.errors import ConfigError, MissingSecret
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "KAPPA_"
@@ -213,7 +215,7 @@ class Config(_Section):
         local = read_env_file(self.data_dir / LOCAL_SECRETS_FILE)
         if env_name in local:
             return local[env_name]
-        raise KeyError(
+        raise MissingSecret(
             f"secret {env_name} is not set: export it, or run `kappa stack up` to generate local ones"
         )
 
@@ -261,10 +263,13 @@ def load_config(
     env = dict(os.environ if environ is None else environ)
     profile = profile or env.get("KAPPA_PROFILE", "local")
     path = config_file or Path(env.get("KAPPA_CONFIG", PROJECT_ROOT / "kappa.toml"))
-    raw = tomllib.loads(Path(path).read_text())
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc}") from exc
     profiles = raw.pop("profiles", {})
     if profile != "local" and profile not in profiles:
-        raise ValueError(f"unknown profile {profile!r} in {path}; known: local, {', '.join(profiles)}")
+        raise ConfigError(f"unknown profile {profile!r} in {path}; known: local, {', '.join(profiles)}")
     merged = _deep_merge(raw, profiles.get(profile, {}))
     merged = _deep_merge(merged, _env_overrides(env))
     root = Path(path).resolve().parent
@@ -272,7 +277,11 @@ def load_config(
     for key in ("data_dir", "jars_dir", "sql_dir"):
         if key in paths and not Path(paths[key]).is_absolute():
             paths[key] = str(root / paths[key])
-    return Config(profile=profile, root=root, **merged)
+    try:
+        return Config(profile=profile, root=root, **merged)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"invalid configuration ({path}, profile {profile}, KAPPA_* variables): {problems}") from exc
 
 
 @lru_cache(maxsize=1)

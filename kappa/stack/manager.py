@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from kappa.config import LOCAL_SECRETS_FILE, Config, read_env_file
+from kappa.errors import UnknownService
 from kappa.private_files import write_private
 from kappa.stack.base import Service
 from kappa.stack.bridge import BridgeService
@@ -45,7 +46,7 @@ def service(config: Config, name: str) -> Service:
     for candidate in services(config):
         if candidate.name == name:
             return candidate
-    raise KeyError(f"unknown service {name!r}; known: {', '.join(s.name for s in services(config))}")
+    raise UnknownService(f"unknown service {name!r}; known: {', '.join(s.name for s in services(config))}")
 
 
 def ensure_local_secrets(config: Config) -> None:
