@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 
 from kappa import jobrunner
 from kappa.config import Config
+from kappa.jobrunner import JobError
+from kappa.replay.watch import ENDED, fetch_health
+
+WAIT_POLL_S = 2.0
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +24,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     submit = subparsers.add_parser("submit", help="submit a job to the standalone Flink cluster")
     submit.add_argument("job", help=f"job name ({jobs_help})")
     submit.add_argument("--from-savepoint", metavar="PATH", help="restore state from this savepoint")
+    submit.add_argument("--wait", action="store_true",
+                        help="follow the job to its end state (with --bounded: until it has read to the end); "
+                             "exit 1 with the job's exception if it did not finish")
+    submit.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="with --wait: give up (exit 1, job left running) after this long")
     jobrunner.add_job_arguments(submit)
     submit.set_defaults(func=_submit)
 
@@ -47,7 +58,33 @@ def _submit(args: argparse.Namespace, config: Config) -> int:
     job_id = jobrunner.submit(config, args.job, options, savepoint=args.from_savepoint)
     print(f"submitted {args.job}: job id {job_id}")
     print(f"web UI: {config.flink.rest_url}/#/job/running/{job_id}/overview")
-    return 0
+    if not args.wait:
+        return 0
+    return _follow(config, args.job, job_id, args.timeout)
+
+
+def _follow(config: Config, name: str, job_id: str, timeout_s: float | None) -> int:
+    """Print the job's state changes (with restarts and the last exception) until it ends."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    last = ""
+    while deadline is None or time.monotonic() < deadline:
+        health = fetch_health(config.flink.rest_url, job_id)
+        if health is None:
+            raise JobError(f"the cluster no longer answers for job {job_id} ({config.flink.rest_url})")
+        line = f"job {name}: {health.state}" + (f" ({health.describe()})" if health.describe() else "")
+        if line != last:
+            print(f"  {line}", flush=True)
+            last = line
+        if health.state in ENDED:
+            if health.state == "FINISHED":
+                return 0
+            cause = health.last_exception or "no exception recorded"
+            print(f"error: job {name} ({job_id}) ended {health.state}: {cause}", file=sys.stderr)
+            return 1
+        time.sleep(WAIT_POLL_S)
+    print(f"error: job {name} ({job_id}) still {last.split(': ', 1)[-1]} after {timeout_s:.0f}s; left running",
+          file=sys.stderr)
+    return 1
 
 
 def _jobs(args: argparse.Namespace, config: Config) -> int:

@@ -8,7 +8,7 @@ from datetime import UTC
 
 import pytest
 
-from kappa import jobrunner, smoke
+from kappa import cli, jobrunner, smoke
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.stack.postgres import connect
@@ -46,10 +46,15 @@ def test_smoke_job_in_local_minicluster_matches_python(migrated: Config) -> None
     _assert_equal(_windows(migrated, table), expected)
 
 
-def test_smoke_job_on_standalone_cluster_matches_python(migrated: Config) -> None:
+def test_smoke_job_on_standalone_cluster_matches_python(migrated: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the command an engineer types: `kappa submit smoke --bounded --wait` returns 0 once the
+    job has FINISHED (it exits 1 with the job's exception otherwise)."""
     topic, table, expected = _prepare(migrated, "cluster", 3000)
-    options = JobOptions(bounded=True, output_suffix="_cluster", extra={"smoke_topic": topic})
-    job_id = jobrunner.submit(migrated, "smoke", options)
-    assert jobrunner.wait_for_state(migrated, job_id, {"FINISHED"}, timeout_s=240) == "FINISHED"
-    assert any(job.job_id == job_id for job in jobrunner.list_jobs(migrated))
+    code = cli.main(["submit", "smoke", "--bounded", "--wait", "--timeout", "300",
+                     "--output-suffix", "_cluster", "--set", f"smoke_topic={topic}"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    job_id = out.split("job id ", 1)[1].split()[0]
+    assert "job smoke: FINISHED" in out
+    assert jobrunner.job_state(migrated, job_id) == "FINISHED"
     _assert_equal(_windows(migrated, table), expected)
