@@ -40,7 +40,9 @@ FLINK_2 = "v2_0"
 POD_TEMPLATE_OF = ("flink.apache.org/v1beta1", "FlinkDeployment")
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|SECRET_KEY")
 CORE_KINDS = {("v1", "ConfigMap"), ("v1", "ServiceAccount"), ("v1", "Service"), ("apps/v1", "Deployment"),
-              ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding")}
+              ("batch/v1", "Job"), ("rbac.authorization.k8s.io/v1", "Role"),
+              ("rbac.authorization.k8s.io/v1", "RoleBinding")}
+WORKLOADS = ("Deployment", "Job")  # core kinds with a pod template
 
 
 # --- the CRD schemas -------------------------------------------------------------------------------
@@ -136,7 +138,7 @@ def _env(container: dict[str, Any]) -> list[dict[str, Any]]:
 def _pod_specs(manifest: Manifest) -> list[dict[str, Any]]:
     if manifest["kind"] == "FlinkDeployment":
         return [manifest["spec"]["podTemplate"]["spec"]]
-    if manifest["kind"] == "Deployment":
+    if manifest["kind"] in WORKLOADS:
         return [manifest["spec"]["template"]["spec"]]
     return []
 
@@ -159,11 +161,13 @@ def validation_errors(manifest: Manifest, schemas: Schemas) -> list[str]:
     if key in CORE_KINDS:  # their own schemas are not here: the metadata at least
         validator = jsonschema.Draft7Validator(pod["properties"]["metadata"])
         errors += [f"{key[1]}/{name} metadata: {e.message}" for e in validator.iter_errors(manifest["metadata"])]
-    if manifest["kind"] == "Deployment":  # its pod template against the Pod schema the Flink CRD embeds
+    if manifest["kind"] in WORKLOADS:  # the pod template against the Pod schema the Flink CRD embeds
         template = manifest["spec"]["template"]
         validator = jsonschema.Draft7Validator(pod)
-        errors += [f"Deployment/{name} template {'.'.join(map(str, e.absolute_path))}: {e.message}"
+        errors += [f"{key[1]}/{name} template {'.'.join(map(str, e.absolute_path))}: {e.message}"
                    for e in validator.iter_errors(template)]
+    if manifest["kind"] == "Deployment":
+        template = manifest["spec"]["template"]
         if manifest["spec"]["selector"]["matchLabels"].items() - template["metadata"]["labels"].items():
             errors.append(f"Deployment/{name}: the selector does not match the pod template's labels")
     for spec in _pod_specs(manifest):
@@ -209,6 +213,7 @@ BROKEN: dict[str, tuple[str, Callable[[Manifest], None], str]] = {
     "unknown apiVersion": ("Kafka", _mutate(("apiVersion",), "kafka.strimzi.io/v9"), "no schema"),
     "bad name": ("KafkaTopic", _mutate(("metadata", "name"), "aggregates_1m"), "not a Kubernetes name"),
     "core pod field": ("Deployment", _mutate(("spec", "template", "spec", "containers", 0, "port"), 8081), "port"),
+    "bad restart policy": ("Job", _mutate(("spec", "template", "spec", "restartPolicy"), 5), "restartPolicy"),
 }
 
 
@@ -277,7 +282,8 @@ def test_the_image_and_the_manifests_name_the_projects_flink_version(manifests: 
 
 def test_every_workload_reading_postgres_gets_its_password_from_a_secret(manifests: list[Manifest]) -> None:
     config = load_config(environ={})
-    workloads = _of(manifests, "FlinkDeployment") + _of(manifests, "Deployment")
+    workloads = _of(manifests, "FlinkDeployment") + _of(manifests, "Deployment") + _of(manifests, "Job")
+    assert len(workloads) == 4
     for workload in workloads:
         for spec in _pod_specs(workload):
             refs = {v["name"]: v.get("valueFrom", {}).get("secretKeyRef") for v in _env(spec["containers"][0])}
