@@ -6,7 +6,8 @@ Operator's API jar and Strimzi's CRDs generated from its api jar, both fetched f
 strict field validation. Core kinds have no schema here: pod templates are checked against the Pod
 schema the Flink CRD embeds, the rest by hand (names, references). The manifests are also checked
 against the project itself: the KAPPA_* overrides load into its config, every topic it names exists
-with the whole log kept, and every secret comes from a Secret.
+with the whole log kept, every secret comes from a Secret, and every flinkConfiguration key is an
+option of Flink 2.0 (the option classes of the installed PyFlink's jars).
 """
 
 from __future__ import annotations
@@ -328,3 +329,46 @@ def test_kustomization_lists_every_manifest_and_the_references_resolve(manifests
         selected = [d for d in _of(manifests, "Deployment")
                     if service["spec"]["selector"].items() <= d["spec"]["template"]["metadata"]["labels"].items()]
         assert selected, service["metadata"]["name"]
+
+
+def _flink_option_keys_blob() -> bytes:
+    """The constant pools of Flink 2.0's option classes, from the installed PyFlink's own jars."""
+    import pyflink
+
+    home = Path(pyflink.__file__).parent
+    jars = [*home.glob("lib/flink-dist-*.jar"), *home.glob("lib/flink-table-api-java-uber-*.jar"),
+            *home.glob("opt/flink-python-*.jar"), *home.glob("plugins/metrics-prometheus/*.jar")]
+    assert len(jars) == 4, jars
+    blob = bytearray()
+    for path in jars:
+        with zipfile.ZipFile(path) as jar:
+            for name in jar.namelist():
+                if name.endswith(".class") and "Option" in name.rsplit("/", 1)[-1]:
+                    blob += jar.read(name)
+    return bytes(blob)
+
+
+def unknown_flink_keys(conf: dict[str, str], blob: bytes) -> list[str]:
+    """Keys of a flinkConfiguration that no Flink 2.0 option class declares (a CONSTANT_Utf8 entry)."""
+    unknown = []
+    reporters = conf.get("metrics.reporters", "").split(",")
+    for key in conf:
+        option = key
+        match = re.fullmatch(r"metrics\.reporter\.([^.]+)\.(.+)", key)
+        if match:  # a reporter's own option: its name must be declared, the option is the reporter's
+            option = match.group(2) if match.group(1) in reporters else key
+        if b"\x01" + len(option).to_bytes(2, "big") + option.encode() not in blob:
+            unknown.append(key)
+    return unknown
+
+
+def test_every_flink_configuration_key_is_an_option_of_flink_2(manifests: list[Manifest]) -> None:
+    """The CRD takes any string map: a misspelt key would be ignored by Flink, silently."""
+    blob = _flink_option_keys_blob()
+    for deployment in _of(manifests, "FlinkDeployment"):
+        conf = deployment["spec"]["flinkConfiguration"]
+        assert unknown_flink_keys(conf, blob) == []
+        broken = {**conf, "high-availability.storagedir": "s3://x", "metrics.reporter.push.port": "1",
+                  "taskmanager.numberOfTaskslots": "1"}  # typos, and a reporter not in metrics.reporters
+        assert unknown_flink_keys(broken, blob) == ["high-availability.storagedir", "metrics.reporter.push.port",
+                                                    "taskmanager.numberOfTaskslots"]
