@@ -108,6 +108,9 @@ class FlinkConfig(_Section):
     jobmanager_memory: str
     taskmanager_memory: str
     checkpoint_interval_ms: int
+    # Where jobs write checkpoints: '' = <data_dir>/flink/checkpoints on the local file system; a URI
+    # (s3://bucket/prefix) for a cluster whose JobManager and TaskManagers share no disk (deploy/k8s)
+    checkpoint_dir: str = ""
     start: bool = True
 
     @property

@@ -50,13 +50,13 @@ def restart_settings(config: Config) -> dict[str, str]:
 def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
     """Every Flink option the project sets, from the config object."""
     flink = config.flink
-    checkpoints = config.data_dir / "flink" / "checkpoints"
+    checkpoints = flink.checkpoint_dir or (config.data_dir / "flink" / "checkpoints").resolve().as_uri()
     return {
         "pipeline.jars": pipeline_jars_value(config),
         "parallelism.default": str(options.parallelism or flink.parallelism),
         "execution.checkpointing.interval": f"{flink.checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
-        "execution.checkpointing.dir": checkpoints.resolve().as_uri(),
+        "execution.checkpointing.dir": checkpoints,
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "state.backend.type": "hashmap",
         **restart_settings(config),

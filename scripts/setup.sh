@@ -61,6 +61,27 @@ for pom in flink kafka; do
     say "$pom jars present (.kappa/jars/$pom)"
   fi
 done
+# 3b. The Kubernetes operators' CRD schemas, for the offline validation of deploy/k8s/
+# (tests/unit/test_k8s_manifests.py): the Flink operator's API jar carries its CRDs; Strimzi's CRDs are
+# generated from its api jar by its own crd-generator, with the arguments of Strimzi's build.
+crd_stamp=".kappa/crds/.resolved-$(sha1sum deploy/k8s/crds/pom.xml | cut -c1-12)"
+if [ ! -f "$crd_stamp" ]; then
+  say "resolving the Flink operator's and Strimzi's CRDs (deploy/k8s/crds/pom.xml)"
+  rm -rf .kappa/crds && mkdir -p .kappa/crds/strimzi
+  mvn -q -B -f deploy/k8s/crds/pom.xml dependency:copy-dependencies -Djars.dir="$PWD/.kappa/crds/lib"
+  strimzi_crds() {
+    java -cp ".kappa/crds/lib/*" io.strimzi.crdgenerator.CrdGenerator --crd-api-version v1 \
+      --storage-version v1beta2 --yaml "$@" 2> >(grep -v '^SLF4J' >&2)
+  }
+  strimzi_crds --api-versions v1beta2 \
+    io.strimzi.api.kafka.model.kafka.Kafka=.kappa/crds/strimzi/kafka.yaml \
+    io.strimzi.api.kafka.model.nodepool.KafkaNodePool=.kappa/crds/strimzi/kafkanodepool.yaml
+  strimzi_crds --api-versions v1alpha1,v1beta1,v1beta2 \
+    io.strimzi.api.kafka.model.topic.KafkaTopic=.kappa/crds/strimzi/kafkatopic.yaml
+  touch "$crd_stamp"
+else
+  say "Kubernetes CRD schemas present (.kappa/crds)"
+fi
 # 4. The project's own Java functions (udfs/java): built from source into .kappa/jars/flink.
 udf_hash=$(cat udfs/java/pom.xml $(find udfs/java/src/main -type f | sort) schemas/avro/telemetry/*.avsc | sha1sum | cut -c1-12)
 if [ ! -f ".kappa/jars/flink/.udfs-$udf_hash" ]; then
