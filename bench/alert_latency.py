@@ -188,7 +188,7 @@ def main() -> int:
         for name in (topic, alerts_topic):
             recreate_topic(config, name)
         with connect(config) as conn:
-            outputs.create_versioned_tables(conn, suffix, outputs.ALERT_TABLES)
+            outputs.create_versioned_tables(conn, suffix, "alerts")
         without_cooldown(config, device_ids(tag, args.devices))
         options = JobOptions(bounded=False, output_suffix=suffix, extra={"telemetry_topic": topic})
         job_id = jobrunner.submit(config, "alerts", options)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pyflink.table import StatementSet
 
+from kappa import reference_log
 from kappa.flinkenv import JobContext
 from kappa.lateness import allow_late_updates
 from kappa.outputs import ArchivedTopic, JobOutputs, ReaderView, Table, Topic
@@ -51,7 +52,10 @@ def build(ctx: JobContext) -> StatementSet:
     ctx.execute_file("telemetry/decode.sql")  # decode, dead letters
     ctx.execute_file("telemetry/lateness.sql")  # late split, decided per partition in offset order
     ctx.execute_file("telemetry/dedup.sql")  # first copy of each reading; later copies are duplicates
-    ctx.execute_file("telemetry/device_versions.sql")  # the device metadata topic as a versioned table
+    # the device metadata topic as a versioned table; created (empty, every version kept) if this stack
+    # has none yet: a Kafka source on a missing topic fails the job instead of reading no version
+    reference_log.ensure_topic(ctx.config, ctx.params.values["devices_topic"])
+    ctx.execute_file("telemetry/device_versions.sql")
     ctx.execute_file("telemetry/devices.sql")  # each reading with its device's metadata as of its event time
     ctx.execute_file("aggregates/windows.sql")  # logic
     ctx.execute_file("aggregates/sinks.sql")  # sinks
