@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from confluent_kafka import Producer  # noqa: E402
 from pyflink.table import TableDescriptor  # noqa: E402
 
-from kappa import sqlfiles  # noqa: E402
+from kappa import reference_log, sqlfiles  # noqa: E402
 from kappa.commands.demo import recreate_topic  # noqa: E402
 from kappa.config import get_config  # noqa: E402
 from kappa.flinkenv import JobContext, JobOptions  # noqa: E402
@@ -69,7 +69,9 @@ def run_path(config, path: str, topic: str) -> float:  # type: ignore[no-untyped
             ctx.t_env.execute_sql(statement)
         ctx.execute_file("telemetry/functions.sql")
     allow_late_updates(ctx.t_env, config)  # as jobs/aggregate.py
-    for name in ("telemetry/lateness.sql", "telemetry/dedup.sql", "aggregates/windows.sql"):
+    reference_log.ensure_topic(config, config.kafka.devices_topic)  # the metadata join reads it
+    for name in ("telemetry/lateness.sql", "telemetry/dedup.sql", "telemetry/device_versions.sql",
+                 "telemetry/devices.sql", "aggregates/windows.sql"):
         ctx.execute_file(name)
     statements = ctx.t_env.create_statement_set()
     views = ["device_windows_1m", "site_windows_5m", "duplicate_counts_1m", "telemetry_late"]

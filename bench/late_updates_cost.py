@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyflink.table import TableDescriptor  # noqa: E402
 
+from kappa import reference_log  # noqa: E402
 from kappa.commands.demo import recreate_topic  # noqa: E402
 from kappa.config import PROJECT_ROOT, Config, get_config  # noqa: E402
 from kappa.flinkenv import JobContext, JobOptions  # noqa: E402
@@ -93,6 +94,9 @@ def run(config: Config, variant: str, topic: str) -> tuple[float, int]:
     else:
         ctx.execute_file("telemetry/ontime.sql")
     ctx.execute_file("telemetry/dedup.sql")
+    reference_log.ensure_topic(config, config.kafka.devices_topic)  # the metadata join reads it
+    ctx.execute_file("telemetry/device_versions.sql")
+    ctx.execute_file("telemetry/devices.sql")
     ctx.execute_file("aggregates/windows.sql")
     statements = ctx.t_env.create_statement_set()
     for view in VIEWS:

@@ -1,6 +1,7 @@
 """The aggregation job: Avro telemetry from Kafka -> decode (dead letters) -> event-time watermark ->
-late split -> de-duplication -> per-device 1-minute and per-site 5-minute windows -> PostgreSQL
-upserts and an exactly-once Avro topic.
+late split -> de-duplication -> device metadata as of each reading's event time (temporal join on the
+device metadata topic) -> per-device 1-minute and per-site 5-minute windows -> PostgreSQL upserts and
+an exactly-once Avro topic.
 
 Every record read ends in exactly one place: a window (aggregated), the dead letters (with a reason),
 the late readings, or the duplicate counts.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from pyflink.table import StatementSet
 
+from kappa import reference_log
 from kappa.flinkenv import JobContext
 from kappa.lateness import allow_late_updates
 from kappa.outputs import ArchivedTopic, JobOutputs, ReaderView, Table, Topic
@@ -50,6 +52,11 @@ def build(ctx: JobContext) -> StatementSet:
     ctx.execute_file("telemetry/decode.sql")  # decode, dead letters
     ctx.execute_file("telemetry/lateness.sql")  # late split, decided per partition in offset order
     ctx.execute_file("telemetry/dedup.sql")  # first copy of each reading; later copies are duplicates
+    # the device metadata topic as a versioned table; created (empty, every version kept) if this stack
+    # has none yet: a Kafka source on a missing topic fails the job instead of reading no version
+    reference_log.ensure_topic(ctx.config, ctx.params.values["devices_topic"])
+    ctx.execute_file("telemetry/device_versions.sql")
+    ctx.execute_file("telemetry/devices.sql")  # each reading with its device's metadata as of its event time
     ctx.execute_file("aggregates/windows.sql")  # logic
     ctx.execute_file("aggregates/sinks.sql")  # sinks
     return ctx.add_inserts(ctx.t_env.create_statement_set(), "aggregates/inserts.sql")

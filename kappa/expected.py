@@ -59,7 +59,9 @@ def device_windows_1m(readings: Iterable[Reading]) -> dict[tuple[str, int], dict
         groups[(reading.device_id, reading.event_time - reading.event_time % MINUTE_MS)].append(reading)
     result = {}
     for key, rows in groups.items():
-        row: dict[str, Any] = {"site_id": rows[0].site_id, "device_type": rows[0].device_type,
+        # site and type of the window's first reading by event time (ties: the smallest), as windows.sql
+        row: dict[str, Any] = {"site_id": min((r.event_time, r.site_id) for r in rows)[1],
+                               "device_type": min((r.event_time, r.device_type) for r in rows)[1],
                                "reading_count": len(rows),
                                "first_event_time": min(r.event_time for r in rows),
                                "last_event_time": max(r.event_time for r in rows)}

@@ -20,7 +20,8 @@ A fixture is a JSON file next to the SQL it tests (`sql/<area>/tests/<case>.json
   name, with the same columns (see sqltest_runner.REPLACEABLE). `telemetry_valid` keeps its event-time
   watermark; the versioned reference tables (`alert_threshold_versions`, `device_metadata_versions`)
   keep their primary key and watermark: their rows give `valid_from` (ISO; default: the epoch) and
-  may leave out the record key (rule_key, device_key), which is derived. The older `"input": [...]`
+  may leave out the record key (rule_key, device_key), which is derived; one the fixture leaves out
+  is an empty table (no versions: the joins fall back to their defaults). The older `"input": [...]`
   means `"inputs": {"telemetry_valid": [...]}`.
 - `expected` lists every changelog row the view emits, as a multiset: each row carries its row kind
   (`"kind"`: `+I` when left out, or `-U`, `+U`, `-D`), and only the columns it names are compared

@@ -133,7 +133,9 @@ def _declared_columns(ctx: JobContext) -> dict[str, list[str]]:
 
 
 def _create_inputs(ctx: JobContext, fixture: Fixture, folder: Path, declared: dict[str, list[str]]) -> None:
-    for name, rows in fixture.inputs.items():
+    # a versioned reference table the fixture leaves out is empty (e.g. no device has metadata versions)
+    inputs = {**{name: [] for name in REPLACEABLE}, **fixture.inputs}
+    for name, rows in inputs.items():
         data = folder / f"{name}.json"
         if name == TELEMETRY:
             data.write_text(_telemetry_lines(rows))

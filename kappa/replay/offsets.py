@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -139,3 +140,26 @@ def delete_topics(config: Config, topics: list[str]) -> list[str]:
     for _, future in (admin.delete_topics(present, operation_timeout=30).items() if present else []):
         future.result()
     return present
+
+
+def delete_subjects(config: Config, topics: list[str]) -> list[str]:
+    """Delete, permanently, the schema-registry subjects (`<topic>-key`, `<topic>-value`) of `topics`
+    that exist: a replay's Avro sinks register them on first write (avro-confluent), and a dropped
+    version must not leave them behind. Returns the subjects deleted."""
+    import requests
+
+    from kappa.registry import credentials
+
+    session = requests.Session()
+    session.auth = credentials(config)
+    url = config.registry.url
+    existing = set(session.get(f"{url}/subjects", timeout=10).json())
+    gone = []
+    for subject in (f"{t}-{part}" for t in topics for part in ("key", "value")):
+        if subject not in existing:
+            continue
+        quoted = urllib.parse.quote(subject, safe="")
+        for params in ({}, {"permanent": "true"}):  # soft first: the registry refuses a permanent delete before
+            session.delete(f"{url}/subjects/{quoted}", params=params, timeout=10).raise_for_status()
+        gone.append(subject)
+    return gone

@@ -13,7 +13,7 @@ from kappa.config import PROJECT_ROOT, Config
 from kappa.flinkenv import JobOptions
 from kappa.replay import ReplayError
 from kappa.replay.compare import table_exists
-from kappa.replay.offsets import delete_topics, startup_options
+from kappa.replay.offsets import delete_subjects, delete_topics, startup_options
 from kappa.replay.versions import LIVE, Version, check_version, forget, get_version, version_suffix
 from kappa.replay.watch import ALIVE, ENDED
 
@@ -108,8 +108,9 @@ def _stop_version_job(config: Config, chosen: Version, cancel_job: bool) -> list
 
 
 def drop(config: Config, conn: psycopg.Connection, job: str, version: str, cancel_job: bool = False) -> list[str]:
-    """Drop the version's tables, output topics and archives (those the job declares); refused while
-    it is promoted, and while its --follow job runs unless `cancel_job`. Returns what went."""
+    """Drop the version's tables, output topics, their registry subjects and archives (those the job
+    declares); refused while it is promoted, and while its --follow job runs unless `cancel_job`.
+    Returns what went."""
     chosen = get_version(conn, job, check_version(version))
     if chosen.promoted:
         raise ReplayError(f"version {version} is promoted; `kappa replay promote {job} live` (or another) first")
@@ -122,5 +123,7 @@ def drop(config: Config, conn: psycopg.Connection, job: str, version: str, cance
     for archived in declared.archives:
         gone += replay_archive.drop_version_archive(config, conn, suffix, archived.dataset,
                                                     archived.topic.name(config, suffix, chosen.topic))
-    gone += [f"topic {t}" for t in delete_topics(config, declared.topic_names(config, suffix, chosen.topic))]
+    topics = declared.topic_names(config, suffix, chosen.topic)
+    gone += [f"topic {t}" for t in delete_topics(config, topics)]
+    gone += [f"subject {s}" for s in delete_subjects(config, topics)]
     return gone

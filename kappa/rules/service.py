@@ -25,6 +25,8 @@ def history(config: Config) -> list[Rule]:
 
 def write(config: Config, conn: psycopg.Connection | None, rules: list[Rule]) -> list[Rule]:
     """Append versions to the rules topic; then PostgreSQL's copy is rewritten from the whole topic."""
+    if conn is not None:
+        store.require_tables(conn)
     written_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     reference_log.publish(config, config.kafka.rules_topic, [(r.key, r.record(written_at)) for r in rules])
     versions = history(config)
@@ -58,6 +60,7 @@ def seed(config: Config, conn: psycopg.Connection) -> list[Rule]:
 
 
 def refresh(config: Config, conn: psycopg.Connection) -> list[Rule]:
+    store.require_tables(conn)
     versions = history(config)
     store.sync(conn, versions, _now_ms())
     return versions

@@ -7,13 +7,21 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from kappa.rules.model import COLUMNS, Rule, effective, in_force
+from kappa.rules.model import COLUMNS, Rule, RulesError, effective, in_force
 
 _VERSION_COLUMNS = ("rule_key", "device_type", "device_id", "valid_from", *COLUMNS, "rule_version", "kafka_offset")
 
 
 def _time(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def require_tables(conn: psycopg.Connection) -> None:
+    """Refuse before anything is written to the topic when the copy's tables do not exist yet."""
+    missing = [t for t in ("alert_thresholds", "alert_threshold_versions")
+               if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone() == (None,)]
+    if missing:
+        raise RulesError(f"the database is not migrated (no table {', '.join(missing)}): run `kappa db migrate` first")
 
 
 def seed_rules(conn: psycopg.Connection) -> list[Rule]:

@@ -8,13 +8,19 @@
 -- Per-device one-minute tumbling windows over event time: what a maintenance engineer looks at.
 -- first/last are by event time (FIRST_BY_TIME / LAST_BY_TIME, not arrival order), stddev is the
 -- population standard deviation; measurements a device type lacks stay NULL.
--- Grouped by device only (site and device type, constant for a device within a minute, are taken with
--- MAX): the window's key is then the sinks' key (device, window start), so an update reaches them as
--- the new row alone (+U). Grouped by site and type too, the planner sent a retraction first (-U), which
--- the upsert sinks write as a delete (a tombstone in the topic) when a flush falls between the two.
+-- Site and type are the device's metadata as of its readings (devices.sql, readings_with_metadata);
+-- a window carries those of its FIRST reading by event time (ties: the smallest value), so a device
+-- moved in the middle of a minute belongs to the new site from the next window on. Written as the
+-- MIN of '<event ms, 15 digits><site>' minus its prefix: a plain aggregate, no Java function.
+-- Grouped by device only, not by site and type: the window's key is then the sinks' key (device,
+-- window start), so an update reaches them as the new row alone (+U). Grouped by site and type too,
+-- the planner sent a retraction first (-U), which the upsert sinks write as a delete (a tombstone in
+-- the topic) when a flush falls between the two.
 CREATE TEMPORARY VIEW device_windows_1m AS
 SELECT
-  device_id, MAX(site_id) AS site_id, MAX(device_type) AS device_type,
+  device_id,
+  SUBSTRING(MIN(LPAD(CAST(event_ms AS STRING), 15, '0') || site_id) FROM 16) AS site_id,
+  SUBSTRING(MIN(LPAD(CAST(event_ms AS STRING), 15, '0') || device_type) FROM 16) AS device_type,
   TUMBLE_START(event_time, INTERVAL '1' MINUTE) AS window_start,
   TUMBLE_END(event_time, INTERVAL '1' MINUTE) AS window_end,
   COUNT(*) AS reading_count,
@@ -31,10 +37,11 @@ SELECT
   FIRST_BY_TIME(battery_pct, event_ms) AS battery_first, LAST_BY_TIME(battery_pct, event_ms) AS battery_last,
   STDDEV_POP_STABLE(battery_pct) AS battery_stddev,
   MIN(event_time) AS first_event_time, MAX(event_time) AS last_event_time
-FROM readings
+FROM readings_with_metadata
 GROUP BY device_id, TUMBLE(event_time, INTERVAL '1' MINUTE);
 
--- Per-site five-minute windows: how a plant is doing.
+-- Per-site five-minute windows: how a plant is doing. A reading counts for the site its device was at
+-- when it was taken (readings_with_metadata).
 CREATE TEMPORARY VIEW site_windows_5m AS
 SELECT
   site_id,
@@ -44,7 +51,7 @@ SELECT
   COUNT(*) AS reading_count,
   AVG(temperature_c) AS temp_avg, MIN(temperature_c) AS temp_min, MAX(temperature_c) AS temp_max,
   AVG(humidity_pct) AS humidity_avg, MAX(vibration_mm_s) AS vibration_max, MIN(battery_pct) AS battery_min
-FROM readings
+FROM readings_with_metadata
 GROUP BY site_id, TUMBLE(event_time, INTERVAL '5' MINUTE);
 
 -- Re-sent copies dropped per device and minute (for the accounting: read = aggregated +

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 
 from kappa import expected, outputs
 from kappa.config import Config
@@ -18,10 +19,17 @@ def faulty_spec(topic: str, seed: int = 11, devices: int = 8, readings: int = 40
                           out_of_order=0.05, late=0.03, duplicates=0.04, malformed=2, v1_fraction=0.3)
 
 
-def to_reading(record: ProducedRecord) -> expected.Reading:
+# (device, event ms) -> (site, type) of the device's metadata version in force then, None without one
+Metadata = Callable[[str, int], "tuple[str, str] | None"]
+
+
+def to_reading(record: ProducedRecord, metadata: Metadata | None = None) -> expected.Reading:
+    """The reading as the windows see it: the registry's site and type as of its event time, when a
+    metadata version is in force then; otherwise those the device sent (sql/telemetry/devices.sql)."""
     assert record.row is not None
-    return expected.Reading(record.device_id, record.row["site_id"], record.row["device_type"], record.seq,
-                            record.event_time, record.row)
+    site, kind = (metadata and metadata(record.device_id, record.event_time)) or (
+        record.row["site_id"], record.row["device_type"])
+    return expected.Reading(record.device_id, site, kind, record.seq, record.event_time, record.row)
 
 
 def prepare(config: Config, name: str, spec_seed: int = 11) -> tuple[str, str, Manifest]:
@@ -42,7 +50,8 @@ def expected_late(config: Config, records: list[ProducedRecord]) -> Counter[tupl
     return Counter((r.device_id, r.seq) for r, late in zip(records, flags, strict=True) if late)
 
 
-def assert_matches_python(config: Config, suffix: str, manifest: Manifest, topic: str) -> outputs.Accounting:
+def assert_matches_python(config: Config, suffix: str, manifest: Manifest, topic: str,
+                          metadata: Metadata | None = None) -> outputs.Accounting:
     """The job routed exactly the readings late that the partition rule calls late, every aggregate row
     equals Python's over the others, and read = aggregated + dead letters + late + duplicates."""
     late_counts = Counter(outputs.late_keys(config, f"{topic}-late{suffix}"))
@@ -60,7 +69,7 @@ def assert_matches_python(config: Config, suffix: str, manifest: Manifest, topic
     # a reading is missing from the windows only if every copy of it was late
     copies = Counter((r.device_id, r.seq) for r in readings)
     all_copies_late = {key for key, n in late_counts.items() if n == copies[key]}
-    kept = [to_reading(r) for r in readings if (r.device_id, r.seq) not in all_copies_late]
+    kept = [to_reading(r, metadata) for r in readings if (r.device_id, r.seq) not in all_copies_late]
     assert books.duplicates == len(readings) - late_counts.total() - len(expected.unique_readings(kept)), books
     want = expected.device_windows_1m(kept)
     missing, extra = sorted(want.keys() - actual.keys()), sorted(actual.keys() - want.keys())

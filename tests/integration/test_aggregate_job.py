@@ -1,5 +1,11 @@
 """The aggregation job on the real stack (Kafka, registry, PostgreSQL) in a local MiniCluster, with
-out-of-order, late, duplicate, malformed and mixed-schema input, compared with Python."""
+out-of-order, late, duplicate, malformed and mixed-schema input, compared with Python.
+
+The same run carries device metadata versions (a device metadata topic of its own, so other tests'
+registrations do not matter): one device moved to another site in the middle of the data, in the
+middle of a minute, and one whose first version starts there. Its windows carry the site of the
+version in force at their first reading; readings before a device's first version keep the site they
+sent (the default, explicitly)."""
 
 from __future__ import annotations
 
@@ -7,9 +13,12 @@ import pytest
 
 from kappa import jobrunner, outputs
 from kappa.config import Config
+from kappa.devices import versions
+from kappa.devices.model import Device
 from kappa.flinkenv import JobOptions
+from kappa.simulate import Manifest
 from kappa.stack.postgres import connect
-from tests.integration.aggregate_support import assert_matches_python, prepare
+from tests.integration.aggregate_support import Metadata, assert_matches_python, prepare
 from tests.integration.kafka_support import committed_messages, latest_windows
 
 pytestmark = pytest.mark.integration
@@ -17,9 +26,12 @@ pytestmark = pytest.mark.integration
 
 def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Config) -> None:
     topic, suffix, manifest = prepare(migrated, "local")
-    options = JobOptions(bounded=True, output_suffix=suffix, extra={"telemetry_topic": topic})
+    devices_topic = f"device-metadata{suffix.replace('_', '-')}"
+    metadata, moved, registered_late, move_ms = _metadata_versions(migrated, manifest, devices_topic)
+    options = JobOptions(bounded=True, output_suffix=suffix,
+                         extra={"telemetry_topic": topic, "devices_topic": devices_topic})
     jobrunner.run_local(migrated, "aggregate", options, wait=True)
-    books = assert_matches_python(migrated, suffix, manifest, topic)
+    books = assert_matches_python(migrated, suffix, manifest, topic, metadata)
     # every re-sent copy is dropped as a duplicate, unless the copy itself arrived late (then it is
     # counted late); the total is exact either way (checked above)
     assert 0 < books.duplicates <= manifest.data["counts"]["duplicate"]
@@ -33,5 +45,37 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     with connect(migrated) as conn:
         device_rows = outputs.device_windows(conn, suffix)
     assert latest.keys() == device_rows.keys()
-    assert all(latest[key]["reading_count"] == row["reading_count"] for key, row in device_rows.items())
+    assert all((latest[key]["reading_count"], latest[key]["site_id"]) == (row["reading_count"], row["site_id"])
+               for key, row in device_rows.items())
+    # the move changed only the windows after it (the one holding it: the site of its first reading)
+    sites = {(device, start): row["site_id"] for (device, start), row in device_rows.items()}
+    before = {site for (device, start), site in sites.items() if device == moved and start + 60_000 <= move_ms}
+    after = {site for (device, start), site in sites.items() if device == moved and start >= move_ms}
+    assert (before, after) == ({"site-before-move"}, {"site-after-move"})
+    early = {site for (device, start), site in sites.items() if device == registered_late and start + 60_000 <= move_ms}
+    assert early and "site-registered" not in early  # before its first version: the site it sent
+    assert {site for (device, start), site in sites.items()
+            if device == registered_late and start >= move_ms} == {"site-registered"}
     assert len(dead) == manifest.data["counts"]["malformed"]
+
+
+def _metadata_versions(config: Config, manifest: Manifest, topic: str) -> tuple[Metadata, str, str, int]:
+    """Versions in `topic` for two simulated devices: one at a site from the epoch and moved to another
+    in the middle of the data (mid-minute), one whose first version starts there. Returns what Python
+    takes as each reading's site and type, the two devices and the move's event time."""
+    rows = [r for r in manifest.records if r.row is not None]
+    first, last = min(r.event_time for r in rows), max(r.event_time for r in rows)
+    move_ms = (first + (last - first) // 2) // 60_000 * 60_000 + 30_500
+    moved, registered_late = sorted({r.device_id for r in rows})[:2]
+    kinds = {r.device_id: r.row["device_type"] for r in rows if r.row is not None}
+    table = [(moved, 0, "site-before-move"), (moved, move_ms, "site-after-move"),
+             (registered_late, move_ms, "site-registered")]
+    own = config.model_copy(update={"kafka": config.kafka.model_copy(update={"devices_topic": topic})})
+    versions.publish(own, [(Device(device, site, kinds[device], model="M-1"), valid_from)
+                           for device, valid_from, site in table])
+
+    def metadata(device: str, event_ms: int) -> tuple[str, str] | None:
+        in_force = [(valid_from, site) for d, valid_from, site in table if d == device and valid_from <= event_ms]
+        return (max(in_force)[1], kinds[device]) if in_force else None
+
+    return metadata, moved, registered_late, move_ms

@@ -4,6 +4,9 @@ PostgreSQL's copy follows the topic."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -72,3 +75,20 @@ def test_registering_moving_and_decommissioning_a_device_write_versions(migrated
     assert versions[0]["valid_from_ms"] == 0  # the first version: from the epoch
     assert versions[1]["valid_from_ms"] == parse_time_ms("2026-04-01T09:00:00Z")
     assert versions[2]["valid_from_ms"] > versions[1]["valid_from_ms"]  # now
+
+
+def test_rules_against_an_unmigrated_database_is_one_clear_line(migrated: Config, tmp_path: Path) -> None:
+    """An empty schema first in the search path stands for an unmigrated database: nothing is written."""
+    with connect(migrated) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS unmigrated_rules")
+        conn.commit()
+    before = reference_log.read_all(migrated, migrated.kafka.rules_topic)
+    for args in (("set", "--file", str(migrated.root / "rules" / "thresholds.toml")), ("list",)):
+        env = {**os.environ, "KAPPA_PROFILE": "test", "PGOPTIONS": "-c search_path=unmigrated_rules"}
+        result = subprocess.run([sys.executable, "-m", "kappa.cli", "rules", *args], capture_output=True, text=True,
+                                env=env, timeout=120)
+        assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            "error: the database is not migrated (no table alert_thresholds, alert_threshold_versions): "
+            "run `kappa db migrate` first"], result.stderr
+    assert reference_log.read_all(migrated, migrated.kafka.rules_topic) == before  # nothing written

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import requests
 from confluent_kafka.admin import AdminClient
 
 from kappa import cli, jobrunner, outputs
 from kappa.config import Config
+from kappa.registry import credentials
 from kappa.replay import ReplayError, compare, offsets, promote, runner, versions, watch
 from kappa.simulate import simulate
 from kappa.stack.postgres import connect
@@ -51,6 +53,12 @@ def _topics_settle(config: Config, want: set[str]) -> set[str]:
     while (found := _topics(config)) != want and time.monotonic() < deadline:
         time.sleep(0.5)
     return found
+
+
+def _subjects(config: Config) -> set[str]:
+    response = requests.get(f"{config.registry.url}/subjects", auth=credentials(config), timeout=10)
+    response.raise_for_status()
+    return set(response.json())
 
 
 def _kappa(*argv: str) -> int:
@@ -118,9 +126,12 @@ def test_alert_replay_creates_compares_promotes_and_drops_only_the_alerting_jobs
         with connect(migrated) as conn:
             assert _view_reads(conn, "v_alerts") == alerts_view_before
 
-        # drop: the version's table and topic, nothing else
+        # drop: the version's table and topic, and the registry subject its Avro sink registered, nothing else
+        assert f"alerts_{v2}-value" in _subjects(migrated)
         assert _kappa("drop", "alerts", v2) == 0
-        assert capsys.readouterr().out.strip() == f"dropped: table alerts_{v2}, topic alerts_{v2}"
+        assert capsys.readouterr().out.strip() == (f"dropped: table alerts_{v2}, topic alerts_{v2}, "
+                                                   f"subject alerts_{v2}-value")
+        assert f"alerts_{v2}-value" not in _subjects(migrated)
         assert _kappa("drop", "alerts", v3) == 0
         with connect(migrated) as conn:
             assert _tables(conn) == tables_before and _aggregate_views(conn) == views_before
