@@ -7,11 +7,13 @@ import uuid
 from datetime import UTC
 
 import pytest
+import requests
 
 from kappa import jobrunner, smoke
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.stack.postgres import connect
+from tests.integration.secrets_support import leaks
 
 pytestmark = pytest.mark.integration
 
@@ -53,3 +55,16 @@ def test_smoke_job_on_standalone_cluster_matches_python(migrated: Config) -> Non
     assert jobrunner.wait_for_state(migrated, job_id, {"FINISHED"}, timeout_s=240) == "FINISHED"
     assert any(job.job_id == job_id for job in jobrunner.list_jobs(migrated))
     _assert_equal(_windows(migrated, table), expected)
+    # after a job ran on the cluster: no generated secret in any log, process argv or Flink REST reply
+    assert leaks(migrated, job_id) == []
+
+
+def test_flink_refuses_jar_uploads(stack: Config) -> None:
+    """web.submit.enable is false: no jar can be uploaded or run through the REST API (kappa submit
+    uses `flink run`, which sends a job graph)."""
+    jar = {"jarfile": ("evil.jar", b"PK\x05\x06" + bytes(18), "application/x-java-archive")}
+    upload = requests.post(f"{stack.flink.rest_url}/jars/upload", files=jar, timeout=10)
+    assert upload.status_code in {404, 405}, (upload.status_code, upload.text[:200])
+    listing = requests.get(f"{stack.flink.rest_url}/jars", timeout=10)
+    assert listing.status_code in {404, 405}, listing.status_code
+    assert requests.get(f"{stack.flink.rest_url}/config", timeout=10).json()["features"]["web-submit"] is False
