@@ -15,6 +15,7 @@ from pathlib import Path
 
 from kappa.config import PROJECT_ROOT, Config
 from kappa.errors import KappaError
+from kappa.registry import credentials
 from udfs.limits import limits
 
 SQL_DIR = PROJECT_ROOT / "sql"
@@ -75,8 +76,10 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "alerts_avro_schema": avro_schema_literal("alerts/v1.avsc"),
         "dead_letters_avro_schema": avro_schema_literal("dead_letters/v1.avsc"),
     }
-    secrets = {"pg_password"}
+    secrets = {"pg_password", "registry_user_info"}
     values["pg_password"] = sql_string(config.secret(pg.password_env)) if include_secrets else MASK
+    # avro-confluent sinks: 'basic-auth.user-info' (the registry's auth is always on)
+    values["registry_user_info"] = sql_string(":".join(credentials(config))) if include_secrets else MASK
     return SqlParams(values, secrets)
 
 

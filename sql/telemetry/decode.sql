@@ -17,7 +17,7 @@ CREATE TEMPORARY VIEW telemetry_dead_letters AS
 SELECT kafka_topic, kafka_partition, kafka_offset, kafka_ts,
        COALESCE(r.dlq_reason, 'NO_EVENT_TIME') AS dlq_reason,
        COALESCE(r.dlq_error, 'the record has no event time') AS dlq_error,
-       CASE WHEN OCTET_LENGTH(record_key) > ${max_key_bytes} THEN CAST(NULL AS BYTES) ELSE record_key END AS record_key,
+       CASE WHEN BYTE_LENGTH(record_key) > ${max_key_bytes} THEN CAST(NULL AS BYTES) ELSE record_key END AS record_key,
        CASE WHEN r.dlq_reason = 'OVERSIZED' THEN CAST(NULL AS BYTES) ELSE payload END AS payload
 FROM telemetry_decoded
 WHERE r.dlq_reason IS NOT NULL OR event_time IS NULL;

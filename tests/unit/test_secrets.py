@@ -37,13 +37,14 @@ def test_secret_file_is_mode_600_before_its_first_byte(tmp_path: Path, monkeypat
 def test_local_secrets_generated_private_for_every_local_service(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     config = load_config("test", environ={"KAPPA_PATHS__DATA_DIR": str(tmp_path)})
-    for name in ("KAPPA_PG_PASSWORD", "KAPPA_MQTT_BRIDGE_PASSWORD"):
+    for name in ("KAPPA_PG_PASSWORD", "KAPPA_MQTT_BRIDGE_PASSWORD", "KAPPA_REGISTRY_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
     ensure_local_secrets(config)
     path = tmp_path / LOCAL_SECRETS_FILE
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
-    assert config.postgres.password_env in text and config.mqtt.bridge_password_env in text
+    assert all(name in text for name in (config.postgres.password_env, config.mqtt.bridge_password_env,
+                                         config.registry.password_env))
     before = text
     ensure_local_secrets(config)  # kept across restarts
     assert path.read_text() == before
@@ -53,6 +54,7 @@ def test_local_secrets_generated_private_for_every_local_service(tmp_path: Path,
 def test_pg_password_is_escaped_in_flink_ddl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               password: str) -> None:
     monkeypatch.setenv("KAPPA_PG_PASSWORD", password)
+    monkeypatch.setenv("KAPPA_REGISTRY_PASSWORD", "unused")
     config = load_config("test", environ={"KAPPA_PATHS__DATA_DIR": str(tmp_path)})
     params = sqlfiles.params_from_config(config)
     statement = next(s for s in sqlfiles.load("aggregates/sinks.sql", params) if "'password'" in s)
@@ -61,6 +63,18 @@ def test_pg_password_is_escaped_in_flink_ddl(tmp_path: Path, monkeypatch: pytest
     # the literal ends where it should: what follows is the next option, not text of the password
     after = statement.split(f"'password' = {literal}", 1)[1]
     assert after.lstrip().startswith(",") and after.count("'") % 2 == 0
+
+
+def test_registry_credentials_always_on_and_masked_in_printable_sql(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAPPA_REGISTRY_USER", raising=False)
+    monkeypatch.setenv("KAPPA_REGISTRY_PASSWORD", "p'w")
+    monkeypatch.setenv("KAPPA_PG_PASSWORD", "unused")
+    config = load_config("test", environ={"KAPPA_PATHS__DATA_DIR": str(tmp_path)})
+    params = sqlfiles.params_from_config(config)
+    assert params.values["registry_user_info"] == f"{config.registry.user}:p''w"
+    printable = "\n".join(sqlfiles.load("aggregates/sinks.sql", params, printable=True))
+    assert "p''w" not in printable and "'avro-confluent.basic-auth.user-info' = '******'" in printable
 
 
 @pytest.mark.parametrize("bad", ["a\nb", "a\x00b", "a\rb"])
