@@ -41,7 +41,7 @@ from kappa.commands.demo import recreate_topic  # noqa: E402
 from kappa.config import Config, get_config  # noqa: E402
 from kappa.db import migrate  # noqa: E402
 from kappa.flinkenv import JobOptions  # noqa: E402
-from kappa.registry import credentials  # noqa: E402
+from kappa.registry import client_conf, credentials  # noqa: E402
 from kappa.rules import service as rules  # noqa: E402
 from kappa.rules.model import Rule  # noqa: E402
 from kappa.schemas import read_schema  # noqa: E402
@@ -73,7 +73,7 @@ class AlertWatcher(threading.Thread):
         self.consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": uuid.uuid4().hex,
                                   "isolation.level": isolation, "enable.auto.commit": False,
                                   "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
-        self.deserialize = AvroDeserializer(SchemaRegistryClient({"url": config.registry.url}))
+        self.deserialize = AvroDeserializer(SchemaRegistryClient(client_conf(config)))
 
     def run(self) -> None:
         self.consumer.subscribe([self.topic], on_assign=lambda c, p: self.ready.set())

@@ -88,6 +88,7 @@ class RegistryConfig(_Section):
     host: str
     port: int
     start: bool = True
+    user: str = "kappa"  # basic auth is always on; KAPPA_REGISTRY_USER (user_env) overrides the name
     user_env: str = "KAPPA_REGISTRY_USER"
     password_env: str = "KAPPA_REGISTRY_PASSWORD"
 

@@ -105,7 +105,23 @@ def create_table_env(config: Config, options: JobOptions) -> tuple[StreamExecuti
     )
     for key, value in settings.items():
         t_env.get_config().set(key, value)
+    if options.with_secrets:
+        _registry_credentials_to_jvm(config)
     return env, t_env
+
+
+def _registry_credentials_to_jvm(config: Config) -> None:
+    """The Java decoder's registry credentials as system properties of this process's JVM (the local
+    MiniCluster runs in it; on the standalone cluster the TaskManager has them from its environment).
+    Set through the gateway: not in any argv, SQL text or job parameter."""
+    from pyflink.java_gateway import get_gateway
+
+    from kappa.registry import credentials
+
+    user, password = credentials(config)
+    system = get_gateway().jvm.System
+    system.setProperty("kappa.registry.user", user)
+    system.setProperty("kappa.registry.password", password)
 
 
 def sql_params(config: Config, options: JobOptions) -> sqlfiles.SqlParams:

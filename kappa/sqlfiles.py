@@ -15,6 +15,8 @@ from pathlib import Path
 
 from kappa.config import PROJECT_ROOT, Config
 from kappa.errors import KappaError
+from kappa.registry import credentials
+from udfs.limits import limits
 
 SQL_DIR = PROJECT_ROOT / "sql"
 AVRO_DIR = PROJECT_ROOT / "schemas" / "avro"
@@ -59,6 +61,9 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "max_clock_skew_ms": str(job.max_clock_skew_s * 1000),
         "allowed_lateness_s": str(job.allowed_lateness_s),
         "allowed_lateness_ms": str(job.allowed_lateness_s * 1000),
+        # schemas/avro/telemetry/limits.json, the one declaration of what a record may hold
+        "max_record_bytes": str(limits().max_record_bytes),
+        "max_key_bytes": str(limits().max_key_bytes),
         # Extra WITH options appended to Kafka sources, e.g. bounded reads (see kappa.flinkenv).
         "source_options": "",
         # The same for the reference sources (rules, device metadata): bounded runs read them to their end.
@@ -71,9 +76,19 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "alerts_avro_schema": avro_schema_literal("alerts/v1.avsc"),
         "dead_letters_avro_schema": avro_schema_literal("dead_letters/v1.avsc"),
     }
-    secrets = {"pg_password"}
-    values["pg_password"] = config.secret(pg.password_env) if include_secrets else MASK
+    secrets = {"pg_password", "registry_user_info"}
+    values["pg_password"] = sql_string(config.secret(pg.password_env)) if include_secrets else MASK
+    # avro-confluent sinks: 'basic-auth.user-info' (the registry's auth is always on)
+    values["registry_user_info"] = sql_string(":".join(credentials(config))) if include_secrets else MASK
     return SqlParams(values, secrets)
+
+
+def sql_string(value: str) -> str:
+    """`value` as the body of a Flink SQL string literal: quotes doubled, so a secret containing `'`
+    ends neither the literal nor the statement. Every secret placeholder is filled through this."""
+    if any(ch in value for ch in "\x00\r\n"):
+        raise SqlTemplateError("a secret for a SQL placeholder contains a NUL byte or a line break")
+    return value.replace("'", "''")
 
 
 def avro_schema_literal(relative: str) -> str:

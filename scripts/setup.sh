@@ -83,7 +83,7 @@ else
   say "Kubernetes CRD schemas present (.kappa/crds)"
 fi
 # 4. The project's own Java functions (udfs/java): built from source into .kappa/jars/flink.
-udf_hash=$(cat udfs/java/pom.xml $(find udfs/java/src/main -type f | sort) schemas/avro/telemetry/*.avsc | sha1sum | cut -c1-12)
+udf_hash=$(cat udfs/java/pom.xml $(find udfs/java/src/main -type f | sort) schemas/avro/telemetry/*.avsc schemas/avro/telemetry/limits.json | sha1sum | cut -c1-12)
 if [ ! -f ".kappa/jars/flink/.udfs-$udf_hash" ]; then
   say "building the Java UDFs (udfs/java/pom.xml)"
   mvn -q -B -f udfs/java/pom.xml package -DskipTests -Djars.dir="$PWD/.kappa/jars/flink"

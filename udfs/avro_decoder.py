@@ -6,11 +6,14 @@ payload is resolved against a single reader schema (the latest telemetry schema)
 a flat row or a reason code from `Reason`.
 
 Wire format (Confluent): byte 0 = magic 0, bytes 1-4 = big-endian schema id, then the Avro body.
-Checks, in order: None/shorter than 5 bytes -> TOO_SHORT; first byte != 0 -> BAD_MAGIC; lookup finds
-nothing or an unparseable schema -> UNKNOWN_SCHEMA_ID; writer not resolvable to the reader ->
-RESOLUTION_FAILED; Avro decoding fails or leaves trailing bytes -> CORRUPT_BODY; NaN/inf double ->
-INVALID_VALUE; event time more than `max_future_ms` after the reference time `now_ms` (the jobs use the
-Kafka record timestamp capped at the wall clock) -> FUTURE_EVENT_TIME.
+Checks, in order: longer than `max_record_bytes` (schemas/avro/telemetry/limits.json) -> OVERSIZED
+(dead-lettered without its payload); None/shorter than 5 bytes -> TOO_SHORT; first byte != 0 ->
+BAD_MAGIC; lookup finds nothing or an unparseable schema -> UNKNOWN_SCHEMA_ID; writer not resolvable
+to the reader -> RESOLUTION_FAILED; Avro decoding fails or leaves trailing bytes -> CORRUPT_BODY;
+NaN/inf double, a string with a NUL byte, an empty id, a string over its length limit or a number
+outside its declared range (limits.json) -> INVALID_VALUE with the field named; event time more than
+`max_future_ms` after the reference time `now_ms` (the jobs use the Kafka record timestamp capped at
+the wall clock) -> FUTURE_EVENT_TIME.
 
 A registry that cannot be reached is *not* bad input: `RegistrySchemaLookup` raises
 `SchemaRegistryUnavailable` so the job fails and restarts from its checkpoint instead of
@@ -37,6 +40,7 @@ import fastavro
 import pandas as pd
 from fastavro._read_common import SchemaResolutionError
 
+from udfs.limits import Limits, limits
 from udfs.schema_lookup import SchemaLookup
 
 MAGIC_BYTE = 0
@@ -64,6 +68,7 @@ class Reason(StrEnum):
     RESOLUTION_FAILED = "RESOLUTION_FAILED"
     INVALID_VALUE = "INVALID_VALUE"
     FUTURE_EVENT_TIME = "FUTURE_EVENT_TIME"
+    OVERSIZED = "OVERSIZED"
 
 
 # The flat row type for the default reader schema (telemetry v2) + the writer schema id.
@@ -191,6 +196,7 @@ class AvroDecoder:
         *,
         max_future_ms: int = DAY_MS,
         event_time_field: str = "event_time",
+        record_limits: Limits | None = None,
     ) -> None:
         if reader_schema is None:
             reader_schema = load_reader_schema()
@@ -208,6 +214,7 @@ class AvroDecoder:
         self._double_fields = [name for name, _, t in self._layout if t == "DOUBLE"]
         self._event_time_field = event_time_field
         self.max_future_ms = max_future_ms
+        self.limits = record_limits or limits()
         # id -> parsed writer schema, or an error text when the id is unknown / unparseable.
         self._writers: dict[int, Any] = {}
 
@@ -230,6 +237,11 @@ class AvroDecoder:
         self, payload: bytes | bytearray | memoryview | None, now_ms: int | None = None
     ) -> DecodeResult:
         """Decode one payload; never raises except when the schema registry is unreachable."""
+        if payload is not None and len(payload) > self.limits.max_record_bytes:
+            return _fail(
+                Reason.OVERSIZED,
+                f"payload is {len(payload)} bytes; the limit is {self.limits.max_record_bytes} (limits.json)",
+            )
         if payload is None or len(payload) < HEADER_SIZE:
             size = "null" if payload is None else f"{len(payload)} bytes"
             return _fail(
@@ -283,6 +295,10 @@ class AvroDecoder:
             value = row[name]
             if value is not None and not math.isfinite(value):
                 return f"{name} is {value}"
+        for name, value in row.items():  # in field order, as the Java decoder checks them
+            problem = self.limits.string_problem(name, value) or self.limits.range_problem(name, value)
+            if problem:
+                return problem
         return None
 
     def _ahead(self, row: dict[str, Any], now_ms: int) -> str | None:

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from udfs.limits import limits
+
 
 class Reason(StrEnum):
     """Dead-letter reason codes of the bridge (the DeadLetter schema's `reason` is a plain string)."""
@@ -38,15 +40,14 @@ class Rejected(Exception):
 DEVICE_TYPES = ("thermal", "vibration", "environmental", "power", "unknown")
 STATUSES = ("OK", "WARN", "FAULT", "MAINTENANCE")
 REQUIRED = ("site_id", "device_type", "seq", "event_time", "status", "firmware_version")
-MEASUREMENTS: dict[str, tuple[float, float]] = {  # optional doubles and their physically possible range
-    "temperature_c": (-273.15, 10_000.0),
-    "humidity_pct": (0.0, 100.0),
-    "pressure_hpa": (0.0, 100_000.0),
-    "vibration_mm_s": (0.0, 1e9),
-    "power_w": (-1e12, 1e12),
-    "battery_pct": (0.0, 100.0),
+# Optional doubles and their physically possible range: schemas/avro/telemetry/limits.json, which the
+# jobs' decoders apply too (a reading that passes here is never dead-lettered there for its range).
+_RANGES = limits().ranges
+MEASUREMENTS: dict[str, tuple[float, float]] = {
+    name: _RANGES[name]
+    for name in ("temperature_c", "humidity_pct", "pressure_hpa", "vibration_mm_s", "power_w", "battery_pct")
 }
-RSSI_RANGE = (-200, 0)
+RSSI_RANGE = (int(_RANGES["signal_rssi_dbm"][0]), int(_RANGES["signal_rssi_dbm"][1]))
 LONG_MAX = 2**63 - 1
 AVRO_MAGIC = 0
 
@@ -159,6 +160,9 @@ def _string(doc: dict[str, Any], name: str) -> str:
     value = doc[name]
     if not isinstance(value, str) or not value:
         raise Rejected(Reason.BAD_FIELD, f"{name} must be a non-empty string, not {value!r}")
+    problem = limits().string_problem(name, value)  # NUL bytes, length limits: as the jobs check them
+    if problem:
+        raise Rejected(Reason.BAD_FIELD, problem)
     return value
 
 
@@ -202,7 +206,7 @@ def _location(value: Any) -> dict[str, Any] | None:
             raise Rejected(Reason.MISSING_FIELD, f"location.{name} is missing")
     alt = value.get("alt_m")
     return {
-        "lat": _number(value["lat"], "location.lat", -90.0, 90.0),
-        "lon": _number(value["lon"], "location.lon", -180.0, 180.0),
-        "alt_m": None if alt is None else _number(alt, "location.alt_m", -20_000.0, 100_000.0),
+        "lat": _number(value["lat"], "location.lat", *_RANGES["location_lat"]),
+        "lon": _number(value["lon"], "location.lon", *_RANGES["location_lon"]),
+        "alt_m": None if alt is None else _number(alt, "location.alt_m", *_RANGES["location_alt_m"]),
     }

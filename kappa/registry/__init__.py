@@ -14,24 +14,19 @@ from typing import Any
 from kappa.config import Config
 
 
-def credentials(config: Config) -> tuple[str, str] | None:
-    """Basic-auth (user, password), on only when the user variable is set in the environment.
-
-    The password then comes from `config.secret` (environment, else the local secrets file); a user
-    without a password is a misconfiguration and raises KeyError rather than silently disabling auth.
-    """
-    user = os.environ.get(config.registry.user_env)
-    if not user:
-        return None
+def credentials(config: Config) -> tuple[str, str]:
+    """Basic-auth (user, password): always on. The user is `registry.user` (or the `user_env` variable);
+    the password comes from `config.secret` (environment, else the secrets `kappa stack up` generated).
+    A missing password raises KeyError rather than silently turning auth off."""
+    user = os.environ.get(config.registry.user_env) or config.registry.user
     return user, config.secret(config.registry.password_env)
 
 
 def client_conf(config: Config) -> dict[str, Any]:
     """Configuration for confluent_kafka's SchemaRegistryClient pointing at this registry."""
     conf: dict[str, Any] = {"url": config.registry.url}
-    auth = credentials(config)
-    if auth:
-        conf["basic.auth.user.info"] = f"{auth[0]}:{auth[1]}"
+    user, password = credentials(config)
+    conf["basic.auth.user.info"] = f"{user}:{password}"
     return conf
 
 

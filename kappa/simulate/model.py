@@ -64,7 +64,14 @@ MALFORMED_KINDS: dict[str, str] = {
     "corrupt_body": "CORRUPT_BODY",
     "nan_value": "INVALID_VALUE",
     "far_future": "FUTURE_EVENT_TIME",
+    # poison pills (schemas/avro/telemetry/limits.json): well-formed Avro a sink would fail on
+    "nul_in_id": "INVALID_VALUE",  # a NUL byte in device_id (PostgreSQL text cannot hold it)
+    "empty_id": "INVALID_VALUE",  # device_id ""
+    "long_id": "INVALID_VALUE",  # site_id far over its length limit
+    "absurd_value": "INVALID_VALUE",  # finite but impossible: humidity 1e300, battery -5
+    "oversized": "OVERSIZED",  # a record near Kafka's 1 MB limit: dead-lettered without its payload
 }
+OVERSIZED_RECORD_BYTES = 960_000  # under the producer's default message.max.bytes (1,000,000)
 # Through the edge (`--via mqtt`) the devices publish the payload contract of schemas/mqtt/: these are
 # the kinds of bad payload, with the reason the bridge dead-letters them for, except far_future, which
 # is a well-formed reading the bridge forwards and the jobs dead-letter.

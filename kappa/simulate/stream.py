@@ -16,6 +16,7 @@ from kappa.simulate.model import (
     FAR_FUTURE_MS,
     INVALID_SEQ_BASE,
     MALFORMED_KINDS,
+    OVERSIZED_RECORD_BYTES,
     UNKNOWN_SCHEMA_ID,
     VIA,
     Category,
@@ -233,9 +234,11 @@ def _malformed(
             elif kind == "nan_value":
                 rec["temperature_c"] = float("nan")
                 value = _frame(schema_ids[2], parsed_v2, rec)
-            else:  # far_future: the Kafka timestamp stays at the send position (brokers cap the future)
+            elif kind == "far_future":  # the Kafka timestamp stays at the send position (brokers cap the future)
                 rec["event_time"] = event_time = FAR_FUTURE_MS + i * 1000
                 value = _frame(schema_ids[2], parsed_v2, rec)
+            else:
+                value = _frame(schema_ids[2], parsed_v2, _poison_pill(kind, i, rec))
             out.append(
                 _Pending(
                     send,
@@ -255,6 +258,21 @@ def _malformed(
                 )
             )
     return out
+
+
+def _poison_pill(kind: str, i: int, rec: dict[str, Any]) -> dict[str, Any]:
+    """A well-formed record outside schemas/avro/telemetry/limits.json (see MALFORMED_KINDS)."""
+    if kind == "nul_in_id":
+        rec["device_id"] = rec["device_id"] + "\x00x"
+    elif kind == "empty_id":
+        rec["device_id"] = ""
+    elif kind == "long_id":
+        rec["site_id"] = "s" * 4096
+    elif kind == "absurd_value":
+        rec["humidity_pct" if i % 2 == 0 else "battery_pct"] = 1e300 if i % 2 == 0 else -5.0
+    else:  # oversized: the body padded through firmware_version to OVERSIZED_RECORD_BYTES
+        rec["firmware_version"] = "f" * OVERSIZED_RECORD_BYTES
+    return rec
 
 
 def _templates(readings: list[_Reading]) -> dict[str, _Reading]:

@@ -8,6 +8,7 @@ runs in the foreground under our PID tracking, so `down` stops exactly what `up`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -17,10 +18,14 @@ from string import Template
 import requests
 
 from kappa.config import PROJECT_ROOT, Config
+from kappa.registry import credentials
 from kappa.stack.base import Service
 from kappa.stack.process import ManagedProcess, ServiceError
 
 TEMPLATE = PROJECT_ROOT / "deploy" / "flink" / "config.yaml"
+# The variable names the Java decoder reads (fixed there, whatever registry.user_env/password_env say).
+REGISTRY_USER_ENV = "KAPPA_REGISTRY_USER"
+REGISTRY_PASSWORD_ENV = "KAPPA_REGISTRY_PASSWORD"
 
 
 def pyflink_home() -> Path:
@@ -42,6 +47,10 @@ def flink_env(config: Config) -> dict[str, str]:
         FLINK_PLUGINS_DIR=str(base / "plugins"),
         PYFLINK_CLIENT_EXECUTABLE=sys.executable,
     )
+    # The Java decoder's registry credentials (udfs/java RegistrySchemaLookup): in the daemons'
+    # environment, readable only by their own user, never in argv, SQL text or job parameters.
+    with contextlib.suppress(KeyError):  # no secrets yet (before the first `kappa stack up`)
+        env[REGISTRY_USER_ENV], env[REGISTRY_PASSWORD_ENV] = credentials(config)
     return env
 
 

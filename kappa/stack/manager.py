@@ -62,6 +62,7 @@ def ensure_local_secrets(config: Config) -> None:
         config.s3.access_key_env: lambda: "kappa" + secrets.token_hex(6),
         config.s3.secret_key_env: lambda: secrets.token_urlsafe(24),
         config.mqtt.bridge_password_env: lambda: secrets.token_urlsafe(24),
+        config.registry.password_env: lambda: secrets.token_urlsafe(24),
     }
     missing = {name: make() for name, make in wanted.items() if name not in existing}
     if missing:

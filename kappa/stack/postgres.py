@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from kappa.config import Config
+from kappa.private_files import write_private
 from kappa.stack.base import Service
 from kappa.stack.process import ServiceError
 
@@ -87,7 +88,7 @@ class PostgresService(Service):
         self._chown(self.data_dir)
         self._chown(self._pgdata)
         pwfile = self.data_dir / ".pwfile"
-        pwfile.write_text(self.config.secret(ADMIN_PASSWORD_ENV) + "\n")
+        write_private(pwfile, self.config.secret(ADMIN_PASSWORD_ENV) + "\n")  # mode 600 from the first byte
         self._chown(pwfile)
         try:
             result = subprocess.run(

@@ -7,6 +7,7 @@ import sys
 
 import requests
 
+from kappa.registry import credentials
 from kappa.stack.base import Service
 
 
@@ -35,11 +36,6 @@ class RegistryService(Service):
             cwd=self.config.root,
         )
 
-    def _auth(self) -> tuple[str, str] | None:
-        registry = self.config.registry
-        user = os.environ.get(registry.user_env)
-        return (user, self.config.secret(registry.password_env)) if user else None
-
     def ready(self) -> bool:
-        response = requests.get(f"{self.config.registry.url}/subjects", timeout=2, auth=self._auth())
+        response = requests.get(f"{self.config.registry.url}/subjects", timeout=2, auth=credentials(self.config))
         return response.status_code == 200

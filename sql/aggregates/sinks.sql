@@ -70,6 +70,8 @@ CREATE TABLE dead_letters_topic (
   'sink.transactional-id-prefix' = '${group_prefix}-${job_name}${output_suffix}-dlq',
   'format' = 'avro-confluent',
   'avro-confluent.url' = '${registry_url}',
+  'avro-confluent.basic-auth.credentials-source' = 'USER_INFO',
+  'avro-confluent.basic-auth.user-info' = '${registry_user_info}',
   'avro-confluent.subject' = '${dead_letter_topic}${output_suffix}-value',
   'avro-confluent.schema' = '${dead_letters_avro_schema}'
 );
@@ -100,6 +102,8 @@ CREATE TABLE aggregates_topic (
   'key.format' = 'json',
   'value.format' = 'avro-confluent',
   'value.avro-confluent.url' = '${registry_url}',
+  'value.avro-confluent.basic-auth.credentials-source' = 'USER_INFO',
+  'value.avro-confluent.basic-auth.user-info' = '${registry_user_info}',
   'value.avro-confluent.subject' = '${aggregates_topic}${output_suffix}-value',
   'value.avro-confluent.schema' = '${aggregates_avro_schema}',
   'value.fields-include' = 'ALL'

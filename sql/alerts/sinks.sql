@@ -29,6 +29,8 @@ CREATE TABLE alerts_topic (
   'key.fields' = 'alert_id',
   'value.format' = 'avro-confluent',
   'value.avro-confluent.url' = '${registry_url}',
+  'value.avro-confluent.basic-auth.credentials-source' = 'USER_INFO',
+  'value.avro-confluent.basic-auth.user-info' = '${registry_user_info}',
   'value.avro-confluent.subject' = '${alerts_topic}${output_suffix}-value',
   'value.avro-confluent.schema' = '${alerts_avro_schema}',
   'value.fields-include' = 'ALL'

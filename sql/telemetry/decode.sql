@@ -9,11 +9,16 @@ SELECT
   decode_telemetry(payload, '${registry_url}', kafka_ts, CAST(${max_clock_skew_ms} AS BIGINT)) AS r
 FROM telemetry_raw;
 
+-- An OVERSIZED record (over max_record_bytes of schemas/avro/telemetry/limits.json) is dead-lettered
+-- without its payload, and any dead letter without a key over max_key_bytes: every dead letter then
+-- fits in one Kafka record, so the dead-letter producer never fails (its partition and offset say
+-- where the original is).
 CREATE TEMPORARY VIEW telemetry_dead_letters AS
 SELECT kafka_topic, kafka_partition, kafka_offset, kafka_ts,
        COALESCE(r.dlq_reason, 'NO_EVENT_TIME') AS dlq_reason,
        COALESCE(r.dlq_error, 'the record has no event time') AS dlq_error,
-       record_key, payload
+       CASE WHEN BYTE_LENGTH(record_key) > ${max_key_bytes} THEN CAST(NULL AS BYTES) ELSE record_key END AS record_key,
+       CASE WHEN r.dlq_reason = 'OVERSIZED' THEN CAST(NULL AS BYTES) ELSE payload END AS payload
 FROM telemetry_decoded
 WHERE r.dlq_reason IS NOT NULL OR event_time IS NULL;
 

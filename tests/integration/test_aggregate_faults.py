@@ -17,6 +17,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from kappa import jobrunner, outputs
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
+from kappa.registry import client_conf
 from kappa.simulate import simulate
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import assert_matches_python, faulty_spec
@@ -29,7 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 def _window_versions(config: Config, topic: str) -> dict[tuple[str, int], list[int]]:
     """(device, window start) -> the reading counts of its versions, in the order a read_committed
     consumer sees them."""
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": config.registry.url}))
+    deserialize = AvroDeserializer(SchemaRegistryClient(client_conf(config)))
     versions: dict[tuple[str, int], list[int]] = {}
     for _, raw in committed_messages(config, topic):
         value = deserialize(raw, SerializationContext(topic, MessageField.VALUE))

@@ -9,6 +9,8 @@ sent (the default, explicitly)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from kappa import jobrunner, outputs
@@ -16,10 +18,11 @@ from kappa.config import Config
 from kappa.devices import versions
 from kappa.devices.model import Device
 from kappa.flinkenv import JobOptions
-from kappa.simulate import Manifest
+from kappa.simulate import Category, Manifest
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import Metadata, assert_matches_python, prepare
 from tests.integration.kafka_support import committed_messages, latest_windows
+from udfs.limits import limits as migrated_limits
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +60,8 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     assert {site for (device, start), site in sites.items()
             if device == registered_late and start >= move_ms} == {"site-registered"}
     assert len(dead) == manifest.data["counts"]["malformed"]
+    assert max(len(value or b"") for _, value in dead) < migrated_limits().max_record_bytes + 4096
+    assert_poison_pills_dead_lettered(migrated, suffix, manifest)
 
 
 def _metadata_versions(config: Config, manifest: Manifest, topic: str) -> tuple[Metadata, str, str, int]:
@@ -79,3 +84,35 @@ def _metadata_versions(config: Config, manifest: Manifest, topic: str) -> tuple[
         return (max(in_force)[1], kinds[device]) if in_force else None
 
     return metadata, moved, registered_late, move_ms
+
+
+# What each poison pill's dead letter says (schemas/avro/telemetry/limits.json): the field, never the value.
+POISON_ERRORS = {
+    "nul_in_id": ("INVALID_VALUE", "device_id contains a NUL byte"),
+    "empty_id": ("INVALID_VALUE", "device_id is empty"),
+    "long_id": ("INVALID_VALUE", "site_id is 4096 characters long (limit 128)"),
+    "oversized": ("OVERSIZED", "limit is"),
+}
+
+
+def assert_poison_pills_dead_lettered(config: Config, suffix: str, manifest: Manifest) -> None:
+    """Each poison pill is in the dead letters at its partition and offset with its reason and the field
+    named; the oversized one without its payload (the job finished: no sink failed on any of them)."""
+    with connect(config) as conn:
+        rows = conn.execute(f"SELECT kafka_partition, kafka_offset, reason, error, payload "
+                            f"FROM dead_letters{suffix}").fetchall()
+    found = {(part, offset): (reason, error, payload) for part, offset, reason, error, payload in rows}
+    pills = [r for r in manifest.records if r.category is Category.MALFORMED]
+    assert Counter(reason for reason, _, _ in found.values()) == Counter(r.reason for r in pills)
+    kinds = Counter(r.malformed_kind for r in pills)
+    assert all(kinds[kind] > 0 for kind in (*POISON_ERRORS, "absurd_value")), kinds
+    for record in pills:
+        reason, error, payload = found[(record.partition, record.offset)]
+        assert reason == record.reason, (record.malformed_kind, reason, error)
+        if record.malformed_kind in POISON_ERRORS:
+            assert (reason, True) == (POISON_ERRORS[record.malformed_kind][0],
+                                      POISON_ERRORS[record.malformed_kind][1] in error), error
+        if record.malformed_kind == "absurd_value":
+            assert error in {"humidity_pct is outside its range in limits.json",
+                             "battery_pct is outside its range in limits.json"}, error
+        assert (payload is None) == (record.malformed_kind == "oversized"), record.malformed_kind

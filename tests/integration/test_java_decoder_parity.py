@@ -124,6 +124,21 @@ def payloads() -> list[tuple[str, bytes | None]]:
     ):
         out.append(("invalid-value", frame(2, V2, reading(**overrides))))
     out.append(("invalid-value-v1", frame(1, V1, reading(power_w=math.inf))))
+    for overrides in (  # outside schemas/avro/telemetry/limits.json: same reason and text in both
+        {"device_id": "dev\x00-1"},
+        {"site_id": "\x00"},
+        {"device_id": ""},
+        {"site_id": "s" * 129},
+        {"device_id": "\u00e9" * 129},
+        {"firmware_version": "1" * 65},
+        {"humidity_pct": 1e300},
+        {"battery_pct": -5.0},
+        {"signal_rssi_dbm": 40},
+        {"location": {"lat": 1.0, "lon": 181.0, "alt_m": None}},
+    ):
+        out.append(("limits", frame(2, V2, reading(**overrides))))
+    out.append(("limits-edge", frame(2, V2, reading(device_id="\u00e9" * 128, humidity_pct=100.0))))
+    out.append(("oversized", frame(2, V2, reading(firmware_version="f" * 70_000))))
     for _ in range(60):
         body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 80)))
         out.append(("garbage", struct.pack(">bI", 0, rng.choice([1, 2, 3])) + body))

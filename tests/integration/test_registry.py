@@ -370,12 +370,12 @@ def test_restart_keeps_data(stack: Config) -> None:
     subject = unique("durable")
     schema = reading(name=f"Durable{uuid.uuid4().hex[:8]}")
     with registry_process(stack) as first:
-        client = SchemaRegistryClient({"url": first})
+        client = SchemaRegistryClient({**client_conf(stack), "url": first})
         schema_id = client.register_schema(subject, Schema(schema, "AVRO"))
         client.set_compatibility(subject, "FULL_TRANSITIVE")
     # `first` is stopped (SIGTERM, exit code checked); a new process on another port sees everything.
     with registry_process(stack) as second:
-        client = SchemaRegistryClient({"url": second})
+        client = SchemaRegistryClient({**client_conf(stack), "url": second})
         assert client.get_latest_version(subject).schema_id == schema_id
         assert compat.canonical(client.get_schema(schema_id).schema_str or "") == compat.canonical(schema)
         assert client.get_compatibility(subject) == "FULL_TRANSITIVE"

@@ -7,11 +7,13 @@ import uuid
 from datetime import UTC
 
 import pytest
+import requests
 
 from kappa import cli, jobrunner, smoke
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.stack.postgres import connect
+from tests.integration.secrets_support import leaks
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +60,16 @@ def test_smoke_job_on_standalone_cluster_matches_python(migrated: Config, capsys
     assert "job smoke: FINISHED" in out
     assert jobrunner.job_state(migrated, job_id) == "FINISHED"
     _assert_equal(_windows(migrated, table), expected)
+    # after a job ran on the cluster: no generated secret in any log, process argv or Flink REST reply
+    assert leaks(migrated, job_id) == []
+
+
+def test_flink_refuses_jar_uploads(stack: Config) -> None:
+    """web.submit.enable is false: no jar can be uploaded or run through the REST API (kappa submit
+    uses `flink run`, which sends a job graph)."""
+    jar = {"jarfile": ("evil.jar", b"PK\x05\x06" + bytes(18), "application/x-java-archive")}
+    upload = requests.post(f"{stack.flink.rest_url}/jars/upload", files=jar, timeout=10)
+    assert upload.status_code == 400 and "not allowed" in upload.text, (upload.status_code, upload.text[:200])
+    listing = requests.get(f"{stack.flink.rest_url}/jars", timeout=10)
+    assert listing.status_code != 200 or "evil.jar" not in listing.text, listing.text[:200]
+    assert requests.get(f"{stack.flink.rest_url}/config", timeout=10).json()["features"]["web-submit"] is False

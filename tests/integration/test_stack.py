@@ -10,6 +10,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from kappa.config import Config
 from kappa.doctor import run_checks
+from kappa.registry import credentials
 from kappa.stack import manager
 from kappa.stack.objectstore import s3_filesystem
 from kappa.stack.postgres import connect
@@ -54,7 +55,11 @@ def test_every_service_answers(stack: Config) -> None:
         out.write(b"object")
     with filesystem.open_input_stream(f"{stack.s3.bucket}/probe.txt") as src:
         assert src.read() == b"object"
-    assert requests.get(f"{stack.registry.url}/subjects", timeout=5).status_code == 200
+    # the registry's auth is always on: anonymous and wrong-password requests are refused
+    user, password = credentials(stack)
+    assert requests.get(f"{stack.registry.url}/subjects", timeout=5).status_code == 401
+    assert requests.get(f"{stack.registry.url}/subjects", auth=(user, password + "x"), timeout=5).status_code == 401
+    assert requests.get(f"{stack.registry.url}/subjects", auth=(user, password), timeout=5).status_code == 200
     overview = requests.get(f"{stack.flink.rest_url}/overview", timeout=5).json()
     assert overview["taskmanagers"] == 1 and overview["slots-total"] == stack.flink.slots
 

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from udfs.avro_decoder import BATCH_FIELDS, FLAT_FIELDS, AvroDecoder, Reason, decode, decode_batch
+from udfs.limits import limits
 from udfs.schema_lookup import DictSchemaLookup, RegistrySchemaLookup, SchemaRegistryUnavailable
 
 pytestmark = pytest.mark.unit
@@ -171,6 +172,42 @@ def test_resolution_failed(decoder: AvroDecoder) -> None:
 def test_invalid_value(decoder: AvroDecoder, overrides: dict) -> None:
     result = decoder.decode(frame(2, V2, reading(**overrides)), NOW)
     assert result.reason is Reason.INVALID_VALUE and result.row is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"device_id": "dev\x00-1"}, "device_id contains a NUL byte"),
+        ({"site_id": "site\x00"}, "site_id contains a NUL byte"),
+        ({"device_id": ""}, "device_id is empty"),
+        ({"site_id": "s" * 129}, "site_id is 129 characters long (limit 128)"),
+        ({"device_id": "d" * 200}, "device_id is 200 characters long (limit 128)"),
+        ({"firmware_version": "1" * 65}, "firmware_version is 65 characters long (limit 64)"),
+        ({"humidity_pct": 1e300}, "humidity_pct is outside its range in limits.json"),
+        ({"battery_pct": -5.0}, "battery_pct is outside its range in limits.json"),
+        ({"signal_rssi_dbm": 40}, "signal_rssi_dbm is outside its range in limits.json"),
+        ({"location": {"lat": 91.0, "lon": 1.0, "alt_m": None}}, "location_lat is outside its range in limits.json"),
+    ],
+)
+def test_poison_pills_are_invalid_values_with_the_field_named(
+    decoder: AvroDecoder, overrides: dict, message: str
+) -> None:
+    result = decoder.decode(frame(2, V2, reading(**overrides)), NOW)
+    assert (result.reason, result.error) == (Reason.INVALID_VALUE, message)
+    assert "\x00" not in (result.error or "")
+
+
+def test_limits_are_inclusive_and_unicode_counts_code_points(decoder: AvroDecoder) -> None:
+    edge = reading(device_id="\u00e9" * 128, humidity_pct=100.0, battery_pct=0.0, firmware_version="")
+    assert decoder.decode(frame(2, V2, edge), NOW).ok
+
+
+def test_oversized_record_is_dead_lettered_before_decoding(decoder: AvroDecoder) -> None:
+    limit = limits().max_record_bytes
+    big = frame(2, V2, reading(firmware_version="f" * limit))
+    result = decoder.decode(big, NOW)
+    assert result.reason is Reason.OVERSIZED and str(limit) in (result.error or "")
+    assert decoder.decode(b"\x07" * limit, NOW).reason is Reason.BAD_MAGIC  # at the limit: decoded as usual
 
 
 def test_future_bound_is_configurable_and_inclusive(lookup: DictSchemaLookup) -> None:

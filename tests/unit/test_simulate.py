@@ -13,6 +13,7 @@ import pytest
 from kappa.config import Config, load_config
 from kappa.simulate import (
     LOW_BATTERY_PCT,
+    MALFORMED_KINDS,
     OVERHEAT_C,
     VIBRATION_SPIKE_MM_S,
     Category,
@@ -280,7 +281,7 @@ def test_cli_dry_run_writes_the_manifest(
     assert args.func(args, config) == 0
     data = json.loads(path.read_text())
     assert data["dry_run"] and data["spec"]["readings_per_device"] == 120
-    assert data["counts"]["malformed"] == 6
+    assert data["counts"]["malformed"] == len(MALFORMED_KINDS)
     assert "simulate: " in capsys.readouterr().out
     expected = simulate(
         config,

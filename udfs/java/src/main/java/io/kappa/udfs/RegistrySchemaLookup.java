@@ -20,12 +20,17 @@ import java.util.function.IntFunction;
  * or is not an Avro schema, and throws {@link SchemaRegistryUnavailableException} for anything else.
  * Caching is the decoder's job (it caches parsed writers and misses per id).
  *
- * <p>Basic auth comes from the environment variables {@code KAPPA_REGISTRY_USER} and
- * {@code KAPPA_REGISTRY_PASSWORD} when both are set.
+ * <p>Basic auth (always on for the project's registry): the JVM system properties {@code kappa.registry.user}
+ * and {@code kappa.registry.password} (set through the gateway for a local MiniCluster, kappa.flinkenv), else
+ * the environment variables {@code KAPPA_REGISTRY_USER} and {@code KAPPA_REGISTRY_PASSWORD} (the stack's
+ * TaskManager gets them at start). Neither is in any argv, SQL text or job parameter, so no Flink REST
+ * reply or log shows them; error texts name the URL only.
  */
 public final class RegistrySchemaLookup implements IntFunction<String> {
     public static final String USER_ENV = "KAPPA_REGISTRY_USER";
     public static final String PASSWORD_ENV = "KAPPA_REGISTRY_PASSWORD";
+    public static final String USER_PROPERTY = "kappa.registry.user";
+    public static final String PASSWORD_PROPERTY = "kappa.registry.password";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final String url;
@@ -37,8 +42,8 @@ public final class RegistrySchemaLookup implements IntFunction<String> {
         this.url = stripTrailingSlashes(url);
         this.timeout = timeout;
         this.client = HttpClient.newBuilder().connectTimeout(timeout).build();
-        String user = env.get(USER_ENV);
-        String password = env.get(PASSWORD_ENV);
+        String user = System.getProperty(USER_PROPERTY, env.get(USER_ENV));
+        String password = System.getProperty(PASSWORD_PROPERTY, env.get(PASSWORD_ENV));
         this.authorization = user != null && password != null && !user.isEmpty()
                 ? "Basic " + Base64.getEncoder().encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8))
                 : null;

@@ -27,11 +27,13 @@ import java.util.regex.Pattern;
  * Decodes Confluent-framed Avro telemetry into one flat row, never throwing on bad input: the JVM twin of
  * {@code udfs/avro_decoder.py} (same checks in the same order, same reason codes).
  *
- * <p>Wire format: byte 0 = magic 0, bytes 1-4 = big-endian schema id, then the Avro body. Checks: null or
+ * <p>Wire format: byte 0 = magic 0, bytes 1-4 = big-endian schema id, then the Avro body. Checks: longer than
+ * max_record_bytes of limits.json -> OVERSIZED (dead-lettered without its payload); null or
  * shorter than 5 bytes -> TOO_SHORT; first byte != 0 -> BAD_MAGIC; the lookup finds nothing or an
  * unparseable schema -> UNKNOWN_SCHEMA_ID; the writer is not resolvable to the reader -> RESOLUTION_FAILED;
- * Avro decoding fails (incl. invalid UTF-8) or leaves trailing bytes -> CORRUPT_BODY; NaN/inf double ->
- * INVALID_VALUE; event time more than {@code maxFutureMs} after the reference time {@code nowMs} ->
+ * Avro decoding fails (incl. invalid UTF-8) or leaves trailing bytes -> CORRUPT_BODY; NaN/inf double, a string
+ * with a NUL byte, an empty id, a string over its limit or a number outside its range (limits.json) ->
+ * INVALID_VALUE with the field named; event time more than {@code maxFutureMs} after the reference time {@code nowMs} ->
  * FUTURE_EVENT_TIME (such a reading must never reach a watermark).
  *
  * <p>The lookup may throw {@link SchemaRegistryUnavailableException}: that propagates on purpose. Writer
@@ -49,7 +51,7 @@ public final class TelemetryDecoder {
 
     /** Dead-letter reason codes (the {@code reason} field of schemas/avro/dead_letters). */
     public enum Reason {
-        BAD_MAGIC, TOO_SHORT, UNKNOWN_SCHEMA_ID, CORRUPT_BODY, RESOLUTION_FAILED, INVALID_VALUE, FUTURE_EVENT_TIME
+        BAD_MAGIC, TOO_SHORT, UNKNOWN_SCHEMA_ID, CORRUPT_BODY, RESOLUTION_FAILED, INVALID_VALUE, FUTURE_EVENT_TIME, OVERSIZED
     }
 
     /** Python's FLAT_FIELDS: the flattened reader schema + schema_id. */
@@ -75,6 +77,7 @@ public final class TelemetryDecoder {
     private final int eventTimePos;
     private final ConcurrentHashMap<Integer, Writer> writers = new ConcurrentHashMap<>();
     private final BoundedDecoder decoder = new BoundedDecoder();
+    private final Limits limits = Limits.load();
 
     public TelemetryDecoder(IntFunction<String> lookup, Schema readerSchema, long maxFutureMs) {
         this.lookup = lookup;
@@ -166,6 +169,10 @@ public final class TelemetryDecoder {
 
     /** As {@link #decode(byte[], long)}, with the max-future bound given per call. */
     public Object[] decode(byte[] payload, long nowMs, long maxFutureMs) {
+        if (payload != null && payload.length > limits.maxRecordBytes) {
+            return fail(Reason.OVERSIZED, "payload is " + payload.length + " bytes; the limit is "
+                    + limits.maxRecordBytes + " (limits.json)", null);
+        }
         if (payload == null || payload.length < HEADER_SIZE) {
             String size = payload == null ? "null" : payload.length + " bytes";
             return fail(Reason.TOO_SHORT, "payload is " + size + "; a Confluent frame needs at least " + HEADER_SIZE, null);
@@ -321,6 +328,18 @@ public final class TelemetryDecoder {
                 if (!Double.isFinite(value)) {
                     return FLAT_FIELDS.get(i) + " is " + pythonFloat(value);
                 }
+            }
+        }
+        for (int i = 0; i < paths.length; i++) { // in field order, as the Python decoder checks them
+            String name = FLAT_FIELDS.get(i);
+            String problem = null;
+            if (row[i] instanceof String) {
+                problem = limits.stringProblem(name, (String) row[i]);
+            } else if (row[i] instanceof Double || row[i] instanceof Integer) {
+                problem = limits.rangeProblem(name, ((Number) row[i]).doubleValue());
+            }
+            if (problem != null) {
+                return problem;
             }
         }
         return null;

@@ -161,6 +161,33 @@ class TelemetryDecoderTest {
     }
 
     @Test
+    void poisonPillsAreInvalidValuesWithTheFieldNamed() {
+        Map<String, Consumer<GenericRecord>> cases = new java.util.LinkedHashMap<>();
+        cases.put("device_id contains a NUL byte", r -> r.put("device_id", "dev\u0000-1"));
+        cases.put("device_id is empty", r -> r.put("device_id", ""));
+        cases.put("site_id is 129 characters long (limit 128)", r -> r.put("site_id", "s".repeat(129)));
+        cases.put("humidity_pct is outside its range in limits.json", r -> r.put("humidity_pct", 1e300));
+        cases.put("battery_pct is outside its range in limits.json", r -> r.put("battery_pct", -5.0));
+        cases.put("signal_rssi_dbm is outside its range in limits.json", r -> r.put("signal_rssi_dbm", 40));
+        for (Map.Entry<String, Consumer<GenericRecord>> c : cases.entrySet()) {
+            Object[] row = decoder.decode(frame(2, reading(V2, c.getValue())), NOW);
+            assertFailed(row, TelemetryDecoder.Reason.INVALID_VALUE);
+            assertEquals(c.getKey(), error(row));
+        }
+        Object[] edge = decoder.decode(frame(2, reading(V2, r -> {
+            r.put("device_id", "\u00e9".repeat(128));
+            r.put("humidity_pct", 100.0);
+        })), NOW);
+        assertNull(reason(edge), () -> error(edge));
+    }
+
+    @Test
+    void oversizedRecordsAreDeadLetteredBeforeDecoding() {
+        byte[] big = frame(2, reading(V2, r -> r.put("firmware_version", "f".repeat(70_000))));
+        assertFailed(decoder.decode(big, NOW), TelemetryDecoder.Reason.OVERSIZED);
+    }
+
+    @Test
     void v2DecodesToAFlatRow() {
         Object[] row = decoder.decode(frame(2, reading(V2)), NOW);
         assertArrayEquals(new Object[] {"dev-00001", "site-01", "environmental", 17L, NOW - 60_000, "OK", "1.5.0",
