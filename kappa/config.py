@@ -169,7 +169,6 @@ class MetricsConfig(_Section):
     pushgateway_port: int = 19091  # Flink pushes here (its pull reporter cannot bind to one address)
     postgres_exporter_port: int = 19187
     exporter_port: int = 19400  # the project's exporter: consumer lag, dead letters, fleet activity
-    report_local_jobs: bool = False  # MiniCluster jobs (`kappa run`, tests) push to the Pushgateway too
     start: bool = True
 
     @property

@@ -47,22 +47,6 @@ def restart_settings(config: Config) -> dict[str, str]:
     }
 
 
-def reporter_settings(config: Config) -> dict[str, str]:
-    """Flink's Pushgateway reporter, as the cluster has it (deploy/flink/config.yaml), for a local
-    MiniCluster: PyFlink points its FLINK_PLUGINS_DIR at its own plugins folder, which ships the reporter."""
-    prefix = "metrics.reporter.promgateway."
-    return {
-        "metrics.reporters": "promgateway",
-        prefix + "factory.class": "org.apache.flink.metrics.prometheus.PrometheusPushGatewayReporterFactory",
-        prefix + "hostUrl": config.metrics.pushgateway_url,
-        prefix + "jobName": "kappa-flink-local",
-        prefix + "randomJobNameSuffix": "true",
-        prefix + "deleteOnShutdown": "true",
-        prefix + "groupingKey": f"profile={config.profile}",
-        prefix + "interval": f"{config.metrics.scrape_interval_s} SECONDS",
-    }
-
-
 def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
     """Every Flink option the project sets, from the config object."""
     flink = config.flink
@@ -84,7 +68,6 @@ def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
         "table.local-time-zone": "UTC",
-        **(reporter_settings(config) if config.metrics.report_local_jobs else {}),
     }
 
 
