@@ -96,10 +96,17 @@ def lag_families(lags: Iterable[PartitionLag], running_groups: set[str] | None =
     return families
 
 
+# A job's sources of reference data read under groups of their own: `<group>-rules` (alert thresholds,
+# sql/alerts/threshold_versions.sql) and `<group>-devices` (device metadata, sql/telemetry/device_versions.sql).
+REFERENCE_GROUP_SUFFIXES = ("", "-rules", "-devices")
+
+
 def running_job_groups(config: Config, get: Callable[[str], Any]) -> set[str]:
-    """Consumer groups of the cluster's RUNNING jobs (a job `aggregate_v2` reads as `<prefix>-aggregate_v2`)."""
+    """Consumer groups of the cluster's RUNNING jobs (a job `aggregate_v2` reads as `<prefix>-aggregate_v2`,
+    and its reference sources as `<prefix>-aggregate_v2-rules` / `-devices`)."""
     jobs = get(f"{config.flink.rest_url}/jobs/overview")["jobs"]
-    return {f"{config.job.group_prefix}-{job['name']}" for job in jobs if job["state"] == "RUNNING"}
+    return {f"{config.job.group_prefix}-{job['name']}{suffix}"
+            for job in jobs if job["state"] == "RUNNING" for suffix in REFERENCE_GROUP_SUFFIXES}
 
 
 def postgres_families(conn: psycopg.Connection) -> list[Metric]:

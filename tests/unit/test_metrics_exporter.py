@@ -197,3 +197,14 @@ def test_refreshed_serves_the_last_good_measurement_until_it_is_too_old() -> Non
     time.sleep(0.01)
     with pytest.raises(RuntimeError, match="no lag measurement"):
         stale.latest()
+
+
+def test_a_running_job_owns_its_reference_groups_too() -> None:
+    from kappa.config import load_config
+    from kappa.metrics.exporter import running_job_groups
+
+    config = load_config(environ={})
+    overview = {"jobs": [{"name": "alerts", "state": "RUNNING"}, {"name": "aggregate_v2", "state": "FAILED"}]}
+    groups = running_job_groups(config, lambda _url: overview)
+    prefix = config.job.group_prefix
+    assert groups == {f"{prefix}-alerts", f"{prefix}-alerts-rules", f"{prefix}-alerts-devices"}
