@@ -86,7 +86,7 @@ fi
 udf_hash=$(cat udfs/java/pom.xml $(find udfs/java/src/main -type f | sort) schemas/avro/telemetry/*.avsc schemas/avro/telemetry/limits.json | sha1sum | cut -c1-12)
 if [ ! -f ".kappa/jars/flink/.udfs-$udf_hash" ]; then
   say "building the Java UDFs (udfs/java/pom.xml)"
-  mvn -q -B -f udfs/java/pom.xml package -DskipTests -Djars.dir="$PWD/.kappa/jars/flink"
+  mvn -q -B -f udfs/java/pom.xml clean package -DskipTests -Djars.dir="$PWD/.kappa/jars/flink"
   rm -f .kappa/jars/flink/.udfs-* && touch ".kappa/jars/flink/.udfs-$udf_hash"
 else
   say "Java UDFs up to date"
