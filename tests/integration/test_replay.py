@@ -189,6 +189,9 @@ def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrate
         # exactly at the replay's end: it reads the records produced after the capture, once each
         follow_on = promote.follow_on_options(done)
         assert not follow_on.bounded and follow_on.output_suffix == "_" + v2
+        # bounded here (the reference topics to their end too, or the job never finishes), and its
+        # telemetry source from the replay's end to the latest offset
+        follow_on = dataclasses.replace(follow_on, bounded=True)
         follow_on.extra["source_options"] += ",\n  'scan.bounded.mode' = 'latest-offset'"
         jobrunner.run_local(changed_config, "aggregate", follow_on, wait=True)
         dead = committed_messages(migrated, f"{migrated.kafka.dead_letter_topic}_{v2}")
