@@ -28,6 +28,15 @@ REGISTRY_USER_ENV = "KAPPA_REGISTRY_USER"
 REGISTRY_PASSWORD_ENV = "KAPPA_REGISTRY_PASSWORD"
 
 
+# Beam's bundle factory logs, at INFO, the whole environment of each Python worker it closes: the
+# TaskManager's, which holds the registry password the Java decoder reads (docs/design.md). Found by
+# the leak check of tests/integration/test_smoke_job.py after the alerting job ran on the cluster.
+QUIET_LOGGERS = """
+logger.beam_bundles.name = org.apache.beam.runners.fnexecution.control.DefaultJobBundleFactory
+logger.beam_bundles.level = WARN
+"""
+
+
 def pyflink_home() -> Path:
     import pyflink
 
@@ -73,6 +82,8 @@ def prepare_layout(config: Config) -> Path:
         reporter.symlink_to(home / "plugins" / "metrics-prometheus")
     for name in ("log4j-console.properties", "log4j-cli.properties", "logback-console.xml"):
         shutil.copy(home / "conf" / name, base / "conf" / name)
+    with (base / "conf" / "log4j-console.properties").open("a") as log_config:
+        log_config.write(QUIET_LOGGERS)
     flink = config.flink
     rendered = Template(TEMPLATE.read_text()).substitute(
         host=flink.host,
