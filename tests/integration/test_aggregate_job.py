@@ -9,7 +9,7 @@ from kappa import jobrunner, outputs
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.stack.postgres import connect
-from tests.integration.aggregate_support import assert_matches_python, prepare
+from tests.integration.aggregate_support import assert_lake_matches, assert_matches_python, prepare
 from tests.integration.kafka_support import committed_messages, latest_windows
 
 pytestmark = pytest.mark.integration
@@ -35,3 +35,5 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     assert latest.keys() == device_rows.keys()
     assert all(latest[key]["reading_count"] == row["reading_count"] for key, row in device_rows.items())
     assert len(dead) == manifest.data["counts"]["malformed"]
+    # the Iceberg archive: every decodable record once, and the same windows as PostgreSQL
+    assert assert_lake_matches(migrated, suffix, manifest) == books.total - books.dead_letters
