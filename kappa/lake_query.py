@@ -11,7 +11,6 @@ windows with equality deletes, which pyiceberg 0.12 does not read (DuckDB does).
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,8 @@ class LakeQueryError(KappaError):
 def _load_extension(conn: Any, module: Any, name: str) -> None:
     import duckdb
 
-    conn.execute(f"LOAD '{Path(module.__file__).parent / 'extensions' / f'v{duckdb.__version__}' / f'{name}.duckdb_extension'}'")
+    folder = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+    conn.execute(f"LOAD '{folder / f'{name}.duckdb_extension'}'")
 
 
 def snapshot_id(table: Any, as_of: str | None) -> int | None:
@@ -49,8 +49,11 @@ def snapshot_id(table: Any, as_of: str | None) -> int | None:
     return int(max(before, key=lambda s: s.timestamp_ms).snapshot_id)
 
 
+ALL_TABLES = (lake.TELEMETRY, lake.DEVICE_AGG_1M, lake.DEAD_LETTERS)
+
+
 def duckdb_connection(config: Config, suffix: str = "", as_of: str | None = None,
-                      tables: tuple[lake.LakeTable, ...] = (lake.TELEMETRY, lake.DEVICE_AGG_1M, lake.DEAD_LETTERS)) -> Any:
+                      tables: tuple[lake.LakeTable, ...] = ALL_TABLES) -> Any:
     """DuckDB with one view per archive table (`telemetry`, `device_agg_1m`, `dead_letters`), as of now
     or as of `as_of` (a snapshot id applies to every table it belongs to; a time to all of them)."""
     import duckdb
@@ -74,8 +77,9 @@ def duckdb_connection(config: Config, suffix: str = "", as_of: str | None = None
         except Exception:  # noqa: BLE001 - pyiceberg's NoSuchTableError: the job has not run yet
             continue
         found = True
+        scan = f"iceberg_scan('{table.metadata_location}'"
         if table.current_snapshot() is None:  # created, nothing committed yet: an empty view
-            conn.execute(f"CREATE VIEW {spec.name} AS SELECT * FROM iceberg_scan('{table.metadata_location}') LIMIT 0")
+            conn.execute(f"CREATE VIEW {spec.name} AS SELECT * FROM {scan}) LIMIT 0")
             continue
         snapshot = None
         if as_of:
@@ -84,9 +88,11 @@ def duckdb_connection(config: Config, suffix: str = "", as_of: str | None = None
             except LakeQueryError:
                 if as_of.isdigit():
                     continue  # a snapshot id names one table's snapshot: the others are left out
-                raise
+                # a time before the table's first commit: it was empty then
+                conn.execute(f"CREATE VIEW {spec.name} AS SELECT * FROM {scan}) LIMIT 0")
+                continue
         option = f", snapshot_from_id = {snapshot}" if snapshot is not None else ""
-        conn.execute(f"CREATE VIEW {spec.name} AS SELECT * FROM iceberg_scan('{table.metadata_location}'{option})")
+        conn.execute(f"CREATE VIEW {spec.name} AS SELECT * FROM {scan}{option})")
     if not found:
         raise LakeQueryError(f"no archive tables in {config.lake.catalog}.{config.lake.namespace}"
                              f" (suffix {suffix!r}): run the aggregation job first")
@@ -96,7 +102,7 @@ def duckdb_connection(config: Config, suffix: str = "", as_of: str | None = None
 def snapshots(config: Config, suffix: str = "") -> list[tuple[str, int, str, str]]:
     """(table, snapshot id, committed at, operation) of every archive table, oldest first."""
     catalog, rows = lake.catalog(config), []
-    for spec in (lake.TELEMETRY, lake.DEVICE_AGG_1M, lake.DEAD_LETTERS):
+    for spec in ALL_TABLES:
         try:
             table = catalog.load_table(spec.identifier(config, suffix))
         except Exception:  # noqa: BLE001 - not created yet
@@ -107,28 +113,25 @@ def snapshots(config: Config, suffix: str = "") -> list[tuple[str, int, str, str
     return sorted(rows, key=lambda r: r[2])
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`kappa query`: SQL over the Iceberg archive (views telemetry, device_agg_1m, dead_letters)."""
-    parser = argparse.ArgumentParser(prog="kappa query", description=main.__doc__)
-    parser.add_argument("sql", nargs="?", help="SQL over the views; omitted with --snapshots")
-    parser.add_argument("--as-of", help="a snapshot id, or a time (ISO 8601, naive = UTC): time travel")
-    parser.add_argument("--suffix", default="", help="a replayed version's tables, e.g. _v2")
-    parser.add_argument("--snapshots", action="store_true", help="list the tables' snapshots")
-    args = parser.parse_args(argv)
-    from kappa.config import get_config
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`kappa query` options of the Iceberg archive."""
+    parser.add_argument("--lake", action="store_true",
+                        help="query the Iceberg archive (views telemetry, device_agg_1m, dead_letters)")
+    parser.add_argument("--as-of", help="Iceberg time travel: a snapshot id, or a time (ISO 8601, naive = UTC)")
+    parser.add_argument("--suffix", default="", help="Iceberg: a replayed version's tables, e.g. _v2")
+    parser.add_argument("--snapshots", action="store_true", help="Iceberg: list the tables' snapshots")
 
-    config = get_config()
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    """`kappa query --lake`: SQL over the Iceberg archive, as of now or an older snapshot."""
     if args.snapshots:
+        print("table\tsnapshot_id\tcommitted_at\toperation")
         for row in snapshots(config, args.suffix):
             print("\t".join(str(v) for v in row))
         return 0
     if not args.sql:
-        parser.error("give a SQL query (or --snapshots)")
-    try:
-        result = duckdb_connection(config, args.suffix, args.as_of).execute(args.sql)
-    except LakeQueryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise LakeQueryError("give a SQL query (or --snapshots)")
+    result = duckdb_connection(config, args.suffix, args.as_of).execute(args.sql)
     print("\t".join(d[0] for d in result.description or []))
     for row in result.fetchall():
         print("\t".join("" if v is None else str(v) for v in row))

@@ -113,7 +113,8 @@ def assert_lake_matches(config: Config, suffix: str, manifest: Manifest) -> int:
     assert len(positions) == len(produced), (len(positions), len(produced))
     assert set(positions) == set(produced) and len(set(positions)) == len(positions)
     # the windows are upserted (equality deletes), which pyiceberg does not read: DuckDB's iceberg extension
-    reader = lake_query.duckdb_connection(config, suffix, tables=(lake.DEVICE_AGG_1M,)).execute("SELECT * FROM device_agg_1m")
+    duck = lake_query.duckdb_connection(config, suffix, tables=(lake.DEVICE_AGG_1M,))
+    reader = duck.execute("SELECT * FROM device_agg_1m")
     names = [d[0] for d in reader.description or []]
     rows = [dict(zip(names, values, strict=True)) for values in reader.fetchall()]
     archived = {(row["device_id"], outputs.ms(row["window_start"])): row for row in rows}
