@@ -125,6 +125,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, config: Config) -> int:
     """`kappa query --lake`: SQL over the Iceberg archive, as of now or an older snapshot."""
     if args.snapshots:
+        catalog = lake.catalog(config)
+        for spec in ALL_TABLES:  # what DuckDB's iceberg_scan() reads (README: an analyst's session)
+            if catalog.table_exists(spec.identifier(config, args.suffix)):
+                print(f"# {spec.name}: {catalog.load_table(spec.identifier(config, args.suffix)).metadata_location}")
         print("table\tsnapshot_id\tcommitted_at\toperation")
         for row in snapshots(config, args.suffix):
             print("\t".join(str(v) for v in row))

@@ -123,4 +123,8 @@ def drop(config: Config, conn: psycopg.Connection, job: str, version: str, cance
         gone += replay_archive.drop_version_archive(config, conn, suffix, archived.dataset,
                                                     archived.topic.name(config, suffix, chosen.topic))
     gone += [f"topic {t}" for t in delete_topics(config, declared.topic_names(config, suffix, chosen.topic))]
+    if declared.lake:  # the version's Iceberg tables (kappa.lake), data files purged
+        from kappa import lake
+
+        gone += [f"iceberg table {name}" for name in lake.drop_tables(config, declared.lake, suffix)]
     return gone
