@@ -1,7 +1,8 @@
 """The aggregation job: Avro telemetry from Kafka -> decode (dead letters) -> event-time watermark ->
 late split -> de-duplication -> device metadata as of each reading's event time (temporal join on the
 device metadata topic) -> per-device 1-minute and per-site 5-minute windows -> PostgreSQL upserts and
-an exactly-once Avro topic.
+an exactly-once Avro topic; decoded telemetry, the 1-minute windows and the dead letters' metadata
+also go to the Iceberg archive (kappa.lake, sql/archive).
 
 Every record read ends in exactly one place: a window (aggregated), the dead letters (with a reason),
 the late readings, or the duplicate counts.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from pyflink.table import StatementSet
 
-from kappa import reference_log
+from kappa import lake, reference_log
 from kappa.flinkenv import JobContext
 from kappa.lateness import allow_late_updates
 from kappa.outputs import ArchivedTopic, JobOutputs, ReaderView, Table, Topic
@@ -42,6 +43,7 @@ OUTPUTS = JobOutputs(
   temp_avg, temp_min, temp_max, humidity_avg, vibration_max, battery_min, updated_at"""),
     ),
     archives=(ArchivedTopic("aggregates", AGGREGATES_TOPIC),),
+    lake=(lake.TELEMETRY, lake.DEVICE_AGG_1M, lake.DEAD_LETTERS),
 )
 
 
@@ -59,7 +61,10 @@ def build(ctx: JobContext) -> StatementSet:
     ctx.execute_file("telemetry/devices.sql")  # each reading with its device's metadata as of its event time
     ctx.execute_file("aggregates/windows.sql")  # logic
     ctx.execute_file("aggregates/sinks.sql")  # sinks
-    return ctx.add_inserts(ctx.t_env.create_statement_set(), "aggregates/inserts.sql")
+    lake.ensure_tables(ctx.config, OUTPUTS.lake, ctx.options.output_suffix)  # the archive's Iceberg tables
+    ctx.execute_file("archive/catalog.sql")
+    statements = ctx.add_inserts(ctx.t_env.create_statement_set(), "aggregates/inserts.sql")
+    return ctx.add_inserts(statements, "archive/inserts.sql")
 
 
 if __name__ == "__main__":

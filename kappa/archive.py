@@ -246,10 +246,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("--partitions", action="store_true", help="one line per Hive partition, not per day")
     status.set_defaults(func=_status)
     query = subparsers.add_parser("query", help="run DuckDB SQL over the Parquet archive (view `telemetry`, "
-                                  "or `aggregates_1m` with --dataset aggregates)")
-    query.add_argument("sql", help="e.g. \"SELECT site_id, count(*) FROM telemetry GROUP BY 1\"")
+                                  "or `aggregates_1m` with --dataset aggregates), or with --lake over the "
+                                  "Iceberg archive (views telemetry, device_agg_1m, dead_letters)")
+    query.add_argument("sql", nargs="?", help="e.g. \"SELECT site_id, count(*) FROM telemetry GROUP BY 1\"")
     query.add_argument("--dataset", choices=sorted(DATASETS), default=TELEMETRY.name)
     query.add_argument("--prefix", help="object key prefix in the bucket (default: the dataset's)")
+    from kappa import lake_query
+
+    lake_query.add_arguments(query)
     query.set_defaults(func=_query)
 
 
@@ -310,6 +314,12 @@ def _compact(args: argparse.Namespace, config: Config) -> int:
 
 
 def _query(args: argparse.Namespace, config: Config) -> int:
+    if args.lake or args.as_of or args.snapshots:
+        from kappa import lake_query
+
+        return lake_query.run(args, config)
+    if not args.sql:
+        raise ArchiveError("give a SQL query")
     dataset, prefix = _dataset(args)
     conn = duckdb_connection(config, prefix, view=dataset.view)
     result = conn.execute(args.sql)

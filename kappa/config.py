@@ -180,6 +180,15 @@ class MetricsConfig(_Section):
         return f"http://{self.host}:{self.pushgateway_port}"
 
 
+class LakeConfig(_Section):
+    """The Iceberg archive (kappa.lake): a JDBC catalog in the project's PostgreSQL, data on the S3 bucket."""
+
+    catalog: str = "kappa"              # the catalog's name in Iceberg's JDBC tables (and in Flink SQL)
+    namespace: str = "archive"
+    warehouse_prefix: str = "iceberg"   # s3://<s3.bucket>/<warehouse_prefix>
+    target_file_size_mb: int = 128
+
+
 class Config(_Section):
     """The whole configuration of one profile, resolved against the project root."""
 
@@ -194,6 +203,7 @@ class Config(_Section):
     mqtt: MqttConfig
     job: JobConfig
     metrics: MetricsConfig = MetricsConfig()
+    lake: LakeConfig = LakeConfig()
 
     @property
     def data_dir(self) -> Path:

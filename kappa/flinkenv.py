@@ -8,6 +8,7 @@ configured (jars, checkpointing, parallelism), so the same job runs unchanged in
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from kappa import sqlfiles
 from kappa.config import Config
-from kappa.jars import pipeline_jars_value
+from kappa.jars import flink_lib_classpath, pipeline_jars_value
 
 if TYPE_CHECKING:
     from pyflink.datastream import StreamExecutionEnvironment
@@ -78,6 +79,8 @@ def create_table_env(config: Config, options: JobOptions) -> tuple[StreamExecuti
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import EnvironmentSettings, StreamTableEnvironment
 
+    # PyFlink's gateway (the MiniCluster's JVM) starts with this process's environment, on first use
+    os.environ.setdefault("HADOOP_CLASSPATH", flink_lib_classpath(config))
     settings = flink_settings(config, options)
     conf = Configuration()
     for key, value in settings.items():

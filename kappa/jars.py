@@ -21,11 +21,16 @@ FLINK_JOB_ARTIFACTS: tuple[str, ...] = (
     "postgresql",
     "flink-sql-avro-confluent-registry",
     "kappa-udfs",  # the project's own Java functions (udfs/java), built by `make setup`
+    "iceberg-flink-runtime-2.0",  # the Iceberg archive (sql/archive), S3FileIO from the AWS bundle
+    "iceberg-aws-bundle",
 )
+# Jars on the JVM class path of every Flink process rather than in pipeline.jars (deploy/flink-lib/pom.xml
+# says why): Hadoop's Configuration for Iceberg's catalog factory, the driver of its JDBC catalog.
+FLINK_LIB_ARTIFACTS: tuple[str, ...] = ("hadoop-client-api", "hadoop-client-runtime", "postgresql")
 # Marker artifacts of the Kafka broker's class path (the rest come with them from the same pom).
 KAFKA_BROKER_ARTIFACTS: tuple[str, ...] = ("kafka_2.13", "kafka-server", "kafka-clients", "log4j-core")
 
-_VERSIONED = re.compile(r"^(?P<artifact>.+?)-(?P<version>\d[\w.\-]*)\.jar$")
+_VERSION = re.compile(r"^\d+(\.\d+)*([.\-][\w.\-]*)?$")
 
 
 class MissingJarError(KappaError):
@@ -41,9 +46,9 @@ class Jar:
 
 def _find(folder: Path, artifact: str) -> Jar | None:
     for path in sorted(folder.glob(f"{artifact}-*.jar")):
-        match = _VERSIONED.match(path.name)
-        if match and match.group("artifact") == artifact:
-            return Jar(artifact, match.group("version"), path)
+        version = path.name[len(artifact) + 1:-len(".jar")]  # artifact ids may end in a version: -runtime-2.0
+        if _VERSION.match(version):
+            return Jar(artifact, version, path)
     return None
 
 
@@ -72,6 +77,13 @@ def pipeline_jars_value(config: Config) -> str:
     return ";".join(jar.path.resolve().as_uri() for jar in flink_job_jars(config))
 
 
+def flink_lib_classpath(config: Config) -> str:
+    """The jars every Flink JVM (MiniCluster, client, JobManager, TaskManager) needs on its class path,
+    given to Flink's scripts and to PyFlink's gateway as HADOOP_CLASSPATH."""
+    jars = _require(config.jars_dir / "flink-lib", FLINK_LIB_ARTIFACTS, "deploy/flink-lib/pom.xml")
+    return ":".join(str(jar.path.resolve()) for jar in jars)
+
+
 def kafka_broker_classpath(config: Config) -> str:
     """Class path of the real Kafka broker: every jar its pom resolved."""
     folder = config.jars_dir / "kafka"
@@ -82,7 +94,8 @@ def kafka_broker_classpath(config: Config) -> str:
 def report(config: Config) -> list[tuple[str, str, str]]:
     """(artifact, version or 'MISSING', path) for every jar the project expects."""
     rows = []
-    for folder, artifacts in (("flink", FLINK_JOB_ARTIFACTS), ("kafka", KAFKA_BROKER_ARTIFACTS)):
+    for folder, artifacts in (("flink", FLINK_JOB_ARTIFACTS), ("flink-lib", FLINK_LIB_ARTIFACTS),
+                              ("kafka", KAFKA_BROKER_ARTIFACTS)):
         for artifact in artifacts:
             jar = _find(config.jars_dir / folder, artifact)
             rows.append((artifact, jar.version if jar else "MISSING", str(jar.path) if jar else "-"))

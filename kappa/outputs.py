@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from confluent_kafka import Consumer, TopicPartition
@@ -23,6 +23,9 @@ from psycopg import sql
 
 from kappa.config import Config
 from kappa.errors import KappaError
+
+if TYPE_CHECKING:
+    from kappa.lake import LakeTable
 
 _SUFFIX = re.compile(r"^(_[a-z0-9_]{1,40})?$")
 IGNORED_COLUMNS = frozenset({"updated_at"})  # write time: never compared
@@ -90,6 +93,7 @@ class JobOutputs:
     topics: tuple[Topic, ...] = ()
     views: tuple[ReaderView, ...] = ()
     archives: tuple[ArchivedTopic, ...] = ()
+    lake: tuple[LakeTable, ...] = ()  # Iceberg tables (kappa.lake): `<name><suffix>` in the lake namespace
 
     def __post_init__(self) -> None:
         names = {t.name for t in self.tables}
@@ -147,7 +151,8 @@ def create_versioned_tables(conn: psycopg.Connection, suffix: str, job: str = "a
     job_outputs(job).create_tables(conn, suffix)
 
 
-def _ms(value: datetime) -> int:
+def ms(value: datetime) -> int:
+    """Epoch milliseconds of a naive UTC datetime."""
     return int(value.replace(tzinfo=UTC).timestamp() * 1000)
 
 
@@ -159,15 +164,15 @@ def device_windows(conn: psycopg.Connection, suffix: str = "") -> dict[tuple[str
     for values in cursor.fetchall():
         row = dict(zip(names, values, strict=True))
         for key in ("first_event_time", "last_event_time"):
-            row[key] = _ms(row[key]) if row[key] is not None else None
-        result[(row["device_id"], _ms(row["window_start"]))] = row
+            row[key] = ms(row[key]) if row[key] is not None else None
+        result[(row["device_id"], ms(row["window_start"]))] = row
     return result
 
 
 def site_windows(conn: psycopg.Connection, suffix: str = "") -> dict[tuple[str, int], dict[str, Any]]:
     cursor = conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier("site_agg_5m" + check_suffix(suffix))))
     names = [column.name for column in cursor.description or []]
-    return {(row["site_id"], _ms(row["window_start"])): row
+    return {(row["site_id"], ms(row["window_start"])): row
             for row in (dict(zip(names, values, strict=True)) for values in cursor.fetchall())}
 
 

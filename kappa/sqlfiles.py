@@ -76,10 +76,17 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "alerts_avro_schema": avro_schema_literal("alerts/v1.avsc"),
         "dead_letters_avro_schema": avro_schema_literal("dead_letters/v1.avsc"),
     }
-    secrets = {"pg_password", "registry_user_info"}
+    s3, lake = config.s3, config.lake
+    values.update({  # the Iceberg archive (sql/archive, kappa.lake)
+        "lake_catalog": lake.catalog, "lake_namespace": lake.namespace, "s3_region": s3.region,
+        "lake_warehouse": f"s3://{s3.bucket}/{lake.warehouse_prefix}",
+    })
+    secrets = {"pg_password", "registry_user_info", "s3_access_key", "s3_secret_key"}
     values["pg_password"] = sql_string(config.secret(pg.password_env)) if include_secrets else MASK
     # avro-confluent sinks: 'basic-auth.user-info' (the registry's auth is always on)
     values["registry_user_info"] = sql_string(":".join(credentials(config))) if include_secrets else MASK
+    values["s3_access_key"] = sql_string(config.secret(s3.access_key_env)) if include_secrets else MASK
+    values["s3_secret_key"] = sql_string(config.secret(s3.secret_key_env)) if include_secrets else MASK
     return SqlParams(values, secrets)
 
 

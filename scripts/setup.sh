@@ -52,7 +52,7 @@ else
 fi
 
 # 3. JVM jars from Maven Central: Flink connectors/formats and the Kafka broker.
-for pom in flink kafka; do
+for pom in flink flink-lib kafka; do
   if [ ! -f ".kappa/jars/$pom/.resolved-$(sha1sum deploy/$pom/pom.xml | cut -c1-12)" ]; then
     say "resolving $pom jars from Maven Central (deploy/$pom/pom.xml)"
     mvn -q -B -f "deploy/$pom/pom.xml" dependency:copy-dependencies -Djars.dir="$PWD/.kappa/jars/$pom"

@@ -3,18 +3,25 @@ test session, only if an integration test asks for it, and stops at the end of t
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
 import pytest
 
 from kappa.config import Config, load_config
+from kappa.jars import MissingJarError, flink_lib_classpath
 
 
 @pytest.fixture(scope="session")
 def test_config() -> Config:
     os.environ["KAPPA_PROFILE"] = "test"
-    return load_config(profile="test")
+    config = load_config(profile="test")
+    # PyFlink's gateway keeps the environment of its first start: give it the JVM class path of the
+    # Iceberg archive (kappa.flinkenv sets the same) even if a test starts it without kappa.flinkenv
+    with contextlib.suppress(MissingJarError):
+        os.environ.setdefault("HADOOP_CLASSPATH", flink_lib_classpath(config))
+    return config
 
 
 @pytest.fixture(scope="session")

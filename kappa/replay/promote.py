@@ -126,4 +126,8 @@ def drop(config: Config, conn: psycopg.Connection, job: str, version: str, cance
     topics = declared.topic_names(config, suffix, chosen.topic)
     gone += [f"topic {t}" for t in delete_topics(config, topics)]
     gone += [f"subject {s}" for s in delete_subjects(config, topics)]
+    if declared.lake:  # the version's Iceberg tables (kappa.lake), data files purged
+        from kappa import lake
+
+        gone += [f"iceberg table {name}" for name in lake.drop_tables(config, declared.lake, suffix)]
     return gone

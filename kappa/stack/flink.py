@@ -18,6 +18,7 @@ from string import Template
 import requests
 
 from kappa.config import PROJECT_ROOT, Config
+from kappa.jars import flink_lib_classpath
 from kappa.registry import credentials
 from kappa.stack.base import Service
 from kappa.stack.process import ManagedProcess, ServiceError
@@ -57,6 +58,8 @@ def flink_env(config: Config) -> dict[str, str]:
         FLINK_PID_DIR=str(base / "run"),
         FLINK_PLUGINS_DIR=str(base / "plugins"),
         PYFLINK_CLIENT_EXECUTABLE=sys.executable,
+        # Flink's scripts put HADOOP_CLASSPATH on every daemon's and the client's class path
+        HADOOP_CLASSPATH=flink_lib_classpath(config),
     )
     # The Java decoder's registry credentials (udfs/java RegistrySchemaLookup): in the daemons'
     # environment, readable only by their own user, never in argv, SQL text or job parameters.

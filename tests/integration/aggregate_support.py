@@ -108,3 +108,33 @@ def assert_windows_equal_python(config: Config, suffix: str, topic: str, reading
     assert books.total == copies.total(), (books, copies.total())
     return books
 
+
+
+def assert_lake_matches(config: Config, suffix: str, manifest: Manifest) -> int:
+    """The Iceberg archive of a run: the telemetry table holds every decodable record produced exactly
+    once (its Kafka position as key), and the windows table equals device_agg_1m<suffix>. Returns the
+    number of archived readings."""
+    from kappa import lake, lake_query
+
+    telemetry = lake.catalog(config).load_table(lake.TELEMETRY.identifier(config, suffix)).scan().to_arrow()
+    positions = list(zip(telemetry["kafka_partition"].to_pylist(), telemetry["kafka_offset"].to_pylist(), strict=True))
+    produced = [(r.partition, r.offset) for r in manifest.records if r.category in READING_CATEGORIES]
+    assert len(positions) == len(produced), (len(positions), len(produced))
+    assert set(positions) == set(produced) and len(set(positions)) == len(positions)
+    # the windows are upserted (equality deletes), which pyiceberg does not read: DuckDB's iceberg extension
+    duck = lake_query.duckdb_connection(config, suffix, tables=(lake.DEVICE_AGG_1M,))
+    reader = duck.execute("SELECT * FROM device_agg_1m")
+    names = [d[0] for d in reader.description or []]
+    rows = [dict(zip(names, values, strict=True)) for values in reader.fetchall()]
+    archived = {(row["device_id"], outputs.ms(row["window_start"])): row for row in rows}
+    assert len(archived) == len(rows), "a window twice in the archive"
+    with connect(config) as conn:
+        live = outputs.device_windows(conn, suffix)
+    assert archived.keys() == live.keys()
+    for key, row in live.items():
+        for column, value in row.items():
+            if column in archived[key] and column not in ("window_start", "window_end"):
+                got = archived[key][column]
+                got = outputs.ms(got) if column.endswith("event_time") and got is not None else got
+                assert expected.close(got, value), (key, column, got, value)
+    return len(positions)

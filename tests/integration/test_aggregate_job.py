@@ -20,7 +20,7 @@ from kappa.devices.model import Device
 from kappa.flinkenv import JobOptions
 from kappa.simulate import Category, Manifest
 from kappa.stack.postgres import connect
-from tests.integration.aggregate_support import Metadata, assert_matches_python, prepare
+from tests.integration.aggregate_support import Metadata, assert_lake_matches, assert_matches_python, prepare
 from tests.integration.kafka_support import committed_messages, latest_windows
 from udfs.limits import limits as migrated_limits
 
@@ -62,6 +62,8 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     assert len(dead) == manifest.data["counts"]["malformed"]
     assert max(len(value or b"") for _, value in dead) < migrated_limits().max_record_bytes + 4096
     assert_poison_pills_dead_lettered(migrated, suffix, manifest)
+    # the Iceberg archive: every decodable record once, and the same windows as PostgreSQL
+    assert assert_lake_matches(migrated, suffix, manifest) == books.total - books.dead_letters
 
 
 def _metadata_versions(config: Config, manifest: Manifest, topic: str) -> tuple[Metadata, str, str, int]:

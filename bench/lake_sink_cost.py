@@ -1,0 +1,102 @@
+"""What the Iceberg archive costs the aggregation job: the job with its Iceberg sinks (sql/archive) against
+the same job with blackhole sinks of the same tables in their place, same run, same input.
+
+Everything else is the job as it runs (Kafka source, decoding, windows, PostgreSQL and Kafka sinks),
+in a local MiniCluster, bounded. Start-up is excluded by timing both variants at two input sizes and
+dividing the extra records by the extra time (marginal rate). Prints both rates and the ratio.
+
+    .venv/bin/python bench/lake_sink_cost.py [--small 10000] [--large 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from jobs import aggregate  # noqa: E402
+from kappa import lake, outputs  # noqa: E402
+from kappa.commands.demo import recreate_topic  # noqa: E402
+from kappa.config import get_config  # noqa: E402
+from kappa.db import migrate  # noqa: E402
+from kappa.flinkenv import JobContext, JobOptions  # noqa: E402
+from kappa.lateness import allow_late_updates  # noqa: E402
+from kappa.simulate import SimulationSpec, simulate  # noqa: E402
+from kappa.stack import manager  # noqa: E402
+from kappa.stack.postgres import connect  # noqa: E402
+
+
+def produce(config, records: int) -> str:  # type: ignore[no-untyped-def]
+    topic = f"bench-lake-{records}"
+    recreate_topic(config, topic)
+    devices = 100
+    spec = SimulationSpec(devices=devices, sites=5, readings_per_device=records // devices, seed=3, topic=topic,
+                          anomalies=False, v1_fraction=0.2)
+    simulate(config, spec, produce=True, log=lambda _: None)
+    return topic
+
+
+def run(config, variant: str, topic: str, suffix: str) -> float:  # type: ignore[no-untyped-def]
+    """Wall time of one bounded run of the aggregation job, archive sinks as `variant`."""
+    started = time.perf_counter()
+    ctx = JobContext(config, JobOptions(bounded=True, output_suffix=suffix, extra={"telemetry_topic": topic}),
+                     job_name=f"bench-lake-{variant}")
+    if variant == "iceberg":
+        aggregate.build(ctx).execute().wait()
+        return time.perf_counter() - started
+    allow_late_updates(ctx.t_env, config)
+    for name in ("telemetry/functions.sql", "telemetry/source.sql", "telemetry/decode.sql", "telemetry/lateness.sql",
+                 "telemetry/dedup.sql", "aggregates/windows.sql", "aggregates/sinks.sql", "archive/catalog.sql"):
+        ctx.execute_file(name)
+    for table in aggregate.OUTPUTS.lake:  # blackholes shaped like the Iceberg tables, in the default catalog
+        name = f"{table.name}{suffix}"
+        ctx.t_env.execute_sql(f"CREATE TABLE default_catalog.default_database.`{name}` WITH ('connector' = "
+                              f"'blackhole') LIKE `{config.lake.catalog}`.`{config.lake.namespace}`.`{name}` "
+                              "(EXCLUDING OPTIONS)")
+    statements = ctx.add_inserts(ctx.t_env.create_statement_set(), "aggregates/inserts.sql")
+    ctx.params = ctx.params.with_values(lake_catalog="default_catalog", lake_namespace="default_database")
+    ctx.add_inserts(statements, "archive/inserts.sql").execute().wait()
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--large", type=int, default=50_000)
+    args = parser.parse_args()
+    config = get_config()
+    started = manager.up(config, only=["postgres", "kafka", "registry", "objectstore"])
+    try:
+        suffix = f"_bench_{uuid.uuid4().hex[:6]}"
+        with connect(config) as conn:
+            migrate(conn)
+            outputs.create_versioned_tables(conn, suffix)
+        lake.ensure_tables(config, aggregate.OUTPUTS.lake, suffix)
+        print(f"producing inputs ({args.small} and {args.large} readings) ...", flush=True)
+        topics = {size: produce(config, size) for size in (args.small, args.large)}
+        run(config, "blackhole", topics[args.small], suffix)  # warm-up: JVM, class loading, caches
+        times: dict[tuple[str, int], float] = {}
+        for size in (args.small, args.large):
+            for variant in ("blackhole", "iceberg"):  # interleaved, so drift in machine load hits both
+                times[(variant, size)] = run(config, variant, topics[size], suffix)
+                print(f"  {variant:<9} {size:>8} readings: {times[(variant, size)]:6.1f} s", flush=True)
+        rates = {v: (args.large - args.small) / max(times[(v, args.large)] - times[(v, args.small)], 1e-9)
+                 for v in ("blackhole", "iceberg")}
+        print(f"blackhole sinks : {rates['blackhole']:>10,.0f} readings/s (marginal, start-up excluded)")
+        print(f"Iceberg sinks   : {rates['iceberg']:>10,.0f} readings/s")
+        print(f"ratio Iceberg / blackhole: {rates['iceberg'] / rates['blackhole']:.2f}  (goal >= 0.70)")
+        start_cost = times[("iceberg", args.small)] - times[("blackhole", args.small)]
+        print(f"start-up and commit cost at {args.small} readings: {start_cost:+.1f} s per run")
+        lake.drop_tables(config, aggregate.OUTPUTS.lake, suffix)
+    finally:
+        for svc in reversed(started):
+            svc.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

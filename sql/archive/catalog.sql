@@ -1,0 +1,17 @@
+-- The archive's Iceberg catalog (kappa.lake): Iceberg's JDBC catalog in the project's PostgreSQL,
+-- data and metadata files on the stack's S3 (path-style, as SeaweedFS serves them). The tables exist
+-- before the job plans (kappa.lake.ensure_tables: hidden partitions need Iceberg's API, not Flink DDL).
+CREATE CATALOG `${lake_catalog}` WITH (
+  'type' = 'iceberg',
+  'catalog-impl' = 'org.apache.iceberg.jdbc.JdbcCatalog',
+  'uri' = '${jdbc_url}',
+  'jdbc.user' = '${pg_user}',
+  'jdbc.password' = '${pg_password}',
+  'warehouse' = '${lake_warehouse}',
+  'io-impl' = 'org.apache.iceberg.aws.s3.S3FileIO',
+  's3.endpoint' = '${s3_endpoint}',
+  's3.path-style-access' = 'true',
+  's3.access-key-id' = '${s3_access_key}',
+  's3.secret-access-key' = '${s3_secret_key}',
+  'client.region' = '${s3_region}'
+);
