@@ -61,9 +61,11 @@ def build(ctx: JobContext) -> StatementSet:
     ctx.execute_file("telemetry/devices.sql")  # each reading with its device's metadata as of its event time
     ctx.execute_file("aggregates/windows.sql")  # logic
     ctx.execute_file("aggregates/sinks.sql")  # sinks
+    statements = ctx.add_inserts(ctx.t_env.create_statement_set(), "aggregates/inserts.sql")
+    if not ctx.options.lake:
+        return statements
     lake.ensure_tables(ctx.config, OUTPUTS.lake, ctx.options.output_suffix)  # the archive's Iceberg tables
     ctx.execute_file("archive/catalog.sql")
-    statements = ctx.add_inserts(ctx.t_env.create_statement_set(), "aggregates/inserts.sql")
     return ctx.add_inserts(statements, "archive/inserts.sql")
 
 

@@ -34,6 +34,9 @@ class JobOptions:
     # False: secret placeholders get a mask instead of the secret, for runs that connect to no service
     # (golden SQL fixtures), so they need neither the environment's secrets nor a started stack
     with_secrets: bool = True
+    # False: the job leaves out its Iceberg archive inserts (sql/archive). For tests that do not read the
+    # archive: its commits at every checkpoint dominate a small run's time (bench/lake_sink_cost.py)
+    lake: bool = True
 
 
 def restart_settings(config: Config) -> dict[str, str]:

@@ -75,6 +75,8 @@ def job_arguments(options: JobOptions) -> list[str]:
         argv += ["--output-suffix", options.output_suffix]
     if options.parallelism:
         argv += ["--parallelism", str(options.parallelism)]
+    if not options.lake:
+        argv.append("--no-lake")
     for key, value in options.extra.items():
         argv += ["--set", f"{key}={value}"]
     return argv
@@ -85,6 +87,8 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read Kafka up to the end offsets at start, then finish")
     parser.add_argument("--output-suffix", default="", help="versioned outputs, e.g. _v2 (replays)")
     parser.add_argument("--parallelism", type=int, help="override flink.parallelism")
+    parser.add_argument("--no-lake", action="store_true",
+                        help="leave out the Iceberg archive's inserts (jobs that write one)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="extra SQL placeholder value (repeatable)")
 
@@ -92,7 +96,7 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> JobOptions:
     extra = dict(item.split("=", 1) for item in args.set)
     return JobOptions(bounded=args.bounded, output_suffix=args.output_suffix,
-                      parallelism=args.parallelism, extra=extra)
+                      parallelism=args.parallelism, extra=extra, lake=not args.no_lake)
 
 
 def main_for(build: BuildFn, argv: Sequence[str] | None = None) -> None:

@@ -159,3 +159,18 @@ def drop_tables(config: Config, tables: tuple[LakeTable, ...], suffix: str) -> l
             continue
         gone.append(table.identifier(config, suffix))
     return gone
+
+
+def empty_live_tables(config: Config, tables: tuple[LakeTable, ...]) -> None:
+    """Purge and recreate the live tables: the demo starts from empty outputs (it empties the PostgreSQL
+    tables too), so that what it shows of the archive is this run's. Nothing else empties live tables."""
+    from pyiceberg.exceptions import NoSuchTableError
+
+    lake = catalog(config)
+    for table in tables:
+        try:
+            lake.purge_table(table.identifier(config))
+        except NoSuchTableError:
+            continue
+    ensure_tables(config, tables)
+

@@ -18,7 +18,7 @@ from datetime import datetime
 import psycopg
 from confluent_kafka.admin import NewTopic
 
-from kappa import expected, jobrunner, kafka_clients, outputs, reference
+from kappa import expected, jobrunner, kafka_clients, lake, lake_query, outputs, reference
 from kappa.bridge import audit
 from kappa.config import Config
 from kappa.db import migrate
@@ -77,7 +77,9 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
         seeded = reference.seed(config, conn)  # default thresholds valid from the epoch, in the rules topic
         tables = [t for job in ("aggregate", "alerts") for t in outputs.job_outputs(job).table_names()]
         conn.execute("TRUNCATE " + ", ".join(tables))
-    print(f"{len(applied)} migration(s) applied; output tables emptied for this run{'; ' + seeded if seeded else ''}")
+    lake.empty_live_tables(config, outputs.job_outputs("aggregate").lake)
+    print(f"{len(applied)} migration(s) applied; output tables and the Iceberg archive emptied for this run"
+          f"{'; ' + seeded if seeded else ''}")
 
     topic = config.kafka.telemetry_topic
     spec = SimulationSpec(devices=args.devices, sites=3, readings_per_device=args.readings, seed=args.seed,
@@ -115,6 +117,7 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
         late = set(outputs.late_keys(config, f"{topic}-late"))
         books = outputs.accounting(conn, late=len(late))
         actual = outputs.device_windows(conn)
+    archived = _show_archive(config)
 
     _run_on_cluster(config, "alerts",
                     "the cluster (MATCH_RECOGNIZE, thresholds as of each reading from the rules topic; bounded)")
@@ -143,12 +146,30 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
           f"({'balanced' if books.total == total else 'UNBALANCED: ' + str(books.total)})")
     print(f"device windows: {len(actual)} in PostgreSQL, {len(want)} computed independently in Python, "
           f"{same} identical in every column")
-    ok = books.total == total and same == len(want) == len(actual)
+    decodable = books.total - books.dead_letters
+    print(f"Iceberg archive: {archived['telemetry']} readings (every decodable record: {decodable}), "
+          f"{archived['device_agg_1m']} device windows, {archived['dead_letters']} dead letters")
+    ok = (books.total == total and same == len(want) == len(actual)
+          and (archived["telemetry"], archived["device_agg_1m"], archived["dead_letters"])
+          == (decodable, len(actual), books.dead_letters))
     print("RESULT: " + ("OK - every record accounted for; Flink's aggregates equal the Python computation"
                         if ok else "MISMATCH"))
     print(f"explore: psql on {config.postgres.host}:{config.postgres.port} (views v_device_1m, v_site_5m), "
           f"Flink web UI {config.flink.rest_url}")
     return 0 if ok else 1
+
+
+def _show_archive(config: Config) -> dict[str, int]:
+    """The cold tier as an analyst sees it: DuckDB over the Iceberg tables the job committed."""
+    conn = lake_query.duckdb_connection(config)
+    counts = {name: int(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0])
+              for name in ("telemetry", "device_agg_1m", "dead_letters")}
+    _step("the Iceberg archive (DuckDB over the tables the job committed at its checkpoints)")
+    for row in conn.execute("SELECT device_type, count(*), min(event_time), max(event_time) FROM telemetry "
+                            "GROUP BY device_type ORDER BY device_type").fetchall():
+        print("  " + "  ".join(str(cell) for cell in row))
+    print("  analysts: kappa query --lake \"SELECT ... FROM telemetry\" (README: an analyst's DuckDB session)")
+    return counts
 
 
 def _quiet(message: str) -> None:

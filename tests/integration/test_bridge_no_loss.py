@@ -122,7 +122,7 @@ def test_every_reading_survives_bridge_kills_and_a_kafka_restart(bridge: Config)
     suffix = "_" + topic.replace("-", "_").removeprefix("telemetry_")
     with connect(config) as conn:
         outputs.create_versioned_tables(conn, suffix)
-    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, output_suffix=suffix,
+    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, output_suffix=suffix, lake=False,
                                                          extra={"telemetry_topic": topic}), wait=True)
     readings = [expected.Reading(d, "site-a", "thermal", seq, doc["event_time"], doc)
                 for d, seq in sorted(published) for doc in [reading(d, seq)]]

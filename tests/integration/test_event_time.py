@@ -95,7 +95,7 @@ class _Fixture:
         suffix = "_" + topic.replace("-", "_").removeprefix("telemetry_")
         with connect(self.config) as conn:
             outputs.create_versioned_tables(conn, suffix)
-        options = JobOptions(bounded=True, output_suffix=suffix, extra={"telemetry_topic": topic})
+        options = JobOptions(bounded=True, output_suffix=suffix, lake=False, extra={"telemetry_topic": topic})
         jobrunner.run_local(self.config, "aggregate", options, wait=True)
         late = outputs.late_keys(self.config, f"{topic}-late{suffix}")
         with connect(self.config) as conn:

@@ -111,7 +111,8 @@ def _live_run(config: Config, topic: str, suffix: str, case: Case) -> Manifest:
     once every record is accounted for in the job's outputs, and cancels the job."""
     manifest = simulate(config, dataclasses.replace(case.spec, topic=f"{topic}-staging"), produce=True,
                         log=lambda _: None)
-    options = JobOptions(output_suffix=suffix, extra={"telemetry_topic": topic, "source_idle_timeout_s": "3600"})
+    options = JobOptions(output_suffix=suffix, lake=False,
+                         extra={"telemetry_topic": topic, "source_idle_timeout_s": "3600"})
     client = jobrunner.run_local(config, "aggregate", options, wait=False).get_job_client()
     try:
         producer = kafka_clients.producer(config, None, **{"enable.idempotence": True})
@@ -162,7 +163,7 @@ def test_device_pace_and_catch_up_give_the_same_late_set_and_windows(migrated: C
         outputs.create_versioned_tables(conn, catch_up)
 
     manifest = _live_run(config, topic, live, CASES[case])
-    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, output_suffix=catch_up,
+    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, output_suffix=catch_up, lake=False,
                                                          extra={"telemetry_topic": topic}), wait=True)
 
     readings = [r for r in manifest.records if r.category in READING_CATEGORIES]

@@ -239,7 +239,8 @@ def test_pipeline_counts_equal_the_accounting_line(migrated: Config) -> None:
     manifest = simulate(config, faulty_spec(topic, seed=23, devices=5, readings=30), produce=True, log=lambda _: None)
     with connect(config) as conn:  # the live outputs (no other test writes them), as the demo empties them
         conn.execute("TRUNCATE " + ", ".join(outputs.job_outputs("aggregate").table_names()))
-    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, extra={"telemetry_topic": topic}), wait=True)
+    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, lake=False, extra={"telemetry_topic": topic}),
+                        wait=True)
     with connect(config) as conn:
         books = outputs.accounting(conn, "")
     assert books.total == manifest.data["counts"]["total"]

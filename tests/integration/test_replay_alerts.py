@@ -167,6 +167,11 @@ def test_a_replay_whose_job_fails_on_every_record_stops_with_the_exception(
     simulate(migrated, faulty_spec(topic, seed=5, devices=2, readings=20), produce=True, log=lambda _: None)
     sql_dir = _failing_sql_dir(tmp_path)
     monkeypatch.setenv("KAPPA_PATHS__SQL_DIR", str(sql_dir))
+    # the job's own restart strategy (flinkenv.restart_settings), cut short: the bound is what is tested,
+    # not its default values (5 failures 10 s apart, which a lost TaskManager needs)
+    fast = {"restart_max_failures": 2, "restart_delay_s": 1}
+    for name, value in fast.items():
+        monkeypatch.setenv(f"KAPPA_JOB__{name.upper()}", str(value))
     try:
         # the command: exit 2 with the job's root exception, once the bounded restarts are used up
         assert _kappa("run", "aggregate", "--as", on_cluster, "--cluster", "--topic", topic, "--no-archive") == 2
@@ -180,7 +185,8 @@ def test_a_replay_whose_job_fails_on_every_record_stops_with_the_exception(
         assert not [j for j in jobrunner.list_jobs(migrated) if j.name == name and j.state in watch.ALIVE]
 
         # the same locally (MiniCluster): the function the command calls raises with the exception
-        changed = migrated.model_copy(update={"paths": migrated.paths.model_copy(update={"sql_dir": sql_dir})})
+        changed = migrated.model_copy(update={"paths": migrated.paths.model_copy(update={"sql_dir": sql_dir}),
+                                              "job": migrated.job.model_copy(update=fast)})
         rng = offsets.capture_range(migrated, topic)
         with pytest.raises(ReplayError, match="NumberFormatException"):
             runner.run_replay(changed, "aggregate", local, rng, interval_s=1, log=lambda _: None)

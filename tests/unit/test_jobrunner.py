@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from kappa import jobrunner
 from kappa.config import Config
+from kappa.flinkenv import JobOptions
 from kappa.jobrunner import ClusterJob, JobError
 
 pytestmark = pytest.mark.unit
@@ -31,3 +34,14 @@ def test_an_ambiguous_or_unknown_name_is_an_error(test_config: Config) -> None:
         jobrunner.resolve_job(test_config, "alerts")
     with pytest.raises(JobError, match="no running job is named 'aggreg'"):
         jobrunner.resolve_job(test_config, "aggreg")
+
+
+@pytest.mark.parametrize("options", [
+    JobOptions(),
+    JobOptions(bounded=True, output_suffix="_v2", parallelism=2, extra={"telemetry_topic": "t-1"}, lake=False),
+])
+def test_job_arguments_carry_every_option_to_the_cluster(options: JobOptions) -> None:
+    """A job submitted to the cluster gets its options as arguments: every one must survive the trip."""
+    parser = argparse.ArgumentParser()
+    jobrunner.add_job_arguments(parser)
+    assert jobrunner.options_from_args(parser.parse_args(jobrunner.job_arguments(options))) == options
