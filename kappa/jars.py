@@ -21,12 +21,12 @@ FLINK_JOB_ARTIFACTS: tuple[str, ...] = (
     "postgresql",
     "flink-sql-avro-confluent-registry",
     "kappa-udfs",  # the project's own Java functions (udfs/java), built by `make setup`
-    "iceberg-flink-runtime-2.0",  # the Iceberg archive (sql/archive), S3FileIO from the AWS bundle
-    "iceberg-aws-bundle",
 )
 # Jars on the JVM class path of every Flink process rather than in pipeline.jars (deploy/flink-lib/pom.xml
-# says why): Hadoop's Configuration for Iceberg's catalog factory, the driver of its JDBC catalog.
-FLINK_LIB_ARTIFACTS: tuple[str, ...] = ("hadoop-client-api", "hadoop-client-runtime", "postgresql")
+# says why): Hadoop's Configuration for Iceberg's catalog factory, the driver of its JDBC catalog, and
+# Iceberg itself with S3FileIO's AWS bundle (per-job class loaders filled the TaskManager's metaspace).
+FLINK_LIB_ARTIFACTS: tuple[str, ...] = ("hadoop-client-api", "hadoop-client-runtime", "postgresql",
+                                        "iceberg-flink-runtime-2.0", "iceberg-aws-bundle")
 # Marker artifacts of the Kafka broker's class path (the rest come with them from the same pom).
 KAFKA_BROKER_ARTIFACTS: tuple[str, ...] = ("kafka_2.13", "kafka-server", "kafka-clients", "log4j-core")
 
