@@ -17,8 +17,7 @@ from kappa.errors import KappaError
 FLINK_JOB_ARTIFACTS: tuple[str, ...] = (
     "flink-sql-connector-kafka",
     "flink-connector-jdbc-core",
-    "flink-connector-jdbc-postgres",
-    "postgresql",
+    "flink-connector-jdbc-postgres",  # its PostgreSQL driver is on the class path (FLINK_LIB_ARTIFACTS)
     "flink-sql-avro-confluent-registry",
     "kappa-udfs",  # the project's own Java functions (udfs/java), built by `make setup`
 )
