@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kappa import lake, lake_maintenance, lake_query, sqlfiles
+from kappa import cli, lake, lake_maintenance, lake_query, sqlfiles
 from kappa.config import Config
 from kappa.flinkenv import JobOptions, flink_settings, sql_params
 
@@ -86,7 +86,7 @@ def _rows(config: Config, suffix: str, table: str, key: str, as_of: str | None =
     return list(duck.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall())
 
 
-def test_compaction_and_expiry_keep_every_record_once(migrated: Config) -> None:
+def test_compaction_and_expiry_keep_every_record_once(migrated: Config, capsys: pytest.CaptureFixture[str]) -> None:
     config, suffix = migrated, f"_maint_{uuid.uuid4().hex[:6]}"
     lake.ensure_tables(config, (lake.TELEMETRY, lake.DEVICE_AGG_1M), suffix)
     _write_rounds(config, suffix)
@@ -108,6 +108,10 @@ def test_compaction_and_expiry_keep_every_record_once(migrated: Config) -> None:
     for name, key in (("telemetry", "kafka_partition, kafka_offset"), ("device_agg_1m", "device_id, window_start")):
         assert _rows(config, suffix, name, key) == before[name], name  # every row once, unchanged
     assert any("rewriting" in line for line in lines)
+    capsys.readouterr()
+    assert cli.main(["lake", "status", "telemetry", "device_agg_1m", "--suffix", suffix]) == 0
+    status = [line.split("\t") for line in capsys.readouterr().out.splitlines() if "_day=" in line]
+    assert len(status) == 8 and {row[1] for row in status} == {"1"}, status  # one data file per partition
 
     # expiry: the rounds' appends (the upserts' overwrites) and the compaction's replace; keep the newest two,
     # then only the newest
@@ -127,8 +131,9 @@ def test_compaction_and_expiry_keep_every_record_once(migrated: Config) -> None:
     with pytest.raises(lake_query.LakeQueryError):
         lake_query.snapshot_id(table, str(history[0]))
 
-    lake_maintenance.expire(config, (lake.TELEMETRY,), suffix, retain_last=1, max_age_hours=0,
-                            progress=lines.append, now=now)
+    # the command line, with the retention given: every snapshot is older than now, the newest one stays
+    assert cli.main(["lake", "expire", "telemetry", "--suffix", suffix, "--retain-last", "1",
+                     "--max-age-hours", "0"]) == 0
     table = table.refresh()
     assert [s.snapshot_id for s in table.snapshots()] == history[-1:]
     # the expired snapshots' metadata is deleted from S3, the kept one's is not (the small data files go
