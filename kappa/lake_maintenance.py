@@ -1,11 +1,12 @@
-"""Upkeep of the Iceberg archive through Iceberg's own actions: compaction and snapshot expiry.
+"""Upkeep of the Iceberg archive through Iceberg's own actions: compaction, snapshot expiry, orphan files.
 
 The streaming sink commits a few small files per partition at every checkpoint; compaction rewrites
 them with Iceberg's Flink rewrite action (`org.apache.iceberg.flink.actions.Actions`), which runs as a
 Flink job in this process's MiniCluster and commits one `replace` snapshot. Expiry is Iceberg's core
-`Table.expireSnapshots()`, which also deletes the files only the expired snapshots referenced.
+`Table.expireSnapshots()`, which also deletes the files only the expired snapshots referenced. Orphan
+files go with the Flink maintenance API's `DeleteOrphanFiles`, run once (see `JavaLake.delete_orphans`).
 
-Both reach the JVM through PyFlink's gateway, with the catalog declared by `sql/archive/catalog.sql`
+All three reach the JVM through PyFlink's gateway, with the catalog declared by `sql/archive/catalog.sql`
 (the jobs' own JDBC catalog with S3FileIO): no second copy of its properties. Crash safety is Iceberg's
 commit protocol: a rewrite writes new files first and then swaps them in with one atomic catalog commit
 (validated against concurrent commits of the live job); killed before that commit, the table is as it
@@ -16,9 +17,10 @@ gives the new files the sequence number of the snapshot it started from
 (`useStartingSequenceNumber`), so deletes committed meanwhile by the live job still apply to them. The
 equality-delete files themselves stay referenced (no Flink action removes dangling deletes in 1.10).
 
-Why not Iceberg's newer Flink maintenance API (`org.apache.iceberg.flink.maintenance.api`)? It is a
-continuous streaming job (a table monitor source, triggers, a lock in a database): the right shape for
-post-commit maintenance next to the live job, not for a command that compacts now and returns.
+Why not Iceberg's newer Flink maintenance API for all three? It is built as a continuous streaming job
+(a table monitor, triggers, a lock), the shape of post-commit maintenance next to the live job; a command
+that compacts now and returns is the rewrite action's shape. Only orphan cleanup has no such one-shot
+action outside Spark, so that one runs the maintenance API on a bounded stream.
 """
 
 from __future__ import annotations
@@ -166,6 +168,34 @@ class JavaLake:
         result = action.maxParallelism(self.ctx.env.get_parallelism()).execute()
         return int(result.deletedDataFiles().size()), int(result.addedDataFiles().size())
 
+    def delete_orphans(self, spec: lake.LakeTable, suffix: str, min_age_ms: int) -> None:
+        """Iceberg's Flink DeleteOrphanFiles, run once: the maintenance API fed a bounded change stream of
+        one commit, so its trigger fires once and the job ends. Locked with its JDBC lock in PostgreSQL."""
+        from pyflink.java_gateway import get_gateway
+
+        jvm = get_gateway().jvm
+        api = jvm.org.apache.iceberg.flink.maintenance.api
+        manager = self.ctx.t_env._j_tenv.getCatalogManager()
+        props = manager.getCatalogDescriptor(self.config.lake.catalog).get().getConfiguration().toMap()
+        props.remove("type")
+        loader = jvm.org.apache.iceberg.flink.CatalogLoader.custom(
+            self.config.lake.catalog, props, jvm.org.apache.hadoop.conf.Configuration(), props.get("catalog-impl"))
+        name = spec.identifier(self.config, suffix)
+        tables = jvm.org.apache.iceberg.flink.TableLoader.fromCatalog(
+            loader, jvm.org.apache.iceberg.catalog.TableIdentifier.parse(name))
+        lock_props = jvm.java.util.HashMap()
+        for key in ("jdbc.user", "jdbc.password"):
+            lock_props.put(key, props.get(key))
+        lock_props.put("flink-maintenance.lock.jdbc.init-lock-tables", "true")
+        lock = api.JdbcLockFactory(props.get("uri"), name, lock_props)
+        env = self.ctx.env._j_stream_execution_environment
+        one_commit = jvm.java.util.ArrayList()
+        one_commit.add(jvm.org.apache.iceberg.flink.maintenance.operator.TableChange.builder().commitCount(1).build())
+        task = (api.DeleteOrphanFiles.builder().minAge(jvm.java.time.Duration.ofMillis(min_age_ms))
+                .usePrefixListing(True).scheduleOnCommitCount(1))
+        api.TableMaintenance.forChangeStream(env.fromData(one_commit), tables, lock).add(task).append()
+        env.execute(f"delete orphan files of {name}")
+
     @staticmethod
     def expire(table: Any, older_than_ms: int, retain_last: int) -> None:
         """Iceberg's core ExpireSnapshots: drops the snapshots and deletes files no kept one references."""
@@ -231,3 +261,29 @@ def expire(config: Config, specs: tuple[lake.LakeTable, ...], suffix: str = "", 
         progress(f"{result.table}: {before} -> {after} snapshots ({result.seconds:.1f} s)")
         results.append(result)
     return results
+
+
+def delete_orphans(config: Config, specs: tuple[lake.LakeTable, ...], suffix: str = "",
+                   min_age_hours: float | None = None, progress: Progress = print) -> list[str]:
+    """Delete files under each table's location that no snapshot references and that are older than
+    `min_age_hours` (default `lake.orphan_min_age_hours`: younger files may be a running job's
+    not-yet-committed checkpoint). Tables without a snapshot are skipped: measured here, the action
+    deleted such a table's current metadata file. Returns the tables cleaned."""
+    age = min_age_hours if min_age_hours is not None else config.lake.orphan_min_age_hours
+    for spec in specs:
+        load(config, spec, suffix)
+    progress("starting Flink (MiniCluster) for Iceberg's DeleteOrphanFiles")
+    java, cleaned = JavaLake(config, parallelism=1), []
+    for spec in specs:
+        if load(config, spec, suffix).current_snapshot() is None:
+            progress(f"{spec.name}{suffix}: no snapshot yet, skipped")
+            continue
+        started = time.monotonic()
+        progress(f"{spec.name}{suffix}: deleting files older than {age} h that no snapshot references")
+        try:
+            java.delete_orphans(spec, suffix, int(age * 3600 * 1000))
+        except Exception as exc:  # Py4JJavaError
+            raise _java_error(exc, f"orphan-file cleanup of {spec.name}{suffix}") from exc
+        progress(f"{spec.name}{suffix}: done ({time.monotonic() - started:.1f} s)")
+        cleaned.append(spec.name + suffix)
+    return cleaned

@@ -44,6 +44,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     expire.add_argument("--max-age-hours", type=float, help="expire snapshots older than this (default: "
                         "lake.snapshot_max_age_hours)")
     expire.set_defaults(func=_expire)
+    orphans = actions.add_parser(
+        "orphans", help="delete files under the tables' locations that no snapshot references",
+        description="Iceberg's Flink DeleteOrphanFiles (its maintenance API, run once): files no snapshot "
+        "references and older than --min-age-hours are deleted (a failed or killed write's files). Younger "
+        "files may belong to a running job's checkpoint not committed yet: keep the age well above it. "
+        "Tables without any snapshot are skipped.")
+    _common(orphans)
+    orphans.add_argument("--min-age-hours", type=float, help="only files older than this (default: "
+                         "lake.orphan_min_age_hours)")
+    orphans.set_defaults(func=_orphans)
     status = actions.add_parser("status", help="per table and partition: data files, delete files, rows, MB; "
                                 "snapshots")
     _common(status)
@@ -66,6 +76,15 @@ def _expire(args: argparse.Namespace, config: Config) -> int:
                                  args.max_age_hours, _progress)
     for r in results:
         print(f"{r.table}\t{r.snapshots_before} -> {r.snapshots_after} snapshots\t{r.seconds:.1f} s")
+    return 0
+
+
+def _orphans(args: argparse.Namespace, config: Config) -> int:
+    from kappa import lake_maintenance as maintenance
+
+    for name in maintenance.delete_orphans(config, maintenance.tables(args.tables), args.suffix,
+                                           args.min_age_hours, _progress):
+        print(f"{name}\torphan files older than the minimum age deleted")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Maintenance of the Iceberg archive on the real stack (PostgreSQL catalog, SeaweedFS, Flink MiniCluster):
 compaction leaves one data file per partition with every record exactly once, on the appended
 telemetry table and on the upserted windows table (equality deletes); snapshot expiry removes old
-snapshots and the files only they held, and time travel to a kept snapshot still reads the same rows.
+snapshots and their metadata, and time travel to a kept snapshot still reads the same rows; orphan-file
+cleanup deletes an unreferenced file and nothing a snapshot reads.
 
 The telemetry table gets several small commits as pyiceberg appends (one file per partition each, as a
 checkpoint's commit of the streaming sink). The windows table is written by Flink's Iceberg sink in
@@ -88,7 +89,7 @@ def _rows(config: Config, suffix: str, table: str, key: str, as_of: str | None =
 
 def test_compaction_and_expiry_keep_every_record_once(migrated: Config, capsys: pytest.CaptureFixture[str]) -> None:
     config, suffix = migrated, f"_maint_{uuid.uuid4().hex[:6]}"
-    lake.ensure_tables(config, (lake.TELEMETRY, lake.DEVICE_AGG_1M), suffix)
+    lake.ensure_tables(config, (lake.TELEMETRY, lake.DEVICE_AGG_1M, lake.DEAD_LETTERS), suffix)
     _write_rounds(config, suffix)
 
     before = {name: _rows(config, suffix, name, key) for name, key in
@@ -112,6 +113,16 @@ def test_compaction_and_expiry_keep_every_record_once(migrated: Config, capsys: 
     assert cli.main(["lake", "status", "telemetry", "device_agg_1m", "--suffix", suffix]) == 0
     status = [line.split("\t") for line in capsys.readouterr().out.splitlines() if "_day=" in line]
     assert len(status) == 8 and {row[1] for row in status} == {"1"}, status  # one data file per partition
+
+    # orphan files: one planted under the table's data folder goes; every snapshot still reads (below); an
+    # empty table (no snapshot: the action would delete its metadata file) is skipped
+    table = lake.catalog(config).load_table(lake.TELEMETRY.identifier(config, suffix))
+    orphan = f"{table.location()}/data/orphan-of-a-failed-write.parquet"
+    with table.io.new_output(orphan).create(overwrite=True) as out:
+        out.write(b"not committed")
+    assert cli.main(["lake", "orphans", "telemetry", "dead_letters", "--suffix", suffix, "--min-age-hours", "0"]) == 0
+    assert not table.io.new_input(orphan).exists()
+    assert lake.catalog(config).load_table(lake.DEAD_LETTERS.identifier(config, suffix)).current_snapshot() is None
 
     # expiry: the rounds' appends (the upserts' overwrites) and the compaction's replace; keep the newest two,
     # then only the newest
@@ -140,5 +151,5 @@ def test_compaction_and_expiry_keep_every_record_once(migrated: Config, capsys: 
     # when the compaction's own snapshot expires: Iceberg deletes the files that expired snapshots removed)
     assert [table.io.new_input(manifest_lists[s]).exists() for s in history] == [False] * ROUNDS + [True]
     assert _rows(config, suffix, "telemetry", "kafka_partition, kafka_offset") == before["telemetry"]
-    lake.drop_tables(config, (lake.TELEMETRY, lake.DEVICE_AGG_1M), suffix)
+    lake.drop_tables(config, (lake.TELEMETRY, lake.DEVICE_AGG_1M, lake.DEAD_LETTERS), suffix)
 
