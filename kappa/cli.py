@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "kappa.commands.rules",
     "kappa.commands.bridge",
     "kappa.commands.status",
+    "kappa.commands.lake",
 )
 
 

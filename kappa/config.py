@@ -187,6 +187,10 @@ class LakeConfig(_Section):
     namespace: str = "archive"
     warehouse_prefix: str = "iceberg"   # s3://<s3.bucket>/<warehouse_prefix>
     target_file_size_mb: int = 128
+    # `kappa lake expire`: snapshots older than this expire (time travel reaches back this far) ...
+    snapshot_max_age_hours: float = 24.0
+    snapshot_retain_last: int = 10      # ... except the newest N, whatever their age
+    orphan_min_age_hours: float = 72.0  # `kappa lake orphans`: unreferenced files older than this are deleted
 
 
 class Config(_Section):

@@ -36,7 +36,7 @@ ALL_COMMANDS = _commands(cli.build_parser())
 def test_the_tree_has_every_command_group() -> None:
     groups = {path[0] for path, _ in ALL_COMMANDS if len(path) == 1}
     assert {"stack", "run", "submit", "db", "archive", "query", "schema", "simulate", "replay", "devices",
-            "rules", "bridge", "status", "doctor", "demo"} <= groups
+            "rules", "bridge", "status", "doctor", "demo", "lake"} <= groups
 
 
 @pytest.mark.parametrize("path", [path for path, _ in ALL_COMMANDS if path], ids=" ".join)
@@ -60,6 +60,8 @@ MISTAKES = [
     (["rules", "set"], "the following arguments are required: --file"),
     (["devices", "move"], "the following arguments are required"),
     (["no-such-command"], "invalid choice: 'no-such-command'"),
+    (["lake", "compact", "no-such-table"], "no archive table no-such-table"),
+    (["lake", "expire", "--retain-last", "0"], "retain at least one snapshot"),
 ]
 
 
