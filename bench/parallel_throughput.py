@@ -1,0 +1,107 @@
+"""Aggregation job throughput on the standalone cluster at parallelism 2 (2 TaskManagers) against 1, same run.
+
+The real job (jobs/aggregate.py: decode, late split, de-duplication, metadata join, windows, PostgreSQL
+and exactly-once Kafka sinks) runs bounded on a 6-partition topic at each parallelism and input size,
+interleaved so drift in the machine's load hits both. Start-up (scheduling, the client's planning) is
+excluded by timing two input sizes and dividing the extra readings by the extra time (marginal rate).
+The job's own time is the JobManager's (REST: end-time - start-time of the finished job). Prints both
+rates and the ratio. Needs a second TaskManager: started here (and stopped) unless the cluster has one.
+
+    .venv/bin/python bench/parallel_throughput.py [--small 20000] [--large 100000] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from confluent_kafka.admin import NewTopic  # noqa: E402
+
+from kappa import jobrunner, outputs  # noqa: E402
+from kappa.config import Config, get_config  # noqa: E402
+from kappa.db import migrate  # noqa: E402
+from kappa.flinkenv import JobOptions  # noqa: E402
+from kappa.kafka_clients import admin  # noqa: E402
+from kappa.simulate import SimulationSpec, simulate  # noqa: E402
+from kappa.stack import manager  # noqa: E402
+from kappa.stack.flink import FlinkService  # noqa: E402
+from kappa.stack.postgres import connect  # noqa: E402
+
+PARTITIONS = 6
+
+
+def produce_input(config: Config, readings: int, tag: str) -> str:
+    topic = f"bench-parallel-{tag}"
+    client = admin(config)  # kept referenced until the answer: a collected client aborts the request
+    client.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
+    devices = 120
+    spec = SimulationSpec(devices=devices, sites=6, readings_per_device=readings // devices, seed=7, topic=topic,
+                          anomalies=False, v1_fraction=0.2)
+    simulate(config, spec, produce=True, log=lambda _: None)
+    return topic
+
+
+def run_job(config: Config, topic: str, parallelism: int) -> float:
+    """Seconds the finished job ran, by the JobManager's clock."""
+    suffix = f"_bench_par_{uuid.uuid4().hex[:6]}"
+    with connect(config) as conn:
+        outputs.create_versioned_tables(conn, suffix)
+    options = JobOptions(bounded=True, output_suffix=suffix, parallelism=parallelism,
+                         extra={"telemetry_topic": topic})
+    job_id = jobrunner.submit(config, "aggregate", options)
+    jobrunner.wait_for_state(config, job_id, {"FINISHED"}, timeout_s=1800)
+    details = jobrunner.job_details(config, job_id)
+    return (int(details["end-time"]) - int(details["start-time"])) / 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--small", type=int, default=20_000)
+    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=1, help="runs per parallelism and size (the fastest counts)")
+    args = parser.parse_args()
+    config = get_config()
+    started = manager.up(config, only=["postgres", "kafka", "registry", "flink"])
+    flink = manager.service(config, "flink")
+    assert isinstance(flink, FlinkService)
+    added = None
+    try:
+        if flink.registered_taskmanagers() < 2:
+            added = config.flink.taskmanagers
+            flink.start_taskmanager(added)
+            deadline = time.monotonic() + 120
+            while flink.registered_taskmanagers() < 2:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the second TaskManager did not register")
+                time.sleep(0.5)
+        with connect(config) as conn:
+            migrate(conn)
+        print(f"producing inputs ({args.small} and {args.large} readings, {PARTITIONS} partitions) ...", flush=True)
+        tag = uuid.uuid4().hex[:6]
+        topics = {size: produce_input(config, size, f"{tag}-{size}") for size in (args.small, args.large)}
+        times: dict[tuple[int, int], float] = {}
+        for _ in range(args.repeats):
+            for size in (args.small, args.large):
+                for parallelism in (1, 2):
+                    elapsed = run_job(config, topics[size], parallelism)
+                    print(f"  parallelism {parallelism} {size:>8} readings: {elapsed:6.1f} s", flush=True)
+                    times[(parallelism, size)] = min(elapsed, times.get((parallelism, size), elapsed))
+        rates = {p: (args.large - args.small) / (times[(p, args.large)] - times[(p, args.small)]) for p in (1, 2)}
+        print(f"parallelism 1 (1 TaskManager slot)   : {rates[1]:>9,.0f} readings/s (marginal, start-up excluded)")
+        print(f"parallelism 2 (2 TaskManagers)       : {rates[2]:>9,.0f} readings/s")
+        print(f"ratio 2 / 1                          : {rates[2] / rates[1]:.2f}")
+    finally:
+        if added is not None:
+            flink.taskmanager_process(added).stop()
+        for svc in reversed(started):
+            svc.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
