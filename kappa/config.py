@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kappa.errors import ConfigError, MissingSecret
 
@@ -104,14 +104,17 @@ class FlinkConfig(_Section):
     blob_port: int
     taskmanager_rpc_port: int
     taskmanager_data_port: int
-    slots: int
-    parallelism: int
+    slots: int  # per TaskManager
+    parallelism: int  # the jobs' default parallelism (`kappa submit --parallelism N` overrides it)
     jobmanager_memory: str
     taskmanager_memory: str
     checkpoint_interval_ms: int
     # Where jobs write checkpoints: '' = <data_dir>/flink/checkpoints on the local file system; a URI
     # (s3://bucket/prefix) for a cluster whose JobManager and TaskManagers share no disk (deploy/k8s)
     checkpoint_dir: str = ""
+    # TaskManagers of the local cluster: TaskManager i listens on taskmanager_rpc_port/taskmanager_data_port
+    # + 10 * i (kappa/stack/flink.py). Two with parallelism 2: jobs run across TaskManagers (README)
+    taskmanagers: int = Field(default=1, ge=1)
     start: bool = True
 
     @property

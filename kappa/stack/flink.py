@@ -1,9 +1,13 @@
-"""A Flink standalone cluster (one JobManager, one TaskManager) from the apache-flink pip install.
+"""A Flink standalone cluster (one JobManager, `flink.taskmanagers` TaskManagers) from the apache-flink pip
+install.
 
 The pip package carries the Flink distribution but no cluster layout, so we build one in the data
 folder: a lib folder of links to `pyflink/lib` plus `flink-python` (the JobManager needs it for Python
 operators), our own config rendered from `deploy/flink/config.yaml`, and log/PID folders. Each daemon
 runs in the foreground under our PID tracking, so `down` stops exactly what `up` started.
+
+TaskManager i (0-based) listens on the configured TaskManager ports + TM_PORT_STEP * i and has its own
+log file, Flink log folder and temporary folder: several TaskManagers on one host, as on several hosts.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ TEMPLATE = PROJECT_ROOT / "deploy" / "flink" / "config.yaml"
 # The variable names the Java decoder reads (fixed there, whatever registry.user_env/password_env say).
 REGISTRY_USER_ENV = "KAPPA_REGISTRY_USER"
 REGISTRY_PASSWORD_ENV = "KAPPA_REGISTRY_PASSWORD"
+# TaskManager i uses taskmanager_rpc_port/taskmanager_data_port + TM_PORT_STEP * i (and the metrics query
+# ports after its data port): room for the 4 query ports between two TaskManagers' ports
+TM_PORT_STEP = 10
 
 
 # Beam's bundle factory logs the whole environment of each Python worker it closes (at INFO, and again
@@ -97,7 +104,7 @@ def prepare_layout(config: Config) -> Path:
         blob_port=flink.blob_port,
         taskmanager_rpc_port=flink.taskmanager_rpc_port,
         taskmanager_data_port=flink.taskmanager_data_port,
-        query_ports=f"{flink.taskmanager_data_port + 1}-{flink.taskmanager_data_port + 4}",
+        query_ports=query_ports(flink.taskmanager_data_port),
         slots=flink.slots,
         parallelism=flink.parallelism,
         jobmanager_memory=flink.jobmanager_memory,
@@ -116,6 +123,29 @@ def prepare_layout(config: Config) -> Path:
     return base
 
 
+def query_ports(data_port: int) -> str:
+    """The metrics query service's port range of the TaskManager whose data port is `data_port`."""
+    return f"{data_port + 1}-{data_port + 4}"
+
+
+def taskmanager_ports(config: Config, index: int) -> tuple[int, int]:
+    """(rpc port, data port) of TaskManager `index`: the configured ones shifted by TM_PORT_STEP * index."""
+    flink = config.flink
+    shift = TM_PORT_STEP * index
+    return flink.taskmanager_rpc_port + shift, flink.taskmanager_data_port + shift
+
+
+def taskmanager_settings(config: Config, index: int) -> list[str]:
+    """The `-D` options that give TaskManager `index` its own ports and temporary folder (the rendered
+    config.yaml holds TaskManager 0's ports; the others override them on their command line)."""
+    rpc_port, data_port = taskmanager_ports(config, index)
+    tmp = config.data_dir / "flink" / "tmp" / f"tm-{index}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return ["-D", f"taskmanager.rpc.port={rpc_port}", "-D", f"taskmanager.data.port={data_port}",
+            "-D", f"metrics.internal.query-service.port={query_ports(data_port)}",
+            "-D", f"io.tmp.dirs={tmp}"]
+
+
 class FlinkService(Service):
     name = "flink"
     start_timeout_s = 120.0
@@ -127,8 +157,8 @@ class FlinkService(Service):
     @property
     def ports(self) -> list[int]:
         flink = self.config.flink
-        return [flink.rest_port, flink.rpc_port, flink.blob_port, flink.taskmanager_rpc_port,
-                flink.taskmanager_data_port]
+        tm_ports = [port for i in range(flink.taskmanagers) for port in taskmanager_ports(self.config, i)]
+        return [flink.rest_port, flink.rpc_port, flink.blob_port, *tm_ports]
 
     @property
     def enabled(self) -> bool:
@@ -140,29 +170,50 @@ class FlinkService(Service):
 
     @property
     def taskmanager(self) -> ManagedProcess:
-        return ManagedProcess("flink-taskmanager", self.config.data_dir / "run",
-                              self.config.data_dir / "logs" / "flink-taskmanager.log")
+        """TaskManager 0 (the only one by default)."""
+        return self.taskmanager_process(0)
+
+    def taskmanager_process(self, index: int) -> ManagedProcess:
+        """TaskManager `index`: 0 keeps the single-TaskManager names, the others are numbered."""
+        name = "flink-taskmanager" if index == 0 else f"flink-taskmanager-{index}"
+        return ManagedProcess(name, self.config.data_dir / "run", self.config.data_dir / "logs" / f"{name}.log")
+
+    def taskmanager_processes(self) -> list[ManagedProcess]:
+        """Every TaskManager that may run: the configured ones, and any other with a PID file (one a test
+        or a bench added), so `down` stops them all."""
+        run = self.config.data_dir / "run"
+        extra = {int(p.stem.rsplit("-", 1)[1]) for p in run.glob("flink-taskmanager-*.pid")
+                 if p.stem.rsplit("-", 1)[1].isdigit()} if run.exists() else set()
+        return [self.taskmanager_process(i) for i in sorted(set(range(self.config.flink.taskmanagers)) | extra)]
 
     @property
     def process(self) -> ManagedProcess:
         return self.jobmanager
 
     def running(self) -> bool:
-        return self.jobmanager.pid() is not None or self.taskmanager.pid() is not None
+        return self.jobmanager.pid() is not None or any(tm.pid() is not None for tm in self.taskmanager_processes())
 
     def _launch(self) -> None:
         prepare_layout(self.config)
         bin_dir = pyflink_home() / "bin"
         env = flink_env(self.config)
         self.jobmanager.start(["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env=env)
-        self.start_taskmanager()
+        for index in range(self.config.flink.taskmanagers):
+            self.start_taskmanager(index)
 
-    def start_taskmanager(self) -> None:
-        """(Re)start the TaskManager, e.g. after a fault-injection test killed it."""
-        if self.taskmanager.pid() is None:
+    def start_taskmanager(self, index: int = 0) -> None:
+        """(Re)start TaskManager `index`, e.g. after a fault-injection test killed it, or one more than
+        configured (tests and the bench of parallel jobs add one to a running cluster)."""
+        process = self.taskmanager_process(index)
+        if process.pid() is None:
             bin_dir = pyflink_home() / "bin"
-            self.taskmanager.start(["bash", str(bin_dir / "taskmanager.sh"), "start-foreground"],
-                                   env=flink_env(self.config))
+            env = flink_env(self.config)
+            env["FLINK_LOG_DIR"] = str(self.config.data_dir / "flink" / "log" / f"tm-{index}")
+            process.start(["bash", str(bin_dir / "taskmanager.sh"), "start-foreground",
+                           *taskmanager_settings(self.config, index)], env=env)
+
+    def registered_taskmanagers(self) -> int:
+        return int(self.overview().get("taskmanagers", 0))
 
     def overview(self) -> dict:
         response = requests.get(f"{self.config.flink.rest_url}/overview", timeout=3)
@@ -170,12 +221,12 @@ class FlinkService(Service):
         return dict(response.json())
 
     def ready(self) -> bool:
-        return int(self.overview().get("taskmanagers", 0)) >= 1
+        return self.registered_taskmanagers() >= self.config.flink.taskmanagers
 
     def stop(self) -> bool:
-        stopped_tm = self.taskmanager.stop()
+        stopped_tms = [tm.stop() for tm in self.taskmanager_processes()]
         stopped_jm = self.jobmanager.stop()
-        return stopped_tm or stopped_jm
+        return any(stopped_tms) or stopped_jm
 
     def purge(self) -> None:
         shutil.rmtree(self.config.data_dir / "flink", ignore_errors=True)

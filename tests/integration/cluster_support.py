@@ -25,12 +25,13 @@ def run_with_taskmanager_kill(config: Config, job: str, options: JobOptions, tim
     assert jobrunner.job_state(config, job_id) == "RUNNING", "job finished before the fault: use more data"
     flink = manager.service(config, "flink")
     assert isinstance(flink, FlinkService)
+    registered = flink.registered_taskmanagers()  # 1, or more with flink.taskmanagers > 1
     assert flink.taskmanager.kill9() is not None
     # Restart only once the JobManager has dropped the dead TaskManager (heartbeat timeout): a new
     # one at the same RPC address while the old one is still registered got stuck in Pekko's
     # "read-only association" and never registered (seen with the alerting job, Flink 2.0.2).
     deadline = time.monotonic() + 120
-    while int(flink.overview().get("taskmanagers", 0)) > 0:
+    while flink.registered_taskmanagers() >= registered:
         assert time.monotonic() < deadline, "the JobManager never noticed the killed TaskManager"
         time.sleep(0.5)
     flink.start_taskmanager()

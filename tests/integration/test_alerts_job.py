@@ -9,14 +9,11 @@ import json
 import struct
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
 import fastavro
-import psycopg
 import pytest
 from confluent_kafka import Producer
-from psycopg import sql
 
 from kappa import jobrunner, outputs
 from kappa.config import Config
@@ -28,27 +25,19 @@ from kappa.schemas import read_schema
 from kappa.simulate import SCHEMA_DIR, Manifest, parse_time_ms, register_schema, simulate
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import faulty_spec
+from tests.integration.alerts_support import alert_rows, assert_alerts_match_planted, ms, planted_anomalies
 from tests.integration.kafka_support import committed_messages
 
 pytestmark = pytest.mark.integration
 
 T0 = parse_time_ms("2026-03-02T08:00:00Z")
-KIND_TO_TYPE = {"overheating": "OVERHEATING", "temperature_trend": "TEMPERATURE_TREND",
-                "vibration_then_heat": "VIBRATION_THEN_HEAT", "low_battery": "LOW_BATTERY", "silent": "DEVICE_SILENT"}
 SILENT_AFTER_MS = 180_000  # alert_thresholds.silent_after_s of every seeded device type
 
 Alert = tuple[str, str, int, int]  # (alert_type, device_id, first event ms, last event ms)
 
 
-def _ms(value: datetime) -> int:
-    return int(value.replace(tzinfo=UTC).timestamp() * 1000)
-
-
-def _alerts(conn: psycopg.Connection, suffix: str) -> list[dict[str, Any]]:
-    cursor = conn.execute(sql.SQL("SELECT * FROM {} ORDER BY device_id, first_event_time").format(
-        sql.Identifier("alerts" + outputs.check_suffix(suffix))))
-    names = [c.name for c in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+_ms = ms
+_alerts = alert_rows
 
 
 def _committed_keys(config: Config, topic: str) -> list[bytes]:
@@ -246,26 +235,7 @@ def test_every_planted_anomaly_raises_its_alert_and_nothing_else(migrated: Confi
     # anomaly are never made late by the simulator. Seeded defaults match the simulator's constants.
     manifest: Manifest = simulate(migrated, faulty_spec(topic, seed=23, devices=8, readings=40),
                                   produce=True, log=lambda _: None)
-    anomalies = [a for a in manifest.data["anomalies"] if a["kind"] in KIND_TO_TYPE]
-    assert {a["kind"] for a in anomalies} == set(KIND_TO_TYPE), manifest.data["skipped_anomalies"]
+    planted_anomalies(manifest)
     _run(migrated, topic, suffix)
     with connect(migrated) as conn:
-        rows = _alerts(conn, suffix)
-
-    got = {(r["device_id"], r["alert_type"]) for r in rows}
-    planted = {(a["device_id"], KIND_TO_TYPE[a["kind"]]) for a in anomalies}
-    assert got == planted, f"missing {sorted(planted - got)}; unexpected {sorted(got - planted)}"
-    assert len(rows) == len(planted), [(r["device_id"], r["alert_type"]) for r in rows]
-    interval_ms = 11_000
-    for a in anomalies:
-        (row,) = [r for r in rows if r["device_id"] == a["device_id"] and r["alert_type"] == KIND_TO_TYPE[a["kind"]]]
-        first, last = _ms(row["first_event_time"]), _ms(row["last_event_time"])
-        if a["kind"] == "temperature_trend":  # the rise may begin one reading before the ramp
-            assert a["first_event_time"] - interval_ms <= first <= a["first_event_time"], (a, row)
-        else:
-            assert first == a["first_event_time"], (a, row)
-        assert first < last <= a["last_event_time"], (a, row)
-        if a["kind"] == "silent":  # raised when the watermark passed the bound, resolved by the next reading
-            assert last == a["last_event_time"] and row["trigger_values_json"]["resolved"] == 1.0, (a, row)
-        if a["kind"] == "vibration_then_heat":
-            assert last == a["temperature_event_time"]
+        assert_alerts_match_planted(_alerts(conn, suffix), manifest)

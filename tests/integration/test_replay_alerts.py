@@ -22,8 +22,8 @@ from kappa.replay import ReplayError, compare, offsets, promote, runner, version
 from kappa.simulate import simulate
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import faulty_spec
+from tests.integration.alerts_support import KIND_TO_TYPE
 from tests.integration.kafka_support import committed_messages
-from tests.integration.test_alerts_job import KIND_TO_TYPE
 
 pytestmark = pytest.mark.integration
 
