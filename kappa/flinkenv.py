@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kappa import sqlfiles
+from kappa import kafka_security, sqlfiles
 from kappa.config import Config
 from kappa.jars import pipeline_jars_value
 
@@ -136,6 +136,15 @@ class JobContext:
         self.env, self.t_env = create_table_env(config, self.options)
         self.t_env.get_config().set("pipeline.name", f"{job_name}{self.options.output_suffix}")
         self.params = sql_params(config, self.options).with_values(job_name=job_name)
+        # The job's own Kafka principal (kappa/kafka_security.py); before it runs, its output topics
+        # exist and its ACLs cover this run's topic names (a replay's suffix, a test's input topic).
+        role = kafka_security.job_role(job_name)
+        self.params = self.params.with_values(
+            kafka_security=kafka_security.flink_options(config, role, self.options.with_secrets))
+        if self.options.with_secrets:
+            from kappa.stack.kafka_setup import prepare_run
+
+            prepare_run(config, role, self.params)
 
     def statements(self, relative: str | Path) -> list[str]:
         """A SQL file of `paths.sql_dir`: a replay may run a changed copy of sql/ with the same job code."""

@@ -19,10 +19,11 @@ from kappa.simulate.stream import _build
 def _produce(
     config: Config, spec: SimulationSpec, topic: str, records: list[ProducedRecord], log: Callable
 ) -> None:
-    from confluent_kafka import KafkaException, Producer
+    from confluent_kafka import KafkaException
+
+    from kappa import kafka_clients
 
     conf: dict[str, Any] = {
-        "bootstrap.servers": config.kafka.bootstrap,
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 20,
@@ -30,7 +31,7 @@ def _produce(
     }
     if spec.transactional_id:
         conf["transactional.id"] = spec.transactional_id
-    producer = Producer(conf)
+    producer = kafka_clients.producer(config, role="producer", **conf)
     errors: list[str] = []
 
     def delivered(record: ProducedRecord) -> Callable[[Any, Any], None]:

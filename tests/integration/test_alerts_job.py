@@ -15,10 +15,9 @@ from typing import Any
 import fastavro
 import psycopg
 import pytest
-from confluent_kafka import Producer
 from psycopg import sql
 
-from kappa import jobrunner, outputs
+from kappa import jobrunner, kafka_clients, outputs
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.registry import credentials
@@ -108,7 +107,7 @@ class Fleet:
         schema_id = register_schema(config.registry.url, f"{topic}-value", schema, auto=True,
                                     auth=credentials(config))
         parsed = fastavro.parse_schema(json.loads(schema))
-        producer = Producer({"bootstrap.servers": config.kafka.bootstrap, "enable.idempotence": True,
+        producer = kafka_clients.producer(config, **{"enable.idempotence": True,
                              "acks": "all", "partitioner": "murmur2_random"})
         for _, rec in sorted(self.records, key=lambda item: item[0]):  # stable: ties keep the given order
             buf = io.BytesIO()

@@ -16,12 +16,14 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from confluent_kafka import TIMESTAMP_CREATE_TIME, Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TopicPartition
+from confluent_kafka.admin import NewTopic
 
+from kappa import kafka_clients, sqlfiles
 from kappa.config import Config
 from kappa.registry import client_conf, credentials
 from kappa.simulate import MALFORMED_KINDS, Category, Manifest, SimulationSpec, simulate
+from kappa.stack import kafka_setup
 from udfs.avro_decoder import AvroDecoder
 from udfs.schema_lookup import RegistrySchemaLookup
 
@@ -36,9 +38,12 @@ pytestmark = pytest.mark.integration
 @pytest.fixture()
 def topic(stack: Config) -> Iterator[str]:
     name = f"sim-it-{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+    admin = kafka_clients.admin(stack)
     for future in admin.create_topics([NewTopic(name, stack.kafka.partitions, 1)]).values():
         future.result(30)
+    # the producer principal (kappa simulate) writes telemetry only: this run's telemetry is this topic
+    params = sqlfiles.params_from_config(stack, include_secrets=False).with_values(telemetry_topic=name)
+    kafka_setup.grant(stack, "producer", params)
     yield name
     for future in admin.delete_topics([name]).values():
         with contextlib.suppress(Exception):  # best-effort cleanup
@@ -64,15 +69,8 @@ def _spec(topic: str, transactional: bool) -> SimulationSpec:
 
 
 def _consume_all(config: Config, topic: str, expected: int, timeout_s: float = 60.0) -> list:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": config.kafka.bootstrap,
-            "group.id": f"sim-it-{uuid.uuid4().hex[:8]}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = kafka_clients.consumer(config, f"sim-it-{uuid.uuid4().hex[:8]}", **{
+        "isolation.level": "read_committed", "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in range(config.kafka.partitions)])
         messages: list = []
