@@ -21,8 +21,13 @@ def _produce(
 ) -> None:
     from confluent_kafka import KafkaException
 
-    from kappa import kafka_clients
+    from kappa import kafka_clients, sqlfiles
+    from kappa.stack.kafka_setup import prepare_run
 
+    # Runs as the producer principal (write telemetry only). A run into another topic (tests, benches)
+    # is prepared like a job run: the topic exists and the principal may write it (admin client).
+    prepare_run(config, "producer",
+                sqlfiles.params_from_config(config, include_secrets=False).with_values(telemetry_topic=topic))
     conf: dict[str, Any] = {
         "enable.idempotence": True,
         "acks": "all",

@@ -19,11 +19,10 @@ import requests
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from kappa import kafka_clients, sqlfiles
+from kappa import kafka_clients
 from kappa.config import Config
 from kappa.registry import client_conf, credentials
 from kappa.simulate import MALFORMED_KINDS, Category, Manifest, SimulationSpec, simulate
-from kappa.stack import kafka_setup
 from udfs.avro_decoder import AvroDecoder
 from udfs.schema_lookup import RegistrySchemaLookup
 
@@ -41,9 +40,6 @@ def topic(stack: Config) -> Iterator[str]:
     admin = kafka_clients.admin(stack)
     for future in admin.create_topics([NewTopic(name, stack.kafka.partitions, 1)]).values():
         future.result(30)
-    # the producer principal (kappa simulate) writes telemetry only: this run's telemetry is this topic
-    params = sqlfiles.params_from_config(stack, include_secrets=False).with_values(telemetry_topic=name)
-    kafka_setup.grant(stack, "producer", params)
     yield name
     for future in admin.delete_topics([name]).values():
         with contextlib.suppress(Exception):  # best-effort cleanup
