@@ -81,7 +81,8 @@ def one_round(config: Config, records: int, value: bytes) -> tuple[float, float]
     try:
         return records / produce(config, topic, records, value), records / consume(config, topic, records)
     finally:
-        kafka_clients.admin(config).delete_topics([topic])[topic].result(30)
+        admin = kafka_clients.admin(config)  # held: a collected client fails its pending futures
+        admin.delete_topics([topic])[topic].result(30)
 
 
 def main() -> int:
