@@ -106,11 +106,16 @@ class KafkaService(Service):
 
         The admin's SCRAM credential is bootstrapped here (the broker logs in with it itself); the
         arguments go through a mode-600 java @argfile, so the password is never in a process's argv."""
+        kafka = self.config.kafka
+        marker = self.data_dir / "scram-bootstrapped"  # absent: a log formatted before Kafka security
         if (self.data_dir / "log" / "meta.properties").exists():
+            if kafka.secure and not marker.exists():
+                raise ServiceError("kafka: this data folder was formatted without SCRAM credentials (before "
+                                   "SASL_SSL was on); run `kappa stack down --purge` once to start afresh")
             return
         cluster_id = uuid.uuid4().hex[:22]
         args = ["-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self._properties)]
-        kafka = self.config.kafka
+        password = ""
         if kafka.secure:
             password = self.config.secret(kafka.password_env)
             if not _SCRAM_SAFE.fullmatch(password):
@@ -125,7 +130,11 @@ class KafkaService(Service):
         finally:
             argfile.unlink(missing_ok=True)
         if result.returncode != 0:
-            raise ServiceError(f"kafka: storage format failed:\n{result.stdout}{result.stderr}")
+            output = result.stdout + result.stderr
+            raise ServiceError("kafka: storage format failed:\n" + (output.replace(password, "******") if password
+                                                                    else output))
+        if kafka.secure:
+            marker.touch()
 
     def _launch(self) -> None:
         classpath = kafka_broker_classpath(self.config)
