@@ -107,6 +107,21 @@ def jaas_line(module: str, username: str, password: str) -> str:
     return f"{module} required username={jaas_quote(username)} password={jaas_quote(password)};"
 
 
+def java_client_properties(config: Config, role: str = ADMIN) -> str:
+    """A Java client's properties for `role` (Kafka's CLI tools: `--command-config FILE`); holds the
+    password, so it is only ever written with `write_private`."""
+    kafka = config.kafka
+    module = "org.apache.kafka.common.security.scram.ScramLoginModule"
+    jaas = jaas_line(module, user(config, role), config.secret(password_env(config, role)))
+    return "".join(f"{k}={v}\n" for k, v in {
+        "security.protocol": kafka.security_protocol,
+        "sasl.mechanism": kafka.sasl_mechanism,
+        "sasl.jaas.config": jaas.replace("\\", "\\\\"),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(ca_path(config)),
+    }.items())
+
+
 def flink_secret_file(config: Config, role: str) -> Path:
     return config.data_dir / "kafka-clients" / f"{user(config, role)}.properties"
 

@@ -159,6 +159,8 @@ class KafkaService(Service):
 
     def after_ready(self) -> None:
         kafka_setup.apply(self.config)
+        if self.config.kafka.secure:  # for Kafka's own CLI tools: `--command-config <this file>`
+            write_private(self.data_dir / "admin-client.properties", kafka_security.java_client_properties(self.config))
 
     def ready(self) -> bool:
         # log_level 0: the probe's "connection refused" while the broker starts is expected, not news

@@ -100,3 +100,9 @@ def test_producers_write_telemetry_and_read_nothing(config: Config) -> None:
 def test_jaas_values_cannot_end_early() -> None:
     line = kafka_security.jaas_line("M", "u", 'a";x=y')
     assert line == 'M required username="u" password="a\\";x=y";'
+
+
+def test_kafkas_own_cli_tools_get_a_java_client_file(config: Config) -> None:
+    text = kafka_security.java_client_properties(config)
+    assert "security.protocol=SASL_SSL\n" in text and "sasl.mechanism=SCRAM-SHA-512\n" in text
+    assert f'username="{config.kafka.user}"' in text and "ssl.truststore.type=PEM\n" in text
