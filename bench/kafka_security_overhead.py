@@ -6,7 +6,11 @@ of telemetry-sized values produced idempotently with acks=all, then read back fr
 read_committed consumer. Each side runs `--rounds` times, alternating; the best round of each counts.
 Prints both rates and the ratios secure/plain (goal >= 0.8).
 
-    .venv/bin/python bench/kafka_security_overhead.py [--records 200000] [--rounds 2]
+With `--job`, also the aggregation job's decode-to-windows pipeline (bench/aggregate_throughput.py's
+Avro path, blackhole sinks, local MiniCluster) reading the same simulated readings from each broker;
+its rate is marginal (two input sizes, start-up excluded).
+
+    .venv/bin/python bench/kafka_security_overhead.py [--records 200000] [--rounds 2] [--job]
 """
 
 from __future__ import annotations
@@ -85,17 +89,46 @@ def one_round(config: Config, records: int, value: bytes) -> tuple[float, float]
         admin.delete_topics([topic])[topic].result(30)
 
 
+def job_rates(configs: dict[str, Config], small: int, large: int) -> dict[str, float]:
+    """Marginal readings/s of the aggregation pipeline per broker (fastest of two runs per size)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from aggregate_throughput import run_path  # type: ignore[import-not-found]
+
+    from kappa.simulate import SimulationSpec, simulate
+
+    topics: dict[tuple[str, int], str] = {}
+    for name, cfg in configs.items():
+        for size in (small, large):
+            topic = f"bench-secjob-{size}-{uuid.uuid4().hex[:6]}"
+            spec = SimulationSpec(devices=100, sites=5, readings_per_device=size // 100, seed=3, topic=topic,
+                                  anomalies=False, v1_fraction=0.2)
+            simulate(cfg, spec, produce=True, log=lambda _: None)
+            topics[(name, size)] = topic
+    run_path(configs["PLAINTEXT"], "avro", topics[("PLAINTEXT", small)])  # warm-up
+    times: dict[tuple[str, int], float] = {}
+    for _ in range(2):
+        for size in (small, large):
+            for name, cfg in configs.items():  # interleaved: machine load drifts hit both
+                elapsed = run_path(cfg, "avro", topics[(name, size)])
+                print(f"  job {name:<9} {size:>8} readings: {elapsed:6.1f} s", flush=True)
+                times[(name, size)] = min(elapsed, times.get((name, size), elapsed))
+    return {name: (large - small) / (times[(name, large)] - times[(name, small)]) for name in configs}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--port-offset", type=int, default=7, help="PLAINTEXT broker: the stack's ports + this")
+    parser.add_argument("--job", action="store_true", help="also the aggregation pipeline's rate")
+    parser.add_argument("--small", type=int, default=20_000)
+    parser.add_argument("--large", type=int, default=100_000)
     args = parser.parse_args()
     config = get_config()
     if not config.kafka.secure:
         print("the configured cluster is PLAINTEXT: nothing to compare", file=sys.stderr)
         return 2
-    started = manager.up(config, only=["kafka"])
+    started = manager.up(config, only=["postgres", "kafka", "registry"] if args.job else ["kafka"])
     plain_config = plaintext_twin(config, args.port_offset)
     plain = KafkaService(plain_config)
     value = os.urandom(280)  # about an Avro reading with its wire-format header
@@ -107,6 +140,7 @@ def main() -> int:
                 rates = one_round(cfg, args.records, value)
                 best[name] = (max(best[name][0], rates[0]), max(best[name][1], rates[1]))
                 print(f"  {name:<9} produce {rates[0]:>10,.0f}/s  consume {rates[1]:>10,.0f}/s", flush=True)
+        jobs = job_rates({"PLAINTEXT": plain_config, "SASL_SSL": config}, args.small, args.large) if args.job else {}
     finally:
         plain.stop()
         shutil.rmtree(plain_config.data_dir, ignore_errors=True)
@@ -116,6 +150,9 @@ def main() -> int:
     print(f"{args.records} records of {len(value)} B, best of {args.rounds} rounds")
     print(f"produce  SASL_SSL {sp:,.0f}/s  PLAINTEXT {pp:,.0f}/s  ratio {sp / pp:.2f}")
     print(f"consume  SASL_SSL {sc:,.0f}/s  PLAINTEXT {pc:,.0f}/s  ratio {sc / pc:.2f}")
+    if jobs:
+        print(f"aggregation pipeline  SASL_SSL {jobs['SASL_SSL']:,.0f}/s  PLAINTEXT {jobs['PLAINTEXT']:,.0f}/s  "
+              f"ratio {jobs['SASL_SSL'] / jobs['PLAINTEXT']:.2f}  (goal >= 0.8)")
     return 0
 
 
