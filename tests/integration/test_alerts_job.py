@@ -25,6 +25,7 @@ from kappa.rules import service as rules
 from kappa.rules.model import Rule
 from kappa.schemas import read_schema
 from kappa.simulate import SCHEMA_DIR, Manifest, parse_time_ms, register_schema, simulate
+from kappa.stack import kafka_setup
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import faulty_spec
 from tests.integration.kafka_support import committed_messages
@@ -103,6 +104,7 @@ class Fleet:
         return [self.reading(name, dtype, start + k * step_ms, temp=t, **kwargs) for k, t in enumerate(temps)]
 
     def produce(self, config: Config, topic: str) -> None:
+        kafka_setup.ensure_topics(config, [topic])  # auto-create is off
         schema = read_schema(config.root / SCHEMA_DIR / "v2.avsc")
         schema_id = register_schema(config.registry.url, f"{topic}-value", schema, auto=True,
                                     auth=credentials(config))

@@ -21,6 +21,7 @@ from kappa.config import Config
 from kappa.replay import ReplayError, offsets, promote, runner, versions
 from kappa.simulate import ProducedRecord, simulate
 from kappa.simulate.encoding import _frame, _parsed_schema
+from kappa.stack import kafka_setup
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import READING_CATEGORIES, faulty_spec, to_reading
 
@@ -34,6 +35,7 @@ CONVERGE_TIMEOUT_S = 180.0
 
 def _produce(config: Config, topic: str, records: Iterable[ProducedRecord]) -> None:
     """The simulator's records (bytes, key, event-time timestamp) into `topic`, in send order."""
+    kafka_setup.ensure_topics(config, [topic])  # auto-create is off
     producer = kafka_clients.producer(config, **{"enable.idempotence": True, "acks": "all",
                          "partitioner": "murmur2_random"})
     for record in records:
