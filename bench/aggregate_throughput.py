@@ -20,10 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from confluent_kafka import Producer  # noqa: E402
 from pyflink.table import TableDescriptor  # noqa: E402
 
-from kappa import reference_log, sqlfiles  # noqa: E402
+from kappa import kafka_clients, reference_log, sqlfiles  # noqa: E402
 from kappa.commands.demo import recreate_topic  # noqa: E402
 from kappa.config import get_config  # noqa: E402
 from kappa.flinkenv import JobContext, JobOptions  # noqa: E402
@@ -46,7 +45,7 @@ def produce_inputs(config, records: int, tag: str) -> tuple[str, str]:  # type: 
     spec = SimulationSpec(devices=devices, sites=5, readings_per_device=records // devices, seed=3,
                           topic=avro_topic, anomalies=False, v1_fraction=0.2)
     manifest = simulate(config, spec, produce=True, log=lambda _: None)
-    producer = Producer({"bootstrap.servers": config.kafka.bootstrap, "linger.ms": 50})
+    producer = kafka_clients.producer(config, **{"linger.ms": 50})
     for record in manifest.records:
         row = {name: record.row.get(name) for name in JSON_FIELDS} if record.row else {}
         producer.produce(json_topic, key=record.key.encode(), value=json.dumps(row).encode(),

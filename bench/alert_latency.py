@@ -31,12 +31,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import fastavro  # noqa: E402
-from confluent_kafka import Consumer, Producer  # noqa: E402
 from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
 from confluent_kafka.schema_registry.avro import AvroDeserializer  # noqa: E402
 from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
 
-from kappa import jobrunner, outputs, reference  # noqa: E402
+from kappa import jobrunner, kafka_clients, outputs, reference  # noqa: E402
 from kappa.commands.demo import recreate_topic  # noqa: E402
 from kappa.config import Config, get_config  # noqa: E402
 from kappa.db import migrate  # noqa: E402
@@ -70,9 +69,9 @@ class AlertWatcher(threading.Thread):
         self.records = 0
         self.stop = threading.Event()
         self.ready = threading.Event()
-        self.consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": uuid.uuid4().hex,
-                                  "isolation.level": isolation, "enable.auto.commit": False,
-                                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
+        self.consumer = kafka_clients.consumer(config, uuid.uuid4().hex, **{
+            "isolation.level": isolation, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
         self.deserialize = AvroDeserializer(SchemaRegistryClient(client_conf(config)))
 
     def run(self) -> None:
@@ -102,7 +101,7 @@ def produce(config: Config, topic: str, rate: float, duration_s: float, devices:
     schema = read_schema(config.root / SCHEMA_DIR / "v2.avsc")
     schema_id = register_schema(config.registry.url, f"{topic}-value", schema, auto=True, auth=credentials(config))
     parsed = fastavro.parse_schema(json.loads(schema))
-    producer = Producer({"bootstrap.servers": config.kafka.bootstrap, "enable.idempotence": True, "acks": "all",
+    producer = kafka_clients.producer(config, **{"enable.idempotence": True, "acks": "all",
                          "linger.ms": 0, "partitioner": "murmur2_random"})
     rng = random.Random(7)
     ids = device_ids(tag, devices)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from confluent_kafka import Consumer, TopicPartition  # noqa: E402
+from confluent_kafka import TopicPartition  # noqa: E402
 
+from kappa import kafka_clients  # noqa: E402
 from kappa.config import Config, get_config  # noqa: E402
 from kappa.db import migrate  # noqa: E402
 from kappa.replay import offsets, promote, runner  # noqa: E402
@@ -30,8 +31,8 @@ from kappa.stack.postgres import connect  # noqa: E402
 
 def plain_read(config: Config, rng: offsets.OffsetRange) -> float:
     """Seconds for a plain consumer to read every record of the range."""
-    consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
-                         "isolation.level": "read_committed", "enable.auto.commit": False})
+    consumer = kafka_clients.consumer(config, f"bench-{uuid.uuid4().hex}",
+        **{"isolation.level": "read_committed", "enable.auto.commit": False})
     started = time.perf_counter()
     consumer.assign([TopicPartition(rng.topic, p, rng.start.get(p, 0)) for p in rng.end])
     remaining = {p for p in rng.end if rng.end[p] > rng.start.get(p, 0)}

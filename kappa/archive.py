@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from kappa import archive_manifest as manifest
+from kappa import kafka_clients
 from kappa.archive_datasets import DATASETS, TELEMETRY, Dataset, decoder_for, epoch_ms
 from kappa.archive_manifest import ArchiveError, ArchiveFile
 from kappa.config import Config
@@ -72,9 +73,8 @@ class ArchiveWriter:
         self.filesystem = s3_filesystem(config)
         self.decoder = decoder_for(dataset, config)
         self.schema = self.decoder.schema
-        self.consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap,
-                                  "group.id": f"kappa-archive-{self.topic}", "isolation.level": "read_committed",
-                                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        self.consumer = kafka_clients.consumer(config, f"kappa-archive-{self.topic}", role="archive", **{
+            "isolation.level": "read_committed", "enable.auto.commit": False, "auto.offset.reset": "earliest"})
 
     def close(self) -> None:
         self.consumer.close()

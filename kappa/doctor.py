@@ -17,10 +17,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import NewTopic
 
-from kappa import jars
+from kappa import jars, kafka_clients
 from kappa.config import Config
 from kappa.stack import manager, mosquitto
 from kappa.stack.base import Service
@@ -58,22 +58,22 @@ class KafkaSemantics:
     """Probes on a scratch topic: what the exactly-once sink and replays need from the broker."""
 
     def __init__(self, config: Config) -> None:
-        self.bootstrap = config.kafka.bootstrap
+        self.config = config
         self.topic = f"_kappa_doctor_{uuid.uuid4().hex[:8]}"
         self.base_ts = 1_700_000_000_000
 
     def __enter__(self) -> KafkaSemantics:
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = kafka_clients.admin(self.config)
         admin.create_topics([NewTopic(self.topic, 1, 1)])[self.topic].result(15)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = kafka_clients.admin(self.config)
         with contextlib.suppress(KafkaException):
             admin.delete_topics([self.topic])[self.topic].result(15)
 
     def _consumer(self, isolation: str) -> Consumer:
-        return Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"doctor-{uuid.uuid4().hex[:6]}",
+        return kafka_clients.consumer(self.config, f"doctor-{uuid.uuid4().hex[:6]}", **{
                          "isolation.level": isolation, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest"})
 
@@ -94,7 +94,7 @@ class KafkaSemantics:
         return values
 
     def transactions(self) -> str:
-        producer = Producer({"bootstrap.servers": self.bootstrap, "transactional.id": self.topic})
+        producer = kafka_clients.producer(self.config, **{"transactional.id": self.topic})
         producer.init_transactions(15)
         producer.begin_transaction()
         for i in range(3):

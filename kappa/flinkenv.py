@@ -9,12 +9,13 @@ configured (jars, checkpointing, parallelism), so the same job runs unchanged in
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kappa import sqlfiles
+from kappa import kafka_security, sqlfiles
 from kappa.config import Config
 from kappa.jars import flink_lib_classpath, pipeline_jars_value
 
@@ -132,6 +133,10 @@ def sql_params(config: Config, options: JobOptions) -> sqlfiles.SqlParams:
     return params.with_values(**{**values, **options.extra})
 
 
+_KAFKA_CONNECTOR = re.compile(r"'connector'\s*=\s*'(upsert-)?kafka'")
+_TOPIC = re.compile(r"'topic'\s*=\s*'([^']+)'")
+
+
 class JobContext:
     """What a job's `build` gets: the configured environments and its SQL files, ready to run."""
 
@@ -142,10 +147,28 @@ class JobContext:
         self.env, self.t_env = create_table_env(config, self.options)
         self.t_env.get_config().set("pipeline.name", f"{job_name}{self.options.output_suffix}")
         self.params = sql_params(config, self.options).with_values(job_name=job_name)
+        # The job's own Kafka principal (kappa/kafka_security.py); before it runs, its output topics
+        # exist and its ACLs cover this run's topic names (a replay's suffix, a test's input topic).
+        role = kafka_security.job_role(job_name)
+        self.params = self.params.with_values(
+            kafka_security=kafka_security.flink_options(config, role, self.options.with_secrets))
+        if self.options.with_secrets:
+            from kappa.stack.kafka_setup import prepare_run
+
+            prepare_run(config, role, self.params)
 
     def statements(self, relative: str | Path) -> list[str]:
-        """A SQL file of `paths.sql_dir`: a replay may run a changed copy of sql/ with the same job code."""
-        return sqlfiles.load(relative, self.params, sql_dir=self.config.sql_dir)
+        """A SQL file of `paths.sql_dir`: a replay may run a changed copy of sql/ with the same job code.
+
+        Topics are not auto-created: the topic of every Kafka table a file declares is created here
+        if missing (runs without a principal of their own, such as benches, have no list of outputs)."""
+        statements = sqlfiles.load(relative, self.params, sql_dir=self.config.sql_dir)
+        topics = [m.group(1) for s in statements if _KAFKA_CONNECTOR.search(s) for m in [_TOPIC.search(s)] if m]
+        if topics and self.options.with_secrets:
+            from kappa.stack.kafka_setup import ensure_topics
+
+            ensure_topics(self.config, topics)
+        return statements
 
     def execute_file(self, relative: str | Path) -> None:
         """Run DDL (CREATE TABLE / VIEW / FUNCTION) statements of a SQL file."""

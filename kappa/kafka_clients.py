@@ -1,7 +1,8 @@
-"""The one place Kafka clients are built from the config object (bootstrap servers, logging).
+"""The one place Kafka clients are built from the config object (bootstrap, security, logging).
 
-Callers pass only what is specific to their use (idempotence, group id, ...), so pointing the
-project at another cluster, or adding security settings later, is a change here and nowhere else.
+Callers pass only what is specific to their use (idempotence, group id, ...) and, for unattended
+components, the principal they run as (`role`, see kappa/kafka_security.py; default: the admin
+principal), so pointing the project at another cluster is a change of configuration, not of code.
 """
 
 from __future__ import annotations
@@ -13,31 +14,41 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
 from kappa.config import Config
+from kappa.kafka_security import ADMIN, client_settings
+
+# Typed Any on purpose: callers splat librdkafka settings (`**{"linger.ms": 5}`), whose values have mixed
+# types, and mypy would otherwise match that dict against these two parameters too.
+_Logger = Any  # logging.Logger | None
+_Role = Any  # str: a role of kappa.kafka_security.PRINCIPALS, or ADMIN
 
 
-def _base(config: Config, logger: logging.Logger | None) -> dict[str, Any]:
-    conf: dict[str, Any] = {"bootstrap.servers": config.kafka.bootstrap}
+def _base(config: Config, logger: logging.Logger | None, role: str) -> dict[str, Any]:
+    conf = client_settings(config, role)
     if logger is not None:  # librdkafka's own log lines go to this logger, not to stderr
         conf["logger"] = logger
     return conf
 
 
-def producer(config: Config, logger: logging.Logger | None = None, **overrides: Any) -> Producer:
+def producer(config: Config, logger: _Logger = None, *, role: _Role = ADMIN,
+             **overrides: Any) -> Producer:
     """A producer for the configured cluster; `overrides` use librdkafka's dotted names as keys,
     so pass them through a dict: ``producer(config, **{"enable.idempotence": True})``."""
-    return Producer({**_base(config, logger), **overrides})
+    return Producer({**_base(config, logger, role), **overrides})
 
 
-def reliable_producer(config: Config, logger: logging.Logger | None = None, **overrides: Any) -> Producer:
+def reliable_producer(config: Config, logger: _Logger = None, *, role: _Role = ADMIN,
+                      **overrides: Any) -> Producer:
     """A producer that never gives up on a record by itself: acks=all, idempotent (no duplicates or
     reordering from its own retries), no delivery timeout (`message.timeout.ms=0` = infinite)."""
     conf = {"acks": "all", "enable.idempotence": True, "message.timeout.ms": 0, **overrides}
-    return producer(config, logger, **conf)
+    return producer(config, logger, role=role, **conf)
 
 
-def consumer(config: Config, group_id: str, logger: logging.Logger | None = None, **overrides: Any) -> Consumer:
-    return Consumer({**_base(config, logger), "group.id": group_id, **overrides})
+def consumer(config: Config, group_id: str, logger: _Logger = None, *, role: _Role = ADMIN,
+             **overrides: Any) -> Consumer:
+    return Consumer({**_base(config, logger, role), "group.id": group_id, **overrides})
 
 
-def admin(config: Config, logger: logging.Logger | None = None, **overrides: Any) -> AdminClient:
-    return AdminClient({**_base(config, logger), **overrides})
+def admin(config: Config, logger: _Logger = None, *, role: _Role = ADMIN,
+          **overrides: Any) -> AdminClient:
+    return AdminClient({**_base(config, logger, role), **overrides})

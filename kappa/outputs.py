@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from psycopg import sql
 
+from kappa import kafka_clients
 from kappa.config import Config
 from kappa.errors import KappaError
 
@@ -207,8 +208,8 @@ def accounting(conn: psycopg.Connection, suffix: str = "", late: int | None = No
 def late_keys(config: Config, topic: str) -> list[tuple[str, int]]:
     """(device, seq) of every reading the committed run routed late, from the exactly-once late
     topic (`<telemetry topic>-late<suffix>`) read with read_committed."""
-    consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": f"kappa-audit-{uuid.uuid4().hex}",
-                         "isolation.level": "read_committed", "enable.auto.commit": False})
+    consumer = kafka_clients.consumer(config, f"kappa-audit-{uuid.uuid4().hex}",
+                                      **{"isolation.level": "read_committed", "enable.auto.commit": False})
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if metadata is None or metadata.error is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,8 +79,15 @@ def topic_settings(config: Config, topic: str) -> dict[str, str]:
     """The topic's configuration as the broker reports it (retention.ms, cleanup.policy, ...)."""
     admin = kafka_clients.admin(config, _LOG)  # kept referenced until the result is in
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    entries = admin.describe_configs([resource])[resource].result(30)
-    return {name: str(entry.value) for name, entry in entries.items()}
+    for attempt in range(50):  # a topic created a moment ago may not be known to the broker's metadata yet
+        try:
+            entries = admin.describe_configs([resource])[resource].result(30)
+            return {name: str(entry.value) for name, entry in entries.items()}
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART or attempt == 49:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
 
 
 def publish(config: Config, topic: str, records: list[tuple[str, dict[str, Any]]]) -> None:

@@ -11,8 +11,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass
 
-from confluent_kafka import Producer
-
+from kappa import kafka_clients
 from kappa.config import Config
 
 WINDOW_MS = 60_000
@@ -47,8 +46,10 @@ def expected_windows(rows: list[Reading]) -> dict[tuple[str, int], tuple[int, fl
 
 def produce(config: Config, rows: list[Reading], topic: str | None = None) -> int:
     """Produce in one Kafka transaction (read_committed readers see all or nothing)."""
-    producer = Producer({
-        "bootstrap.servers": config.kafka.bootstrap,
+    from kappa.stack.kafka_setup import ensure_topics
+
+    ensure_topics(config, [topic or config.kafka.smoke_topic])  # auto-create is off
+    producer = kafka_clients.producer(config, **{
         "transactional.id": f"{config.job.group_prefix}-smoke-producer",
         "enable.idempotence": True,
         "linger.ms": 20,

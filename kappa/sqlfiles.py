@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kappa import kafka_security
 from kappa.config import PROJECT_ROOT, Config
 from kappa.errors import KappaError
 from kappa.registry import credentials
@@ -45,6 +46,7 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "kafka_bootstrap": kafka.bootstrap,
         "telemetry_topic": kafka.telemetry_topic,
         "dead_letter_topic": kafka.dead_letter_topic,
+        "edge_dead_letter_topic": kafka.edge_dead_letter_topic,
         "aggregates_topic": kafka.aggregates_topic,
         "alerts_topic": kafka.alerts_topic,
         "smoke_topic": kafka.smoke_topic,
@@ -81,6 +83,9 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "lake_catalog": lake.catalog, "lake_namespace": lake.namespace, "s3_region": s3.region,
         "lake_warehouse": f"s3://{s3.bucket}/{lake.warehouse_prefix}",
     })
+    # The Kafka connector's security options (kappa/kafka_security.py), each followed by a comma; they
+    # name the principal's mode-600 JAAS file, never the password. JobContext sets the job's own.
+    values["kafka_security"] = kafka_security.flink_options(config, kafka_security.ADMIN, include_secrets)
     secrets = {"pg_password", "registry_user_info", "s3_access_key", "s3_secret_key"}
     values["pg_password"] = sql_string(config.secret(pg.password_env)) if include_secrets else MASK
     # avro-confluent sinks: 'basic-auth.user-info' (the registry's auth is always on)

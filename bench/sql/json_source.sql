@@ -13,7 +13,7 @@ CREATE TABLE telemetry_json (
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${telemetry_topic}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}', ${kafka_security}
   'properties.group.id' = '${group_prefix}-bench-json',
   'scan.startup.mode' = 'earliest-offset',
   'scan.watermark.idle-timeout' = '${source_idle_timeout_s} s',

@@ -93,7 +93,7 @@ class Bridge:
         self._error_logged: dict[int, float] = {}
         self._stop = threading.Event()
         self.producer = producer if producer is not None else kafka_clients.reliable_producer(
-            config, logging.getLogger("kappa.bridge.librdkafka"),
+            config, logging.getLogger("kappa.bridge.librdkafka"), role="bridge",
             **{"linger.ms": 5, "error_cb": self._kafka_error},
         )
         self.client = client if client is not None else self._mqtt_client()

@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         return timestamp_ms / 1000.0  # undecodable: its record time is the best estimate
 
     reader = LagReader(
-        kafka_clients.admin(config, quiet),
-        kafka_clients.consumer(config, f"{config.job.group_prefix}-metrics-probe", quiet,
+        kafka_clients.admin(config, quiet, role="metrics"),
+        kafka_clients.consumer(config, f"{config.job.group_prefix}-metrics-probe", quiet, role="metrics",
                                **{"enable.auto.commit": False, "isolation.level": "read_committed"}),
         config.job.group_prefix, event_time_of)
     REGISTRY.register(PipelineCollector(sources_for(config, reader)))

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
 
+from kappa import kafka_clients
 from kappa.config import Config
 from kappa.replay import ReplayError
 
@@ -78,8 +78,7 @@ def caught_up(rng: OffsetRange, committed: Mapping[int, int]) -> bool:
 
 
 def _consumer(config: Config, group: str = "kappa-replay-probe") -> Consumer:
-    return Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": group,
-                     "enable.auto.commit": False, "isolation.level": "read_committed"})
+    return kafka_clients.consumer(config, group, **{"enable.auto.commit": False, "isolation.level": "read_committed"})
 
 
 def capture_range(config: Config, topic: str, from_spec: str = "earliest", to_spec: str | None = None) -> OffsetRange:
@@ -126,7 +125,7 @@ def committed_offsets(config: Config, group: str, topic: str, partitions: list[i
 def forget_group(config: Config, group: str) -> None:
     """Delete a consumer group's committed offsets: a re-run of a failed version must not see the old
     run's offsets as its own progress (with --follow they decide when the version has caught up)."""
-    admin = AdminClient({"bootstrap.servers": config.kafka.bootstrap})
+    admin = kafka_clients.admin(config)
     for future in admin.delete_consumer_groups([group], request_timeout=10).values():
         with contextlib.suppress(KafkaException):  # no such group: nothing to forget
             future.result()
@@ -134,7 +133,7 @@ def forget_group(config: Config, group: str) -> None:
 
 def delete_topics(config: Config, topics: list[str]) -> list[str]:
     """Delete those of `topics` that exist; returns the ones deleted."""
-    admin = AdminClient({"bootstrap.servers": config.kafka.bootstrap})
+    admin = kafka_clients.admin(config)
     existing = set(admin.list_topics(timeout=10).topics)
     present = [t for t in topics if t in existing]
     for _, future in (admin.delete_topics(present, operation_timeout=30).items() if present else []):

@@ -19,10 +19,16 @@ from kappa.simulate.stream import _build
 def _produce(
     config: Config, spec: SimulationSpec, topic: str, records: list[ProducedRecord], log: Callable
 ) -> None:
-    from confluent_kafka import KafkaException, Producer
+    from confluent_kafka import KafkaException
 
+    from kappa import kafka_clients, sqlfiles
+    from kappa.stack.kafka_setup import prepare_run
+
+    # Runs as the producer principal (write telemetry only). A run into another topic (tests, benches)
+    # is prepared like a job run: the topic exists and the principal may write it (admin client).
+    prepare_run(config, "producer",
+                sqlfiles.params_from_config(config, include_secrets=False).with_values(telemetry_topic=topic))
     conf: dict[str, Any] = {
-        "bootstrap.servers": config.kafka.bootstrap,
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 20,
@@ -30,7 +36,7 @@ def _produce(
     }
     if spec.transactional_id:
         conf["transactional.id"] = spec.transactional_id
-    producer = Producer(conf)
+    producer = kafka_clients.producer(config, role="producer", **conf)
     errors: list[str] = []
 
     def delivered(record: ProducedRecord) -> Callable[[Any, Any], None]:

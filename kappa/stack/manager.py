@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from kappa import kafka_security
 from kappa.config import LOCAL_SECRETS_FILE, Config, read_env_file
 from kappa.errors import UnknownService
 from kappa.private_files import write_private
@@ -63,6 +64,10 @@ def ensure_local_secrets(config: Config) -> None:
         config.s3.secret_key_env: lambda: secrets.token_urlsafe(24),
         config.mqtt.bridge_password_env: lambda: secrets.token_urlsafe(24),
         config.registry.password_env: lambda: secrets.token_urlsafe(24),
+        config.kafka.controller_password_env: lambda: secrets.token_urlsafe(24),
+        # one SCRAM password per Kafka principal (kappa/kafka_security.py), the admin's included
+        **{kafka_security.password_env(config, role): lambda: secrets.token_urlsafe(24)
+           for role in kafka_security.all_roles()},
     }
     missing = {name: make() for name, make in wanted.items() if name not in existing}
     if missing:

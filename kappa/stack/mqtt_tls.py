@@ -121,3 +121,34 @@ def ensure_tls(folder: Path, hosts: list[str]) -> TlsFiles:
     files.server_cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
     files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))  # last: marks completion
     return files
+
+
+def issue_server_cert(ca: TlsFiles, cert_path: Path, key_path: Path, hosts: list[str]) -> None:
+    """Another server certificate from the stack's CA (Kafka's listener), unless it already exists.
+
+    The CA made by `ensure_tls` signs it, so clients that trust `ca.crt` for MQTT trust this too."""
+    if cert_path.exists() and key_path.exists():
+        return
+    ca_key = serialization.load_pem_private_key(ca.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(ca.ca_cert.read_bytes())
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{ca.ca_key}: not an EC key")
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_private(key_path, _key_pem(key))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))  # last: marks completion

@@ -64,7 +64,7 @@ CREATE TABLE dead_letters_topic (
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${dead_letter_topic}${output_suffix}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}', ${kafka_security}
   'properties.transaction.timeout.ms' = '900000',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${group_prefix}-${job_name}${output_suffix}-dlq',
@@ -93,7 +93,7 @@ CREATE TABLE aggregates_topic (
 ) WITH (
   'connector' = 'upsert-kafka',
   'topic' = '${aggregates_topic}${output_suffix}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}', ${kafka_security}
   'properties.transaction.timeout.ms' = '900000',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${group_prefix}-${job_name}${output_suffix}-agg',
@@ -118,7 +118,7 @@ CREATE TABLE late_readings_topic (
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${telemetry_topic}-late${output_suffix}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}', ${kafka_security}
   'properties.transaction.timeout.ms' = '900000',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${group_prefix}-${job_name}${output_suffix}-late',

@@ -21,7 +21,7 @@ CREATE TABLE alerts_topic (
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${alerts_topic}${output_suffix}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}', ${kafka_security}
   'properties.transaction.timeout.ms' = '900000',
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = '${group_prefix}-${job_name}${output_suffix}-alerts',

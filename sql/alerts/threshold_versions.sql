@@ -31,7 +31,7 @@ CREATE TABLE alert_threshold_versions (
 ) WITH (
   'connector' = 'upsert-kafka',
   'topic' = '${rules_topic}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}', ${kafka_security}
   'properties.group.id' = '${group_prefix}-${job_name}${output_suffix}-rules',
   'key.format' = 'raw',
   'value.format' = 'json',

@@ -9,7 +9,7 @@ CREATE TABLE smoke_readings (
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${smoke_topic}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}', ${kafka_security}
   'properties.group.id' = '${group_prefix}-smoke',
   'properties.isolation.level' = 'read_committed',
   'scan.startup.mode' = 'earliest-offset',

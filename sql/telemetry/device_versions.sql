@@ -19,7 +19,7 @@ CREATE TABLE device_metadata_versions (
 ) WITH (
   'connector' = 'upsert-kafka',
   'topic' = '${devices_topic}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}', ${kafka_security}
   'properties.group.id' = '${group_prefix}-${job_name}${output_suffix}-devices',
   'key.format' = 'raw',
   'value.format' = 'json',

@@ -20,7 +20,7 @@ CREATE TABLE telemetry_raw (
 ) WITH (
   'connector' = 'kafka',
   'topic' = '${telemetry_topic}',
-  'properties.bootstrap.servers' = '${kafka_bootstrap}',
+  'properties.bootstrap.servers' = '${kafka_bootstrap}', ${kafka_security}
   'properties.group.id' = '${group_prefix}-${job_name}${output_suffix}',
   'properties.isolation.level' = 'read_committed',
   'scan.startup.mode' = 'earliest-offset',

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
@@ -22,8 +22,8 @@ from kappa.registry import client_conf
 def committed_messages(config: Config, topic: str, idle_polls: int = 8) -> list[tuple[bytes | None, bytes | None]]:
     """(key, value) of every committed record of `topic`, from the start; stops after the topic has
     been quiet for `idle_polls` half-second polls."""
-    consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": uuid.uuid4().hex,
-                         "isolation.level": "read_committed", "enable.auto.commit": False})
+    consumer = kafka_clients.consumer(config, uuid.uuid4().hex,
+        **{"isolation.level": "read_committed", "enable.auto.commit": False})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])

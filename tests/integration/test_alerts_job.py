@@ -13,9 +13,8 @@ from typing import Any
 
 import fastavro
 import pytest
-from confluent_kafka import Producer
 
-from kappa import jobrunner, outputs
+from kappa import jobrunner, kafka_clients, outputs
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.registry import credentials
@@ -23,6 +22,7 @@ from kappa.rules import service as rules
 from kappa.rules.model import Rule
 from kappa.schemas import read_schema
 from kappa.simulate import SCHEMA_DIR, Manifest, parse_time_ms, register_schema, simulate
+from kappa.stack import kafka_setup
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import faulty_spec
 from tests.integration.alerts_support import alert_rows, assert_alerts_match_planted, ms, planted_anomalies
@@ -93,11 +93,12 @@ class Fleet:
         return [self.reading(name, dtype, start + k * step_ms, temp=t, **kwargs) for k, t in enumerate(temps)]
 
     def produce(self, config: Config, topic: str) -> None:
+        kafka_setup.ensure_topics(config, [topic])  # auto-create is off
         schema = read_schema(config.root / SCHEMA_DIR / "v2.avsc")
         schema_id = register_schema(config.registry.url, f"{topic}-value", schema, auto=True,
                                     auth=credentials(config))
         parsed = fastavro.parse_schema(json.loads(schema))
-        producer = Producer({"bootstrap.servers": config.kafka.bootstrap, "enable.idempotence": True,
+        producer = kafka_clients.producer(config, **{"enable.idempotence": True,
                              "acks": "all", "partitioner": "murmur2_random"})
         for _, rec in sorted(self.records, key=lambda item: item[0]):  # stable: ties keep the given order
             buf = io.BytesIO()

@@ -17,13 +17,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from kappa import expected, jobrunner, outputs
+from kappa import expected, jobrunner, kafka_clients, outputs
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.registry import client_conf
@@ -70,13 +69,13 @@ class _Fixture:
 
     def topic(self, name: str) -> str:
         topic = f"telemetry-{name}-{uuid.uuid4().hex[:6]}"
-        admin = AdminClient({"bootstrap.servers": self.config.kafka.bootstrap})
+        admin = kafka_clients.admin(self.config)
         admin.create_topics([NewTopic(topic, self.config.kafka.partitions, 1)])[topic].result(30)
         return topic
 
     def produce(self, topic: str, event_time_timestamps: bool, head: list[dict[str, Any]] | None = None) -> None:
         """The readings, in simulation order; `head` records go first (each to its own partition)."""
-        producer = Producer({"bootstrap.servers": self.config.kafka.bootstrap, "enable.idempotence": True,
+        producer = kafka_clients.producer(self.config, **{"enable.idempotence": True,
                              "linger.ms": 20})
         failed: list[str] = []
         for extra in head or []:

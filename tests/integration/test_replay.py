@@ -15,9 +15,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from confluent_kafka import Producer
 
-from kappa import expected, jobrunner, outputs, replay_archive
+from kappa import expected, jobrunner, kafka_clients, outputs, replay_archive
 from kappa.archive import duckdb_connection
 from kappa.archive_datasets import AGGREGATES
 from kappa.config import Config
@@ -68,7 +67,7 @@ def _changed_windows(manifest: Manifest) -> tuple[set[tuple[str, datetime]], int
 
 
 def _produce_extra(config: Config, topic: str, count: int) -> None:
-    producer = Producer({"bootstrap.servers": config.kafka.bootstrap})
+    producer = kafka_clients.producer(config)
     for i in range(count):
         producer.produce(topic, key=b"extra", value=b"not avro %d" % i, partition=i % config.kafka.partitions)
     assert producer.flush(30) == 0

@@ -13,9 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from confluent_kafka.admin import AdminClient
 
-from kappa import cli, jobrunner, outputs
+from kappa import cli, jobrunner, kafka_clients, outputs
 from kappa.config import Config
 from kappa.registry import credentials
 from kappa.replay import ReplayError, compare, offsets, promote, runner, versions, watch
@@ -43,7 +42,7 @@ def _aggregate_views(conn: psycopg.Connection) -> dict[str, str]:
 
 
 def _topics(config: Config) -> set[str]:
-    admin = AdminClient({"bootstrap.servers": config.kafka.bootstrap})
+    admin = kafka_clients.admin(config)
     return {t for t in admin.list_topics(timeout=10).topics if not t.startswith("__")}
 
 

@@ -15,13 +15,13 @@ import uuid
 from collections.abc import Iterable
 
 import pytest
-from confluent_kafka import Producer
 
-from kappa import expected, jobrunner, outputs
+from kappa import expected, jobrunner, kafka_clients, outputs
 from kappa.config import Config
 from kappa.replay import ReplayError, offsets, promote, runner, versions
 from kappa.simulate import ProducedRecord, simulate
 from kappa.simulate.encoding import _frame, _parsed_schema
+from kappa.stack import kafka_setup
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import READING_CATEGORIES, faulty_spec, to_reading
 
@@ -35,7 +35,8 @@ CONVERGE_TIMEOUT_S = 180.0
 
 def _produce(config: Config, topic: str, records: Iterable[ProducedRecord]) -> None:
     """The simulator's records (bytes, key, event-time timestamp) into `topic`, in send order."""
-    producer = Producer({"bootstrap.servers": config.kafka.bootstrap, "enable.idempotence": True, "acks": "all",
+    kafka_setup.ensure_topics(config, [topic])  # auto-create is off
+    producer = kafka_clients.producer(config, **{"enable.idempotence": True, "acks": "all",
                          "partitioner": "murmur2_random"})
     for record in records:
         producer.produce(topic, key=record.key.encode(), value=record.value, timestamp=record.timestamp_ms)
@@ -47,7 +48,7 @@ def _produce_tail(config: Config, topic: str, partitions: list[int], event_ms: i
     watermark is the minimum over the partitions (and comes from the readings' own event times, which an
     undecodable record cannot move), so each must pass the data for all its windows to fire. The tail
     readings' own windows stay open, so they are in no table and are not counted as aggregated."""
-    producer = Producer({"bootstrap.servers": config.kafka.bootstrap, "enable.idempotence": True, "acks": "all"})
+    producer = kafka_clients.producer(config, **{"enable.idempotence": True, "acks": "all"})
     parsed = _parsed_schema(config.root, 2)
     for partition in partitions:
         reading = {"device_id": f"tail-{partition}", "site_id": "tail", "device_type": "thermal", "seq": 0,

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from confluent_kafka import TIMESTAMP_CREATE_TIME, Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TopicPartition
+from confluent_kafka.admin import NewTopic
 
+from kappa import kafka_clients
 from kappa.config import Config
 from kappa.registry import client_conf, credentials
 from kappa.simulate import MALFORMED_KINDS, Category, Manifest, SimulationSpec, simulate
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture()
 def topic(stack: Config) -> Iterator[str]:
     name = f"sim-it-{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+    admin = kafka_clients.admin(stack)
     for future in admin.create_topics([NewTopic(name, stack.kafka.partitions, 1)]).values():
         future.result(30)
     yield name
@@ -64,15 +65,8 @@ def _spec(topic: str, transactional: bool) -> SimulationSpec:
 
 
 def _consume_all(config: Config, topic: str, expected: int, timeout_s: float = 60.0) -> list:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": config.kafka.bootstrap,
-            "group.id": f"sim-it-{uuid.uuid4().hex[:8]}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = kafka_clients.consumer(config, f"sim-it-{uuid.uuid4().hex[:8]}", **{
+        "isolation.level": "read_committed", "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in range(config.kafka.partitions)])
         messages: list = []

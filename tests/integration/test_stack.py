@@ -6,12 +6,13 @@ import uuid
 
 import pytest
 import requests
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 
+from kappa import kafka_clients
 from kappa.config import Config
 from kappa.doctor import run_checks
 from kappa.registry import credentials
-from kappa.stack import manager
+from kappa.stack import kafka_setup, manager
 from kappa.stack.objectstore import s3_filesystem
 from kappa.stack.postgres import connect
 from kappa.stack.process import is_running, port_in_use
@@ -20,14 +21,14 @@ pytestmark = pytest.mark.integration
 
 
 def _produce_one(config: Config, topic: str, value: bytes) -> None:
-    producer = Producer({"bootstrap.servers": config.kafka.bootstrap})
+    kafka_setup.ensure_topics(config, [topic])  # auto-create is off
+    producer = kafka_clients.producer(config)
     producer.produce(topic, value=value)
     assert producer.flush(15) == 0
 
 
 def _read_topic(config: Config, topic: str) -> list[bytes]:
-    consumer = Consumer({"bootstrap.servers": config.kafka.bootstrap, "group.id": uuid.uuid4().hex,
-                         "enable.auto.commit": False})
+    consumer = kafka_clients.consumer(config, uuid.uuid4().hex, **{"enable.auto.commit": False})
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     values = []

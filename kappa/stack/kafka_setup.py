@@ -1,0 +1,101 @@
+"""What `stack up` and each job run set up on Kafka with the admin client: SCRAM users, topics, ACLs.
+
+The rights themselves are declared in kappa/kafka_security.py; this module only applies them. Topics
+are never auto-created (`auto.create.topics.enable=false`): the standard ones are created here at
+`stack up`, a job's own outputs (a replay's `_v2`, a test's suffix) just before the job starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (
+    NewTopic,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialAlteration,
+    UserScramCredentialUpsertion,
+)
+
+from kappa import kafka_clients, kafka_security
+from kappa.config import Config
+from kappa.kafka_security import ADMIN, PRINCIPALS
+
+if TYPE_CHECKING:
+    from kappa.sqlfiles import SqlParams
+
+_LOG = logging.getLogger("kappa.stack.kafka")
+SCRAM_ITERATIONS = 8192
+
+
+def _mechanism(config: Config) -> ScramMechanism:
+    return ScramMechanism.SCRAM_SHA_512 if config.kafka.sasl_mechanism.upper().endswith("512") \
+        else ScramMechanism.SCRAM_SHA_256
+
+
+def upsert_users(config: Config) -> None:
+    """Every principal's SCRAM credential from its secret (the admin's is bootstrapped at format)."""
+    info = ScramCredentialInfo(_mechanism(config), SCRAM_ITERATIONS)
+    upserts: list[UserScramCredentialAlteration] = [
+        UserScramCredentialUpsertion(kafka_security.user(config, role), info,
+                                     config.secret(kafka_security.password_env(config, role)).encode())
+        for role in PRINCIPALS]
+    admin = kafka_clients.admin(config, _LOG)
+    for user, future in admin.alter_user_scram_credentials(upserts).items():
+        try:
+            future.result(30)
+        except KafkaException as exc:
+            raise KafkaException(f"SCRAM credential of {user}: {exc.args[0].str()}") from None
+
+
+def ensure_topics(config: Config, topics: list[str]) -> None:
+    """Create the topics that do not exist yet (partitions from the config, replication 1)."""
+    admin = kafka_clients.admin(config, _LOG)
+    present = admin.list_topics(timeout=10).topics
+    missing = [t for t in dict.fromkeys(topics) if t not in present]
+    if not missing:
+        return
+    for topic, future in admin.create_topics([NewTopic(t, config.kafka.partitions, 1) for t in missing]).items():
+        try:
+            future.result(30)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise KafkaException(f"cannot create topic {topic}: {exc.args[0].str()}") from None
+
+
+def grant(config: Config, role: str, params: SqlParams) -> None:
+    """Create `role`'s ACLs for the names in `params` (creating an existing binding is a no-op)."""
+    bindings = kafka_security.acl_bindings(config, role, params)
+    admin = kafka_clients.admin(config, _LOG)
+    for binding, future in admin.create_acls(bindings).items():
+        try:
+            future.result(30)
+        except KafkaException as exc:
+            raise KafkaException(f"ACL {binding}: {exc.args[0].str()}") from None
+
+
+def prepare_run(config: Config, role: str, params: SqlParams) -> None:
+    """Before a run of `role` with `params`: its topics exist and its principal may use them."""
+    from kappa.reference_log import ensure_topic
+
+    plain, references = kafka_security.topics_to_create(role, params)
+    if role not in kafka_security.JOB_ROLES:
+        references = []  # only the jobs read reference topics; `kappa rules|devices` create them
+    ensure_topics(config, plain)
+    for topic in references:
+        ensure_topic(config, topic)  # full retention: every reference version is kept
+    if role != ADMIN and config.kafka.secure:
+        grant(config, role, params)
+
+
+def apply(config: Config) -> None:
+    """At `stack up`: users, the standard topics and every principal's ACLs for the live names."""
+    from kappa.sqlfiles import params_from_config
+
+    if config.kafka.secure:
+        upsert_users(config)
+    base = params_from_config(config, include_secrets=False)
+    for role in PRINCIPALS:
+        prepare_run(config, role, base.with_values(job_name=role))
