@@ -99,28 +99,33 @@ def ensure_tls(folder: Path, hosts: list[str]) -> TlsFiles:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = (
+    server_key, server_cert = _server_cert(ca_key, ca_name, hosts, now)
+    _write_private(files.ca_key, _key_pem(ca_key))
+    _write_private(files.server_key, _key_pem(server_key))
+    files.server_cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))  # last: marks completion
+    return files
+
+
+def _server_cert(ca_key: ec.EllipticCurvePrivateKey, issuer: x509.Name, hosts: list[str],
+                 now: dt.datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A new EC key and its server certificate for `hosts`, signed by the CA key (MQTT's and Kafka's)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
+        .issuer_name(issuer)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(files.ca_key, _key_pem(ca_key))
-    _write_private(files.server_key, _key_pem(server_key))
-    files.server_cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    files.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))  # last: marks completion
-    return files
+    return key, cert
 
 
 def issue_server_cert(ca: TlsFiles, cert_path: Path, key_path: Path, hosts: list[str]) -> None:
@@ -133,22 +138,7 @@ def issue_server_cert(ca: TlsFiles, cert_path: Path, key_path: Path, hosts: list
     ca_cert = x509.load_pem_x509_certificate(ca.ca_cert.read_bytes())
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{ca.ca_key}: not an EC key")
-    now = dt.datetime.now(dt.UTC)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    key, cert = _server_cert(ca_key, ca_cert.subject, hosts, dt.datetime.now(dt.UTC))
     cert_path.parent.mkdir(parents=True, exist_ok=True)
     _write_private(key_path, _key_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))  # last: marks completion
