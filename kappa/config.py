@@ -12,7 +12,7 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -132,10 +132,34 @@ class FlinkConfig(_Section):
     # + 10 * i (kappa/stack/flink.py). Two with parallelism 2: jobs run across TaskManagers (README)
     taskmanagers: int = Field(default=1, ge=1)
     start: bool = True
+    # JobManager high availability (kappa/stack/flink_ha.py, docs/design.md): "zookeeper" runs the stack's
+    # ZooKeeper and a standby JobManager (ports + 100), with HA storage and checkpoints on the S3 bucket
+    # under s3://<s3.bucket>/<ha_prefix>/. Off by default: it adds a ZooKeeper and a second JobManager JVM
+    # to every start of a 2-core machine; the HA test turns it on for its own cluster
+    ha: Literal["none", "zookeeper"] = "none"
+    ha_prefix: str = "flink"
+    ha_session_timeout_ms: int = 10_000  # how long a SIGKILLed leader's ZooKeeper session (and leadership) outlives it
 
     @property
     def rest_url(self) -> str:
         return f"http://{self.host}:{self.rest_port}"
+
+    @property
+    def ha_enabled(self) -> bool:
+        return self.ha == "zookeeper"
+
+
+class ZooKeeperConfig(_Section):
+    """The stack's ZooKeeper: only for Flink's JobManager high availability (started when flink.ha is on)."""
+
+    host: str = "127.0.0.1"
+    port: int = 12181
+    start: bool = True  # false: flink.ha uses an external ensemble at `quorum`
+    quorum: str = ""    # host:port[,host:port...] of an external ensemble; '' = host:port above
+
+    @property
+    def connect(self) -> str:
+        return self.quorum or f"{self.host}:{self.port}"
 
 
 class MqttConfig(_Section):
@@ -227,6 +251,7 @@ class Config(_Section):
     job: JobConfig
     metrics: MetricsConfig = MetricsConfig()
     lake: LakeConfig = LakeConfig()
+    zookeeper: ZooKeeperConfig = ZooKeeperConfig()
 
     @property
     def data_dir(self) -> Path:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from kappa import kafka_security, sqlfiles
 from kappa.config import Config
 from kappa.jars import flink_lib_classpath, pipeline_jars_value
+from kappa.stack import flink_ha
 
 if TYPE_CHECKING:
     from pyflink.datastream import StreamExecutionEnvironment
@@ -55,7 +56,7 @@ def restart_settings(config: Config) -> dict[str, str]:
 def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
     """Every Flink option the project sets, from the config object."""
     flink = config.flink
-    checkpoints = flink.checkpoint_dir or (config.data_dir / "flink" / "checkpoints").resolve().as_uri()
+    checkpoints = flink_ha.checkpoint_uri(config)  # on S3 with flink.ha: the standby must read them
     return {
         "pipeline.jars": pipeline_jars_value(config),
         "parallelism.default": str(options.parallelism or flink.parallelism),

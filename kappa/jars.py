@@ -28,6 +28,10 @@ FLINK_LIB_ARTIFACTS: tuple[str, ...] = ("hadoop-client-api", "hadoop-client-runt
                                         "iceberg-flink-runtime-2.0", "iceberg-aws-bundle")
 # Marker artifacts of the Kafka broker's class path (the rest come with them from the same pom).
 KAFKA_BROKER_ARTIFACTS: tuple[str, ...] = ("kafka_2.13", "kafka-server", "kafka-clients", "log4j-core")
+# ZooKeeper for Flink's JobManager HA (deploy/zookeeper/pom.xml), and Flink's S3 file system plugin for its
+# HA storage and checkpoints (deploy/flink-plugins/pom.xml): needed only with flink.ha = "zookeeper"
+ZOOKEEPER_ARTIFACTS: tuple[str, ...] = ("zookeeper", "zookeeper-jute", "logback-classic", "metrics-core", "snappy-java")
+FLINK_PLUGIN_ARTIFACTS: tuple[str, ...] = ("flink-s3-fs-presto",)
 
 _VERSION = re.compile(r"^\d+(\.\d+)*([.\-][\w.\-]*)?$")
 
@@ -90,11 +94,24 @@ def kafka_broker_classpath(config: Config) -> str:
     return str(folder / "*")
 
 
+def zookeeper_classpath(config: Config) -> str:
+    """Class path of the stack's ZooKeeper server: every jar its pom resolved."""
+    folder = config.jars_dir / "zookeeper"
+    _require(folder, ZOOKEEPER_ARTIFACTS, "deploy/zookeeper/pom.xml")
+    return str(folder / "*")
+
+
+def s3_plugin_jar(config: Config) -> Path:
+    """Flink's `flink-s3-fs-presto` plugin jar (the cluster's plugins/s3-fs-presto/ links to it)."""
+    return _require(config.jars_dir / "flink-plugins", FLINK_PLUGIN_ARTIFACTS, "deploy/flink-plugins/pom.xml")[0].path
+
+
 def report(config: Config) -> list[tuple[str, str, str]]:
     """(artifact, version or 'MISSING', path) for every jar the project expects."""
     rows = []
     for folder, artifacts in (("flink", FLINK_JOB_ARTIFACTS), ("flink-lib", FLINK_LIB_ARTIFACTS),
-                              ("kafka", KAFKA_BROKER_ARTIFACTS)):
+                              ("kafka", KAFKA_BROKER_ARTIFACTS), ("zookeeper", ZOOKEEPER_ARTIFACTS),
+                              ("flink-plugins", FLINK_PLUGIN_ARTIFACTS)):
         for artifact in artifacts:
             jar = _find(config.jars_dir / folder, artifact)
             rows.append((artifact, jar.version if jar else "MISSING", str(jar.path) if jar else "-"))

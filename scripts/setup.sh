@@ -51,8 +51,9 @@ else
   say "Python venv up to date (.venv)"
 fi
 
-# 3. JVM jars from Maven Central: Flink connectors/formats and the Kafka broker.
-for pom in flink flink-lib kafka; do
+# 3. JVM jars from Maven Central: Flink connectors/formats, the Kafka broker, and Flink's S3 plugin and
+#    ZooKeeper (these two only for flink.ha = "zookeeper", README).
+for pom in flink flink-lib flink-plugins kafka zookeeper; do
   if [ ! -f ".kappa/jars/$pom/.resolved-$(sha1sum deploy/$pom/pom.xml | cut -c1-12)" ]; then
     say "resolving $pom jars from Maven Central (deploy/$pom/pom.xml)"
     mvn -q -B -f "deploy/$pom/pom.xml" dependency:copy-dependencies -Djars.dir="$PWD/.kappa/jars/$pom"

@@ -22,8 +22,9 @@ from string import Template
 import requests
 
 from kappa.config import PROJECT_ROOT, Config
-from kappa.jars import flink_lib_classpath
+from kappa.jars import flink_lib_classpath, s3_plugin_jar
 from kappa.registry import credentials
+from kappa.stack import flink_ha
 from kappa.stack.base import Service
 from kappa.stack.process import ManagedProcess, ServiceError
 
@@ -72,6 +73,7 @@ def flink_env(config: Config) -> dict[str, str]:
     # environment, readable only by their own user, never in argv, SQL text or job parameters.
     with contextlib.suppress(KeyError):  # no secrets yet (before the first `kappa stack up`)
         env[REGISTRY_USER_ENV], env[REGISTRY_PASSWORD_ENV] = credentials(config)
+    env.update(flink_ha.s3_environment(config))  # HA storage and checkpoints on S3: the same way
     return env
 
 
@@ -92,6 +94,12 @@ def prepare_layout(config: Config) -> Path:
     reporter = base / "plugins" / "metrics-prometheus"  # the Pushgateway reporter (deploy/flink/config.yaml)
     if not reporter.exists():
         reporter.symlink_to(home / "plugins" / "metrics-prometheus")
+    s3_plugin = base / "plugins" / "s3-fs-presto"  # s3:// for HA storage and checkpoints (flink_ha.py)
+    shutil.rmtree(s3_plugin, ignore_errors=True)
+    if flink_ha.enabled(config):
+        s3_plugin.mkdir()
+        jar = s3_plugin_jar(config)
+        (s3_plugin / jar.name).symlink_to(jar.resolve())
     for name in ("log4j-console.properties", "log4j-cli.properties", "logback-console.xml"):
         shutil.copy(home / "conf" / name, base / "conf" / name)
     with (base / "conf" / "log4j-console.properties").open("a") as log_config:
@@ -110,6 +118,7 @@ def prepare_layout(config: Config) -> Path:
         jobmanager_memory=flink.jobmanager_memory,
         taskmanager_memory=flink.taskmanager_memory,
         checkpoint_interval_ms=flink.checkpoint_interval_ms,
+        checkpoint_dir=flink_ha.checkpoint_uri(config),
         restart_max_failures=config.job.restart_max_failures,
         restart_interval_s=config.job.restart_interval_s,
         restart_delay_s=config.job.restart_delay_s,
@@ -119,7 +128,7 @@ def prepare_layout(config: Config) -> Path:
         profile=config.profile,
         metrics_interval_s=config.metrics.scrape_interval_s,
     )
-    (base / "conf" / "config.yaml").write_text(rendered)
+    (base / "conf" / "config.yaml").write_text(rendered + flink_ha.config_lines(config))
     return base
 
 
@@ -158,7 +167,9 @@ class FlinkService(Service):
     def ports(self) -> list[int]:
         flink = self.config.flink
         tm_ports = [port for i in range(flink.taskmanagers) for port in taskmanager_ports(self.config, i)]
-        return [flink.rest_port, flink.rpc_port, flink.blob_port, *tm_ports]
+        jm_ports = [port for i in range(1, flink_ha.jobmanager_count(self.config))
+                    for port in flink_ha.jobmanager_ports(self.config, i)]
+        return [flink.rest_port, flink.rpc_port, flink.blob_port, *jm_ports, *tm_ports]
 
     @property
     def enabled(self) -> bool:
@@ -166,7 +177,24 @@ class FlinkService(Service):
 
     @property
     def jobmanager(self) -> ManagedProcess:
-        return ManagedProcess("flink-jobmanager", self.config.data_dir / "run", self.log_file)
+        """JobManager 0: the only one, or the first of the two with flink.ha (not always the leader)."""
+        return self.jobmanager_process(0)
+
+    def jobmanager_process(self, index: int) -> ManagedProcess:
+        """JobManager `index`: 0 keeps the single JobManager's names, the standby (1) is numbered."""
+        if index == 0:
+            return ManagedProcess("flink-jobmanager", self.config.data_dir / "run", self.log_file)
+        name = f"flink-jobmanager-{index}"
+        return ManagedProcess(name, self.config.data_dir / "run", self.config.data_dir / "logs" / f"{name}.log")
+
+    def jobmanager_processes(self) -> list[ManagedProcess]:
+        """Every JobManager that may run: the configured ones and any other with a PID file (a standby
+        started while flink.ha was on), so `down` stops them all."""
+        run = self.config.data_dir / "run"
+        extra = {int(p.stem.rsplit("-", 1)[1]) for p in run.glob("flink-jobmanager-*.pid")
+                 if p.stem.rsplit("-", 1)[1].isdigit()} if run.exists() else set()
+        wanted = set(range(flink_ha.jobmanager_count(self.config))) | extra
+        return [self.jobmanager_process(i) for i in sorted(wanted)]
 
     @property
     def taskmanager(self) -> ManagedProcess:
@@ -191,15 +219,24 @@ class FlinkService(Service):
         return self.jobmanager
 
     def running(self) -> bool:
-        return self.jobmanager.pid() is not None or any(tm.pid() is not None for tm in self.taskmanager_processes())
+        return any(p.pid() is not None for p in [*self.jobmanager_processes(), *self.taskmanager_processes()])
 
     def _launch(self) -> None:
         prepare_layout(self.config)
-        bin_dir = pyflink_home() / "bin"
-        env = flink_env(self.config)
-        self.jobmanager.start(["bash", str(bin_dir / "jobmanager.sh"), "start-foreground"], env=env)
+        for index in range(flink_ha.jobmanager_count(self.config)):
+            self.start_jobmanager(index)
         for index in range(self.config.flink.taskmanagers):
             self.start_taskmanager(index)
+
+    def start_jobmanager(self, index: int = 0) -> None:
+        """(Re)start JobManager `index` (1: the standby of flink.ha, on the ports + JM_PORT_STEP)."""
+        process = self.jobmanager_process(index)
+        if process.pid() is None:
+            env = flink_env(self.config)
+            if index:
+                env["FLINK_LOG_DIR"] = str(self.config.data_dir / "flink" / "log" / f"jm-{index}")
+            process.start(["bash", str(pyflink_home() / "bin" / "jobmanager.sh"), "start-foreground",
+                           *flink_ha.jobmanager_settings(self.config, index)], env=env)
 
     def start_taskmanager(self, index: int = 0) -> None:
         """(Re)start TaskManager `index`, e.g. after a fault-injection test killed it, or one more than
@@ -221,12 +258,19 @@ class FlinkService(Service):
         return dict(response.json())
 
     def ready(self) -> bool:
-        return self.registered_taskmanagers() >= self.config.flink.taskmanagers
+        """Every TaskManager registered and, with HA, every JobManager's REST answering (the standby's
+        forwards to the leader), so the standby is there before anyone relies on it."""
+        if self.registered_taskmanagers() < self.config.flink.taskmanagers:
+            return False
+        for index in range(1, flink_ha.jobmanager_count(self.config)):
+            rest_port = flink_ha.jobmanager_ports(self.config, index)[0]
+            requests.get(f"http://{self.host}:{rest_port}/overview", timeout=3).raise_for_status()
+        return True
 
     def stop(self) -> bool:
         stopped_tms = [tm.stop() for tm in self.taskmanager_processes()]
-        stopped_jm = self.jobmanager.stop()
-        return any(stopped_tms) or stopped_jm
+        stopped_jms = [jm.stop() for jm in self.jobmanager_processes()]
+        return any(stopped_tms) or any(stopped_jms)
 
     def purge(self) -> None:
         shutil.rmtree(self.config.data_dir / "flink", ignore_errors=True)

@@ -22,6 +22,7 @@ from kappa.stack.objectstore import ObjectStoreService
 from kappa.stack.postgres import ADMIN_PASSWORD_ENV, PostgresService
 from kappa.stack.process import ServiceError
 from kappa.stack.registry import RegistryService
+from kappa.stack.zookeeper import ZooKeeperService
 
 # Start order: the registry stores its schemas in PostgreSQL; Flink comes last (slowest, needs nothing).
 SERVICE_TYPES: tuple[type[Service], ...] = (
@@ -32,6 +33,7 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
     RegistryService,
     BridgeService,  # MQTT -> Kafka: needs mqtt, kafka and the registry
     PushgatewayService,  # before Flink, which pushes its metrics there
+    ZooKeeperService,  # only with flink.ha = "zookeeper": Flink's leader election
     FlinkService,
     PostgresExporterService,
     ExporterService,  # lag, outputs, bridge: needs kafka, postgres and the registry

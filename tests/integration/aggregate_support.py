@@ -5,11 +5,18 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
 
 from kappa import expected, outputs
 from kappa.config import Config
+from kappa.registry import client_conf
 from kappa.simulate import Category, Manifest, ProducedRecord, SimulationSpec, simulate
 from kappa.stack.postgres import connect
+from tests.integration.kafka_support import committed_messages
 
 READING_CATEGORIES = {Category.VALID, Category.OUT_OF_ORDER, Category.LATE, Category.DUPLICATE}
 
@@ -138,3 +145,29 @@ def assert_lake_matches(config: Config, suffix: str, manifest: Manifest) -> int:
                 got = outputs.ms(got) if column.endswith("event_time") and got is not None else got
                 assert expected.close(got, value), (key, column, got, value)
     return len(positions)
+
+
+def window_versions(config: Config, topic: str) -> dict[tuple[str, int], list[int]]:
+    """(device, window start) -> the reading counts of its versions, in the order a read_committed
+    consumer sees them."""
+    deserialize = AvroDeserializer(SchemaRegistryClient(client_conf(config)))
+    versions: dict[tuple[str, int], list[int]] = {}
+    for _, raw in committed_messages(config, topic):
+        value = deserialize(raw, SerializationContext(topic, MessageField.VALUE))
+        assert value is not None, "a tombstone: windows are updated, never deleted"
+        start = int(value["window_start"].replace(tzinfo=UTC).timestamp() * 1000)
+        versions.setdefault((value["device_id"], start), []).append(value["reading_count"])
+    return versions
+
+
+def assert_topic_versions_exactly_once(config: Config, suffix: str) -> None:
+    """A read_committed consumer of the aggregates (upsert) topic sees each version of a window once: a
+    window's versions have strictly growing reading counts (each late firing adds a reading), and the last
+    one is the table's row (the fault tests: a version written twice would show as a repeated count)."""
+    with connect(config) as conn:
+        windows = outputs.device_windows(conn, suffix)
+    in_topic = window_versions(config, f"{config.kafka.aggregates_topic}{suffix}")
+    repeated = {key: counts for key, counts in in_topic.items() if counts != sorted(set(counts))}
+    assert not repeated, f"a window version appeared twice to a read_committed consumer: {list(repeated.items())[:3]}"
+    assert in_topic.keys() == windows.keys()
+    assert all(counts[-1] == windows[key]["reading_count"] for key, counts in in_topic.items())

@@ -1,0 +1,165 @@
+"""JobManager high availability: the leading JobManager is SIGKILLed while readings stream in, and the
+standby JobManager takes over by itself (ZooKeeper leader election) and recovers the live aggregation job
+from its latest checkpoint (HA storage and checkpoints on S3). Once the stream has ended and the job has
+read all of it, the job is stopped with a drain, and its outputs equal the independent Python computation
+(tables, late and dead letters), with each window version once to a read_committed consumer.
+
+The session's cluster runs without HA (flink.ha = "none", the default: README says why); this module
+restarts it with flink.ha = "zookeeper" (and the stack's ZooKeeper), and as configured afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+from confluent_kafka import TopicPartition
+
+from kappa import jobrunner, kafka_clients, outputs
+from kappa.config import Config, load_config
+from kappa.flinkenv import JobOptions
+from kappa.simulate import Manifest, simulate
+from kappa.stack import flink_ha, manager
+from kappa.stack.flink import FlinkService
+from kappa.stack.postgres import connect
+from tests.integration.aggregate_support import assert_matches_python, assert_topic_versions_exactly_once, faulty_spec
+from tests.integration.kafka_support import end_offsets
+
+pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
+
+# ~520 records paced over ~65 s: the kill lands while they stream in, and the stream goes on during the takeover
+DEVICES, READINGS, RATE = 12, 40, 8.0
+LIVENESS_S = 300  # bounds on waits, not measurements
+
+
+@pytest.fixture(scope="module")
+def ha_cluster(migrated: Config) -> Iterator[Config]:
+    """The session's Flink cluster restarted with flink.ha = "zookeeper": ZooKeeper, two JobManagers, HA
+    storage and checkpoints on S3. The variable also reaches the `flink run` client (its environment)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KAPPA_FLINK__HA", "zookeeper")
+        config = load_config(profile=migrated.profile)
+        manager.service(migrated, "flink").stop()
+        try:
+            manager.up(config, only=["zookeeper", "flink"], say=lambda m: print(m, flush=True))
+            yield config
+        finally:
+            manager.service(config, "flink").stop()
+            manager.service(config, "zookeeper").stop()
+    manager.up(migrated, only=["flink"], say=lambda m: print(m, flush=True))
+
+
+def _flink(config: Config) -> FlinkService:
+    flink = manager.service(config, "flink")
+    assert isinstance(flink, FlinkService)
+    return flink
+
+
+def _through(config: Config, index: int) -> Config:
+    """The configuration whose REST address is JobManager `index`'s (the REST API of whichever is up)."""
+    rest_port = flink_ha.jobmanager_ports(config, index)[0]
+    return config.model_copy(update={"flink": config.flink.model_copy(update={"rest_port": rest_port})})
+
+
+def _wait_leader(config: Config) -> int:
+    deadline = time.monotonic() + LIVENESS_S
+    while (leader := flink_ha.leader_index(config)) is None:
+        assert time.monotonic() < deadline, "no JobManager leads"
+        time.sleep(1)
+    return leader
+
+
+def _committed(config: Config, group: str, topic: str) -> dict[int, int]:
+    """The offsets the job's Kafka source committed (on each completed checkpoint), per partition."""
+    consumer = kafka_clients.consumer(config, group, **{"enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        answer = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        return {tp.partition: tp.offset for tp in answer if tp.offset >= 0}
+    finally:
+        consumer.close()
+
+
+class _Producer(threading.Thread):
+    """The simulated stream, paced, in the background: the main thread kills the JobManager meanwhile."""
+
+    def __init__(self, config: Config, topic: str) -> None:
+        super().__init__(daemon=True)
+        self.config, self.spec = config, dataclasses.replace(
+            faulty_spec(topic, seed=17, devices=DEVICES, readings=READINGS), rate=RATE)
+        self.manifest: Manifest | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.manifest = simulate(self.config, self.spec, produce=True, log=lambda _: None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            self.error = exc
+
+
+def test_leader_jobmanager_kill9_mid_stream_standby_recovers_the_job(ha_cluster: Config) -> None:
+    config, flink = ha_cluster, _flink(ha_cluster)
+    suffix = f"_ha_{uuid.uuid4().hex[:6]}"
+    topic = f"telemetry{suffix.replace('_', '-')}"
+    group = f"{config.job.group_prefix}-aggregate{suffix}"
+    with connect(config) as conn:
+        outputs.create_versioned_tables(conn, suffix)
+    leader = _wait_leader(config)
+    job_id = jobrunner.submit(_through(config, leader), "aggregate", JobOptions(
+        output_suffix=suffix, lake=False, extra={"telemetry_topic": topic}))
+    producer = _Producer(config, topic)
+    producer.start()
+
+    # mid-stream: the job has read part of the stream and committed a checkpoint of it
+    deadline = time.monotonic() + LIVENESS_S
+    while not _committed(config, group, topic):
+        assert time.monotonic() < deadline, "the job committed no checkpoint of what it read"
+        assert producer.error is None, producer.error
+        time.sleep(0.5)
+    assert producer.is_alive(), "the stream had ended before the fault: slow it down (RATE)"
+    killed = flink.jobmanager_process(leader).kill9()  # the PID the stack recorded, and its process group
+    assert killed is not None
+    survivor = 1 - leader
+
+    # no command from here on: the standby must win the election and recover the job by itself
+    deadline = time.monotonic() + LIVENESS_S
+    while flink_ha.leader_index(config) != survivor:
+        assert time.monotonic() < deadline, "the standby JobManager never took the lead"
+        time.sleep(1)
+    through = _through(config, survivor)
+    deadline = time.monotonic() + LIVENESS_S
+    while True:
+        try:
+            response = requests.get(f"{through.flink.rest_url}/jobs/{job_id}/checkpoints", timeout=10)
+            checkpoints = response.json() if response.ok else {}
+            if jobrunner.job_state(through, job_id) == "RUNNING" and (checkpoints.get("latest") or {}).get("restored"):
+                break
+        except (jobrunner.JobError, requests.RequestException):  # the new leader does not know the job yet
+            pass
+        assert time.monotonic() < deadline, "the job did not recover on the new leader"
+        time.sleep(1)
+    restored = checkpoints["latest"]["restored"]
+    assert not restored["is_savepoint"], restored  # from its latest checkpoint, on S3
+    assert str(restored["external_path"]).startswith(flink_ha.s3_uri(config, "checkpoints")), restored
+    print(f"recovered on JobManager {survivor} from {restored['external_path']}", flush=True)
+
+    producer.join(LIVENESS_S)
+    assert not producer.is_alive() and producer.error is None, producer.error
+    manifest = producer.manifest
+    assert manifest is not None
+    # the whole stream read and checkpointed, then a drain fires every open window
+    ends = end_offsets(config, topic)
+    deadline = time.monotonic() + LIVENESS_S
+    while _committed(config, group, topic) != ends:
+        assert time.monotonic() < deadline, f"the job did not read to {ends}: {_committed(config, group, topic)}"
+        time.sleep(1)
+    jobrunner.stop_with_savepoint(through, job_id, drain=True)
+
+    books = assert_matches_python(config, suffix, manifest, topic)
+    print(f"after the JobManager failover: {books}", flush=True)
+    assert_topic_versions_exactly_once(config, suffix)
