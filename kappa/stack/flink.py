@@ -73,8 +73,14 @@ def flink_env(config: Config) -> dict[str, str]:
     # environment, readable only by their own user, never in argv, SQL text or job parameters.
     with contextlib.suppress(KeyError):  # no secrets yet (before the first `kappa stack up`)
         env[REGISTRY_USER_ENV], env[REGISTRY_PASSWORD_ENV] = credentials(config)
-    env.update(flink_ha.s3_environment(config))  # HA storage and checkpoints on S3: the same way
     return env
+
+
+def daemon_env(config: Config) -> dict[str, str]:
+    """The JobManagers' and TaskManagers' environment: flink_env plus, with flink.ha, the S3 keys of the HA
+    storage and checkpoints, the same way. Not the `flink run` client's: it needs no S3, and it logs the
+    environment of the Python process it starts (hiding *SECRET* and *PASSWORD* values, not the access key)."""
+    return {**flink_env(config), **flink_ha.s3_environment(config)}
 
 
 def prepare_layout(config: Config) -> Path:
@@ -232,7 +238,7 @@ class FlinkService(Service):
         """(Re)start JobManager `index` (1: the standby of flink.ha, on the ports + JM_PORT_STEP)."""
         process = self.jobmanager_process(index)
         if process.pid() is None:
-            env = flink_env(self.config)
+            env = daemon_env(self.config)
             if index:
                 env["FLINK_LOG_DIR"] = str(self.config.data_dir / "flink" / "log" / f"jm-{index}")
             process.start(["bash", str(pyflink_home() / "bin" / "jobmanager.sh"), "start-foreground",
@@ -244,7 +250,7 @@ class FlinkService(Service):
         process = self.taskmanager_process(index)
         if process.pid() is None:
             bin_dir = pyflink_home() / "bin"
-            env = flink_env(self.config)
+            env = daemon_env(self.config)
             env["FLINK_LOG_DIR"] = str(self.config.data_dir / "flink" / "log" / f"tm-{index}")
             process.start(["bash", str(bin_dir / "taskmanager.sh"), "start-foreground",
                            *taskmanager_settings(self.config, index)], env=env)

@@ -2,7 +2,8 @@
 standby JobManager takes over by itself (ZooKeeper leader election) and recovers the live aggregation job
 from its latest checkpoint (HA storage and checkpoints on S3). Once the stream has ended and the job has
 read all of it, the job is stopped with a drain, and its outputs equal the independent Python computation
-(tables, late and dead letters), with each window version once to a read_committed consumer.
+(tables, late and dead letters), with each window version once to a read_committed consumer, and no
+generated secret (the S3 keys included) is in a log, an argv or a REST reply.
 
 The session's cluster runs without HA (flink.ha = "none", the default: README says why); this module
 restarts it with flink.ha = "zookeeper" (and the stack's ZooKeeper), and as configured afterwards.
@@ -29,6 +30,7 @@ from kappa.stack.flink import FlinkService
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import assert_matches_python, assert_topic_versions_exactly_once, faulty_spec
 from tests.integration.kafka_support import end_offsets
+from tests.integration.secrets_support import leaks
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 
@@ -166,3 +168,5 @@ def test_leader_jobmanager_kill9_mid_stream_standby_recovers_the_job(ha_cluster:
     books = assert_matches_python(config, suffix, manifest, topic)
     print(f"after the JobManager failover: {books}", flush=True)
     assert_topic_versions_exactly_once(config, suffix)
+    # the S3 keys reach the daemons through their environment only: in no log, argv or REST reply
+    assert not leaks(through, job_id)
