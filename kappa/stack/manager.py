@@ -42,7 +42,9 @@ SERVICE_TYPES: tuple[type[Service], ...] = (
 
 
 def services(config: Config) -> list[Service]:
-    return [service_type(config) for service_type in SERVICE_TYPES]
+    """The stack's services; ZooKeeper only with flink.ha = "zookeeper" (nothing else uses it)."""
+    return [service_type(config) for service_type in SERVICE_TYPES
+            if service_type is not ZooKeeperService or config.flink.ha_enabled]
 
 
 def service(config: Config, name: str) -> Service:
@@ -117,7 +119,8 @@ def up(config: Config, only: list[str] | None = None, say: Callable[[str], None]
 
 def down(config: Config, purge: bool = False, say: Callable[[str], None] = _say) -> None:
     """Stop, in reverse order, every service whose PID file we hold; `purge` deletes the data."""
-    for svc in reversed(services(config)):
+    # every type, ZooKeeper included: one left from a run with flink.ha on stops too (by its PID file)
+    for svc in reversed([service_type(config) for service_type in SERVICE_TYPES]):
         if svc.stop():
             say(f"  {svc.name:<12} stopped")
     if purge:

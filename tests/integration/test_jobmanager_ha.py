@@ -129,13 +129,15 @@ def test_leader_jobmanager_kill9_mid_stream_standby_recovers_the_job(ha_cluster:
     assert producer.is_alive(), "the stream had ended before the fault: slow it down (RATE)"
     killed = flink.jobmanager_process(leader).kill9()  # the PID the stack recorded, and its process group
     assert killed is not None
-    survivor = 1 - leader
+    killed_at, survivor = time.monotonic(), 1 - leader
 
     # no command from here on: the standby must win the election and recover the job by itself
     deadline = time.monotonic() + LIVENESS_S
     while flink_ha.leader_index(config) != survivor:
         assert time.monotonic() < deadline, "the standby JobManager never took the lead"
         time.sleep(1)
+    print(f"JobManager {leader} (pid {killed}) killed; {survivor} leads after {time.monotonic() - killed_at:.0f} s",
+          flush=True)  # figures for the README, not assertions
     through = _through(config, survivor)
     deadline = time.monotonic() + LIVENESS_S
     while True:
@@ -151,7 +153,8 @@ def test_leader_jobmanager_kill9_mid_stream_standby_recovers_the_job(ha_cluster:
     restored = checkpoints["latest"]["restored"]
     assert not restored["is_savepoint"], restored  # from its latest checkpoint, on S3
     assert str(restored["external_path"]).startswith(flink_ha.s3_uri(config, "checkpoints")), restored
-    print(f"recovered on JobManager {survivor} from {restored['external_path']}", flush=True)
+    print(f"job RUNNING again {time.monotonic() - killed_at:.0f} s after the kill, on JobManager {survivor}, "
+          f"from {restored['external_path']}", flush=True)
 
     producer.join(LIVENESS_S)
     assert not producer.is_alive() and producer.error is None, producer.error

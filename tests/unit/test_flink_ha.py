@@ -27,7 +27,7 @@ def test_ha_is_off_by_default(tmp_path: Path) -> None:
     assert config.flink.ha == "none" and flink_ha.jobmanager_count(config) == 1
     assert flink_ha.config_lines(config) == "" and flink_ha.s3_environment(config) == {}
     assert flink_ha.checkpoint_uri(config) == (tmp_path / "flink" / "checkpoints").resolve().as_uri()
-    assert not manager.service(config, "zookeeper").enabled
+    assert "zookeeper" not in [svc.name for svc in manager.services(config)]  # nor in status, doctor
     assert FlinkService(config).ports == [config.flink.rest_port, config.flink.rpc_port, config.flink.blob_port,
                                           config.flink.taskmanager_rpc_port, config.flink.taskmanager_data_port]
 
