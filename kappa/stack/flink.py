@@ -273,6 +273,14 @@ class FlinkService(Service):
             requests.get(f"http://{self.host}:{rest_port}/overview", timeout=3).raise_for_status()
         return True
 
+    def wait_ready(self) -> None:
+        """With flink.ha, `stack up` on a running cluster first brings back a JobManager that died (the old
+        leader returns as the standby), then waits for both as usual."""
+        if flink_ha.enabled(self.config) and self.running():
+            for index in range(flink_ha.jobmanager_count(self.config)):
+                self.start_jobmanager(index)  # a running one is left alone
+        super().wait_ready()
+
     def stop(self) -> bool:
         stopped_tms = [tm.stop() for tm in self.taskmanager_processes()]
         stopped_jms = [jm.stop() for jm in self.jobmanager_processes()]

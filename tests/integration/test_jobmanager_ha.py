@@ -173,3 +173,8 @@ def test_leader_jobmanager_kill9_mid_stream_standby_recovers_the_job(ha_cluster:
     assert_topic_versions_exactly_once(config, suffix)
     # the S3 keys reach the daemons through their environment only: in no log, argv or REST reply
     assert not leaks(through, job_id)
+
+    # `stack up` restores the redundancy: the killed JobManager returns, as the standby
+    manager.up(config, only=["zookeeper", "flink"], say=lambda m: print(m, flush=True))
+    assert flink.jobmanager_process(leader).pid() is not None
+    assert flink_ha.leader_index(config) == survivor
