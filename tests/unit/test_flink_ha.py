@@ -76,3 +76,17 @@ def test_leader_is_read_from_the_rest_leader_record(tmp_path: Path, monkeypatch:
     assert flink_ha.leader_index(config) == 1
     answers["out"] = "Node does not exist"
     assert flink_ha.leader_index(config) is None
+
+
+def test_zookeeper_config_binds_loopback_in_the_data_folder(tmp_path: Path) -> None:
+    from kappa.stack.zookeeper import ZooKeeperService
+
+    config = _config(tmp_path, KAPPA_FLINK__HA="zookeeper", KAPPA_ZOOKEEPER__PORT="23181")
+    service = ZooKeeperService(config)
+    service._write_config()
+    settings = dict(line.split("=", 1) for line in (tmp_path / "zookeeper" / "zoo.cfg").read_text().splitlines())
+    assert settings["clientPortAddress"] == "127.0.0.1" and settings["clientPort"] == "23181"
+    assert settings["dataDir"] == str(tmp_path / "zookeeper" / "data")
+    assert settings["admin.enableServer"] == "false"  # no Jetty on 8080, every address
+    session_ms = config.flink.ha_session_timeout_ms
+    assert int(settings["minSessionTimeout"]) <= session_ms <= int(settings["maxSessionTimeout"])
