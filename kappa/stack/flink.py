@@ -1,4 +1,4 @@
-"""A Flink standalone cluster (one JobManager, `flink.taskmanagers` TaskManagers) from the apache-flink pip
+"""A Flink standalone cluster (one JobManager, or two with HA; `flink.taskmanagers` TaskManagers) from the apache-flink pip
 install.
 
 The pip package carries the Flink distribution but no cluster layout, so we build one in the data
@@ -8,6 +8,7 @@ runs in the foreground under our PID tracking, so `down` stops exactly what `up`
 
 TaskManager i (0-based) listens on the configured TaskManager ports + TM_PORT_STEP * i and has its own
 log file, Flink log folder and temporary folder: several TaskManagers on one host, as on several hosts.
+With flink.ha = "zookeeper" a standby JobManager runs beside the first (kappa/stack/flink_ha.py).
 """
 
 from __future__ import annotations
