@@ -1,5 +1,5 @@
-"""A Flink standalone cluster (one JobManager, or two with HA; `flink.taskmanagers` TaskManagers) from the apache-flink pip
-install.
+"""A Flink standalone cluster (one JobManager, or two with HA; `flink.taskmanagers` TaskManagers) from the
+apache-flink pip install.
 
 The pip package carries the Flink distribution but no cluster layout, so we build one in the data
 folder: a lib folder of links to `pyflink/lib` plus `flink-python` (the JobManager needs it for Python
