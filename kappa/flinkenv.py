@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kappa import kafka_security, sqlfiles
+from kappa import bounded, kafka_security, sqlfiles
 from kappa.config import Config
 from kappa.jars import flink_lib_classpath, pipeline_jars_value
 
@@ -152,6 +152,9 @@ class JobContext:
         role = kafka_security.job_role(job_name)
         self.params = self.params.with_values(
             kafka_security=kafka_security.flink_options(config, role, self.options.with_secrets))
+        # A bounded run's Kafka sources, each with the end offsets it reads (kappa.bounded): the runner
+        # commits them for the sources' groups once the job has finished
+        self.bounded_reads: list[bounded.BoundedRead] = []
         if self.options.with_secrets:
             from kappa.stack.kafka_setup import prepare_run
 
@@ -163,12 +166,20 @@ class JobContext:
         Topics are not auto-created: the topic of every Kafka table a file declares is created here
         if missing (runs without a principal of their own, such as benches, have no list of outputs)."""
         statements = sqlfiles.load(relative, self.params, sql_dir=self.config.sql_dir)
+        if self.options.bounded and self.options.with_secrets:
+            statements = [self._pin_bounded_ends(s) for s in statements]
         topics = [m.group(1) for s in statements if _KAFKA_CONNECTOR.search(s) for m in [_TOPIC.search(s)] if m]
         if topics and self.options.with_secrets:
             from kappa.stack.kafka_setup import ensure_topics
 
             ensure_topics(self.config, topics)
         return statements
+
+    def _pin_bounded_ends(self, statement: str) -> str:
+        pinned, read = bounded.pin_ends(self.config, statement)
+        if read is not None:
+            self.bounded_reads.append(read)
+        return pinned
 
     def execute_file(self, relative: str | Path) -> None:
         """Run DDL (CREATE TABLE / VIEW / FUNCTION) statements of a SQL file."""

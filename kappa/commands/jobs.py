@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from kappa import jobrunner
+from kappa import bounded, jobrunner
 from kappa.config import Config
 from kappa.jobrunner import JobError
 from kappa.replay.watch import ENDED, fetch_health
@@ -77,6 +77,7 @@ def _follow(config: Config, name: str, job_id: str, timeout_s: float | None) -> 
             last = line
         if health.state in ENDED:
             if health.state == "FINISHED":
+                bounded.commit_saved(config, job_id)  # a bounded run's groups end where it read
                 return 0
             cause = health.last_exception or "no exception recorded"
             print(f"error: job {name} ({job_id}) ended {health.state}: {cause}", file=sys.stderr)

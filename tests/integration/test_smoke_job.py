@@ -12,6 +12,7 @@ import requests
 from kappa import cli, jobrunner, smoke
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
+from kappa.replay.offsets import capture_range, committed_offsets
 from kappa.stack.postgres import connect
 from tests.integration.secrets_support import leaks
 
@@ -60,6 +61,10 @@ def test_smoke_job_on_standalone_cluster_matches_python(migrated: Config, capsys
     assert "job smoke: FINISHED" in out
     assert jobrunner.job_state(migrated, job_id) == "FINISHED"
     _assert_equal(_windows(migrated, table), expected)
+    # its group ends where the run read (kappa.bounded: the runner commits the ends it pinned)
+    ends = capture_range(migrated, topic).end
+    assert sum(ends.values()) >= 3000  # the records, and the commit markers of smoke.produce's transactions
+    assert committed_offsets(migrated, f"{migrated.job.group_prefix}-smoke", topic, sorted(ends)) == ends
     # after a job ran on the cluster: no generated secret in any log, process argv or Flink REST reply
     assert leaks(migrated, job_id) == []
 
