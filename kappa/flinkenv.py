@@ -38,6 +38,9 @@ class JobOptions:
     # False: the job leaves out its Iceberg archive inserts (sql/archive). For tests that do not read the
     # archive: its commits at every checkpoint dominate a small run's time (bench/lake_sink_cost.py)
     lake: bool = True
+    # more Flink options for this run, over the project's (benches: the cluster's metrics reporter in a
+    # local MiniCluster, bench/reporter_overhead.py)
+    flink: dict[str, str] = field(default_factory=dict)
 
 
 def restart_settings(config: Config) -> dict[str, str]:
@@ -73,6 +76,7 @@ def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
         "table.local-time-zone": "UTC",
+        **options.flink,
     }
 
 
