@@ -8,7 +8,8 @@ traceback; Ctrl-C ends in exit code 130. Anything else is a bug and keeps its tr
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
 
@@ -43,7 +44,22 @@ USAGE_ERROR = 2
 INTERRUPTED = 130
 
 
-@click.group(cls=LazyGroup, lazy_subcommands=COMMANDS,
+class KappaGroup(LazyGroup):
+    """The root group: runs the command and turns errors into one line and an exit code (`run_handled`),
+    whichever way it is invoked (the console script, `main(argv)`, or click.testing.CliRunner)."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        def invoke() -> Any:
+            return super(KappaGroup, self).main(args, prog_name, complete_var, standalone_mode=False, **extra)
+
+        code = run_handled(invoke)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=KappaGroup, lazy_subcommands=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120})
 @click.option("--profile", help="configuration profile (default: $KAPPA_PROFILE or 'local')")
 @click.pass_context
@@ -60,11 +76,11 @@ def _usage_line(exc: click.UsageError) -> str:
     return f"error: {exc.format_message()}{where}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run `kappa` with `argv` (default: the process's arguments); returns the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+def run_handled(invoke: Callable[[], Any]) -> int:
+    """Call `invoke` (Click in non-standalone mode); the exit code, with every expected error reported
+    on stderr in one line."""
     try:
-        result = cli.main(args=args, prog_name="kappa", standalone_mode=False)
+        result = invoke()
     except click.exceptions.NoArgsIsHelpError as exc:  # `kappa` or `kappa stack` alone: the help
         exc.show()
         return USAGE_ERROR
@@ -81,6 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return INTERRUPTED
     return int(result or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `kappa` with `argv` (default: the process's arguments); returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return int(cli.main(args=args, prog_name="kappa", standalone_mode=False))
 
 
 if __name__ == "__main__":
