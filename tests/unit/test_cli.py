@@ -249,3 +249,48 @@ def test_submit_wait_exits_0_when_the_job_finished(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(watch, "fetch_health", lambda url, job_id: next(answers))
     monkeypatch.setattr(jobs, "WAIT_POLL_S", 0.0)
     assert jobs.follow(load_config(profile="local", environ={}), "smoke", "f" * 32, timeout_s=None) == 0
+
+
+# invocations the README, Makefile, scripts and messages tell people to type (parsed, not run)
+DOCUMENTED = [
+    "stack up", "stack up kafka postgres", "stack down --purge", "stack logs kafka -n 5", "stack status",
+    "run smoke --bounded", "run alerts --bounded --no-lake --parallelism 2 --set smoke_topic=t --output-suffix _v2",
+    "submit smoke --bounded --wait --timeout 300 --output-suffix _cluster --set smoke_topic=t",
+    "submit aggregate --from-savepoint /tmp/sp", "jobs", "stop aggregate --savepoint", "cancel 0123abcd",
+    "doctor", "demo --keep-running --via kafka --devices 3 --readings 10 --seed 1",
+    "db migrate", "db refresh", "db status", "db retention --older-than 90_days --table device_agg_1m",
+    "archive run --dataset aggregates --batch 60 --follow --topic t --prefix p",
+    "archive compact --prefix P --topic T --min-age-hours 2 --target-mb 128", "archive status --partitions",
+    "query SELECT_1", "query --lake SELECT_1", "query --as-of 4392697543497746305 SELECT_1", "query --snapshots",
+    "query --dataset aggregates --prefix aggregates-1m_v2 SELECT_1", "query --lake --suffix _v2 SELECT_1",
+    "schema list", "schema show telemetry-value --version 1", "schema register", "schema check --offline",
+    "schema diff", "schema --root /tmp/r check",
+    "simulate --devices 50 --readings-per-device 600 --late 0.01 --duplicates 0.02 --malformed 3",
+    "simulate --via mqtt --devices 50 --readings-per-device 600 --offline-devices 3 --offline-s 60 "
+    "--reconnect-storms 1 --rate 100 --transactional-id sim-1 --v1-fraction 0.3 --out-of-order 0.05",
+    "replay run aggregate --as v2 --cluster --from 2026-03-02T08:00:00Z --to 2026-03-02T09:00:00Z",
+    "replay run alerts --as v2 --follow --max-restarts 2 --no-archive --parallelism 2 --set watermark_delay_s=30",
+    "replay compare aggregate live v2 --csv v2.csv", "replay promote aggregate v2", "replay versions",
+    "replay versions aggregate", "replay drop aggregate v2 --cancel-job",
+    "devices add dev-001 --site site-a --type thermal --secrets-file s.env --model M --firmware F --location L "
+    "--installed-at 2024-05-01T08:00:00Z",
+    "devices import fleet.csv --secrets-file s.env", "devices list --status active", "devices show dev-001",
+    "devices move dev-001 --site site-b --model M --effective 2026-03-02T08:00:00Z",
+    "devices decommission dev-001", "devices rotate-credentials dev-001 --secrets-file s.env",
+    "rules set --file rules/thresholds.toml --effective 2026-03-02T08:00:00Z", "rules list --at 2026-03-02",
+    "rules history", "bridge run --client-id b2 --log-file /tmp/b.log --quiet", "bridge status --client-id b2",
+    "status --no-colour", "status --json",
+    "lake compact telemetry --target-mb 64", "lake expire telemetry --retain-last 5 --max-age-hours 1",
+    "lake orphans telemetry dead_letters --suffix _v2 --min-age-hours 0", "lake status telemetry --suffix _v2",
+]
+
+
+@pytest.mark.parametrize("line", DOCUMENTED)
+def test_documented_invocations_parse(line: str) -> None:
+    argv = [word.replace("_", " ") if word in ("SELECT_1", "90_days") else word for word in line.split()]
+    ctx = cli.make_context("kappa", ["--profile", "test", *argv])
+    while isinstance(ctx.command, click.Group):  # what Group.invoke does, without running anything
+        name, command, rest = ctx.command.resolve_command(ctx, [*ctx._protected_args, *ctx.args])
+        assert command is not None and name is not None
+        ctx = command.make_context(name, rest, parent=ctx)
+    assert not ctx.args, ctx.args
