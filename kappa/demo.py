@@ -45,7 +45,7 @@ def _step(message: str) -> None:
 
 def recreate_topic(config: Config, topic: str) -> None:
     """Start the demo from an empty topic, so its expected output is exactly what it produces."""
-    admin = kafka_clients.admin(config, None, **{"log_level": 4})  # warnings and errors only on screen
+    admin = kafka_clients.admin(config, None, **{"log_level": 4})  # warnings and errors (to the client log file)
     if topic in admin.list_topics(timeout=10).topics:
         admin.delete_topics([topic])[topic].result(30)
         while topic in admin.list_topics(timeout=10).topics:

@@ -51,10 +51,15 @@ def file_logger(config: Config) -> logging.Logger:
     return logger
 
 
+def client_logger(config: Config, logger: logging.Logger | None) -> logging.Logger:
+    """`logger` if a handler of its own or of an ancestor takes its records, else the file logger."""
+    return logger if logger is not None and logger.hasHandlers() else file_logger(config)
+
+
 def _base(config: Config, logger: logging.Logger | None, role: str) -> dict[str, Any]:
     conf = client_settings(config, role)
     # librdkafka's own log lines go to this logger (delivered when the client polls), not to stderr
-    conf["logger"] = logger if logger is not None else file_logger(config)
+    conf["logger"] = client_logger(config, logger)
     return conf
 
 
