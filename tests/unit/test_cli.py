@@ -294,3 +294,17 @@ def test_documented_invocations_parse(line: str) -> None:
         assert command is not None and name is not None
         ctx = command.make_context(name, rest, parent=ctx)
     assert not ctx.args, ctx.args
+
+
+def test_run_and_submit_take_the_job_scripts_options() -> None:
+    """`kappa run/submit` (Click) and the job scripts `flink run` starts (argparse) read the same options."""
+    from kappa import jobrunner
+    from kappa.cli import jobs
+    from kappa.cli.common import make_job_options
+    from kappa.flinkenv import JobOptions
+
+    options = JobOptions(bounded=True, output_suffix="_v2", parallelism=2, extra={"a": "1", "b": "x=y"}, lake=False)
+    for command in (jobs.run, jobs.submit):
+        params = command.make_context(command.name or "", ["smoke", *jobrunner.job_arguments(options)]).params
+        assert make_job_options(params["bounded"], params["output_suffix"], params["parallelism"],
+                                params["no_lake"], params["extra"]) == options
