@@ -14,7 +14,6 @@ that the TimescaleDB one can be checked without a TimescaleDB server (tests/time
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -25,9 +24,8 @@ from typing import Literal
 import psycopg
 from psycopg import sql
 
-from kappa.config import PROJECT_ROOT, Config
+from kappa.config import PROJECT_ROOT
 from kappa.errors import KappaError
-from kappa.stack.postgres import connect
 
 MIGRATIONS_DIR = PROJECT_ROOT / "db" / "migrations"
 _NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<flavour>timescale|postgres))?\.sql$")
@@ -222,67 +220,3 @@ def retention(conn: psycopg.Connection, older_than: str, tables: tuple[str, ...]
         raise DbError(f"retention failed ({flavour}): {exc}") from exc
     return dropped
 
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    db = subparsers.add_parser("db", help="database migrations and upkeep")
-    actions = db.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("migrate", help="apply pending migrations from db/migrations/").set_defaults(func=_migrate)
-    actions.add_parser(
-        "refresh", help="refresh the hourly/daily rollups (continuous aggregates or materialized views)"
-    ).set_defaults(func=_refresh)
-    ret = actions.add_parser("retention", help="drop time-series chunks/partitions older than an interval")
-    ret.add_argument("--older-than", required=True, metavar="INTERVAL", help="PostgreSQL interval, e.g. '90 days'")
-    ret.add_argument(
-        "--table",
-        action="append",
-        choices=SERIES_TABLES,
-        help=f"table to trim (repeatable; default: {', '.join(SERIES_TABLES)})",
-    )
-    ret.set_defaults(func=_retention)
-    actions.add_parser("status", help="flavour, applied and pending migrations").set_defaults(func=_status)
-
-
-def _migrate(args: argparse.Namespace, config: Config) -> int:
-    from kappa import reference
-
-    with connect(config) as conn:
-        applied = migrate(conn)
-        seeded = reference.seed(config, conn)
-    for migration in applied:
-        print(f"applied {migration.path.name}")
-    if seeded:
-        print(seeded)
-    print(f"database {config.postgres.database} is up to date ({len(applied)} applied now)")
-    return 0
-
-
-def _refresh(args: argparse.Namespace, config: Config) -> int:
-    with connect(config) as conn:
-        flavour = refresh(conn)
-    print(f"refreshed {', '.join(ROLLUPS)} ({flavour})")
-    return 0
-
-
-def _retention(args: argparse.Namespace, config: Config) -> int:
-    tables = tuple(args.table) if args.table else SERIES_TABLES
-    with connect(config) as conn:
-        dropped = retention(conn, args.older_than, tables)
-    for line in dropped:
-        print(f"dropped {line}")
-    print(f"retention: {len(dropped)} chunk(s)/partition(s) older than {args.older_than} dropped")
-    return 0
-
-
-def _status(args: argparse.Namespace, config: Config) -> int:
-    with connect(config) as conn:
-        st = status(conn)
-    print(
-        f"database {config.postgres.database}: flavour {st.flavour} (timescaledb available: {st.timescale_available})"
-    )
-    for a in st.applied:
-        mark = " CHANGED since applied" if a.version in st.changed else " (no file)" if a.version in st.unknown else ""
-        print(f"  {a.version:04d} {a.name:<24} {a.checksum} {a.applied_at:%Y-%m-%d %H:%M:%S%z}{mark}")
-    for m in st.pending:
-        print(f"  {m.version:04d} {m.name:<24} pending ({m.path.name})")
-    print(f"{len(st.applied)} applied, {len(st.pending)} pending")
-    return 1 if st.changed else 0
