@@ -132,8 +132,9 @@ def choose_flavour(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> F
     return "timescale" if timescale_available(conn) else "postgres"
 
 
-def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Apply pending migrations; returns the ones applied now."""
+def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR, config: Config | None = None) -> list[Migration]:
+    """Apply pending migrations; returns the ones applied now. With `config`, then grant the
+    least-privilege roles their tables and views (kappa/stack/pg_setup.py; idempotent)."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, name TEXT NOT NULL, "
         "checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
@@ -153,6 +154,10 @@ def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> list[Mig
         except psycopg.Error as exc:
             raise MigrationError(f"migration {migration.path.name} failed: {exc}") from exc
         done.append(migration)
+    if config is not None:
+        from kappa.stack.pg_setup import grant
+
+        grant(config, conn)
     return done
 
 
@@ -246,7 +251,7 @@ def _migrate(args: argparse.Namespace, config: Config) -> int:
     from kappa import reference
 
     with connect(config) as conn:
-        applied = migrate(conn)
+        applied = migrate(conn, config=config)
         seeded = reference.seed(config, conn)
     for migration in applied:
         print(f"applied {migration.path.name}")
