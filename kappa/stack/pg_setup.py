@@ -3,8 +3,8 @@
 The rights are declared in kappa/pg_security.py; this module only applies them, idempotently:
 - `create_roles` (the stack's own server, as its superuser, at `stack up`): every role with its
   generated password, the database closed to PUBLIC, the registry's and the catalog's own schemas;
-- `grant` (as the owner, after the migrations): the analyst's views, the readers' and writers' tables,
-  the jobs' live tables;
+- `grant` (as the owner, after the migrations, and at `stack up` for what is already migrated): the
+  analyst's views, the readers' and writers' tables, the jobs' live tables;
 - `grant_run` (as the owner, before a job runs): the job's role on its tables with this run's suffix
   (a replay's `_v2`, a test's own), which the owner created just before (kappa/outputs.py).
 Passwords and names enter SQL only through psycopg's `sql.Literal` / `sql.Identifier`.

@@ -182,6 +182,8 @@ class PostgresService(Service):
             pg_setup.create_roles(self.config, conn)
         with connect(self.config, admin=True) as conn:  # in the project's database
             pg_setup.own_schemas(self.config, conn)
+        with connect(self.config) as conn:  # as the owner: grants on what is already migrated (restart, upgrade)
+            pg_setup.grant(self.config, conn)
 
     def stop(self) -> bool:
         # SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
