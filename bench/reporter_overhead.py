@@ -83,7 +83,7 @@ def main() -> int:
     try:
         suffix = f"_bench_{uuid.uuid4().hex[:6]}"
         with connect(config) as conn:
-            migrate(conn)
+            migrate(conn, config=config)
             outputs.create_versioned_tables(conn, suffix)
         print(f"producing inputs ({args.small} and {args.large} readings) ...", flush=True)
         topics = {size: produce(config, size) for size in (args.small, args.large)}

@@ -79,13 +79,13 @@ class ArchiveWriter:
 
     # --- offsets ------------------------------------------------------------------------------
     def committed(self) -> dict[int, int]:
-        with connect(self.config) as conn:
+        with connect(self.config, role="archive") as conn:  # the manifest's tables only (kappa/pg_security.py)
             rows = conn.execute("SELECT kafka_partition, next_offset FROM archive_offsets WHERE topic = %s",
                                 (self.topic,)).fetchall()
         return {int(p): int(o) for p, o in rows}
 
     def _commit(self, partition: int, start: int, next_offset: int, files: list[ArchiveFile]) -> None:
-        with connect(self.config) as conn:
+        with connect(self.config, role="archive") as conn:
             manifest.commit_batch(conn, self.topic, partition, start, next_offset, files)
 
     def status(self) -> list[PartitionStatus]:

@@ -19,10 +19,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import psycopg
 from psycopg import sql
+
+if TYPE_CHECKING:
+    from kappa.config import Config
 
 from kappa.config import PROJECT_ROOT
 from kappa.errors import KappaError
@@ -130,8 +133,9 @@ def choose_flavour(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> F
     return "timescale" if timescale_available(conn) else "postgres"
 
 
-def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Apply pending migrations; returns the ones applied now."""
+def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR, config: Config | None = None) -> list[Migration]:
+    """Apply pending migrations; returns the ones applied now. With `config`, then grant the
+    least-privilege roles their tables and views (kappa/stack/pg_setup.py; idempotent)."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, name TEXT NOT NULL, "
         "checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
@@ -151,6 +155,10 @@ def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> list[Mig
         except psycopg.Error as exc:
             raise MigrationError(f"migration {migration.path.name} failed: {exc}") from exc
         done.append(migration)
+    if config is not None:
+        from kappa.stack.pg_setup import grant
+
+        grant(config, conn)
     return done
 
 

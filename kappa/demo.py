@@ -73,7 +73,7 @@ def run(config: Config, options: DemoOptions) -> int:
 def _run_pipeline(options: DemoOptions, config: Config) -> int:
     _step("applying database migrations")
     with connect(config) as conn:
-        applied = migrate(conn)
+        applied = migrate(conn, config=config)
         seeded = reference.seed(config, conn)  # default thresholds valid from the epoch, in the rules topic
         tables = [t for job in ("aggregate", "alerts") for t in outputs.job_outputs(job).table_names()]
         conn.execute("TRUNCATE " + ", ".join(tables))

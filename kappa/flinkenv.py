@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kappa import bounded, kafka_security, sqlfiles
+from kappa import bounded, kafka_security, pg_security, sqlfiles
 from kappa.config import Config
 from kappa.jars import flink_lib_classpath, pipeline_jars_value
 
@@ -159,10 +159,17 @@ class JobContext:
         # A bounded run's Kafka sources, each with the end offsets it reads (kappa.bounded): the runner
         # commits them for the sources' groups once the job has finished
         self.bounded_reads: list[bounded.BoundedRead] = []
+        # ... and its own PostgreSQL role, granted its output tables with this run's suffix (kappa/pg_security.py)
+        pg_role = pg_security.job_role(job_name)
+        self.params = self.params.with_values(pg_user=pg_security.user(config, pg_role))
         if self.options.with_secrets:
             from kappa.stack.kafka_setup import prepare_run
+            from kappa.stack.pg_setup import prepare_run as prepare_pg_run
 
             prepare_run(config, role, self.params)
+            self.params = self.params.with_values(pg_password=sqlfiles.sql_string(
+                config.secret(pg_security.password_env(config, pg_role))))
+            prepare_pg_run(config, pg_role, self.options.output_suffix)
 
     def statements(self, relative: str | Path) -> list[str]:
         """A SQL file of `paths.sql_dir`: a replay may run a changed copy of sql/ with the same job code.

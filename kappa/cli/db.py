@@ -26,7 +26,7 @@ def migrate(config: Config) -> int:
     from kappa.stack.postgres import connect
 
     with connect(config) as conn:
-        applied = apply_migrations(conn)
+        applied = apply_migrations(conn, config=config)
         seeded = reference.seed(config, conn)
     for migration in applied:
         click.echo(f"applied {migration.path.name}")

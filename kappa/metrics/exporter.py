@@ -275,7 +275,7 @@ def sources_for(config: Config, lag_reader: LagReader) -> dict[str, Callable[[],
     alert_latency = AlertLatency()
 
     def from_postgres() -> list[Metric]:
-        with connect(config) as conn:
+        with connect(config, role="monitor") as conn:  # read-only on the counted tables (kappa/pg_security.py)
             return [*postgres_families(conn), alert_latency.family(conn)]
 
     interval = float(config.metrics.scrape_interval_s)
