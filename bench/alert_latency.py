@@ -36,9 +36,9 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer  # noqa: E402
 from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
 
 from kappa import jobrunner, kafka_clients, outputs, reference  # noqa: E402
-from kappa.commands.demo import recreate_topic  # noqa: E402
 from kappa.config import Config, get_config  # noqa: E402
 from kappa.db import migrate  # noqa: E402
+from kappa.demo import recreate_topic  # noqa: E402
 from kappa.flinkenv import JobOptions  # noqa: E402
 from kappa.registry import client_conf, credentials  # noqa: E402
 from kappa.rules import service as rules  # noqa: E402

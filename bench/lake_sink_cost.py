@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jobs import aggregate  # noqa: E402
 from kappa import lake, outputs  # noqa: E402
-from kappa.commands.demo import recreate_topic  # noqa: E402
 from kappa.config import get_config  # noqa: E402
 from kappa.db import migrate  # noqa: E402
+from kappa.demo import recreate_topic  # noqa: E402
 from kappa.flinkenv import JobContext, JobOptions  # noqa: E402
 from kappa.lateness import allow_late_updates  # noqa: E402
 from kappa.simulate import SimulationSpec, simulate  # noqa: E402

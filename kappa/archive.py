@@ -25,8 +25,6 @@ Compaction (`kappa.archive_compact`) merges the small files of closed hour parti
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -81,13 +79,13 @@ class ArchiveWriter:
 
     # --- offsets ------------------------------------------------------------------------------
     def committed(self) -> dict[int, int]:
-        with connect(self.config) as conn:
+        with connect(self.config, role="archive") as conn:  # the manifest's tables only (kappa/pg_security.py)
             rows = conn.execute("SELECT kafka_partition, next_offset FROM archive_offsets WHERE topic = %s",
                                 (self.topic,)).fetchall()
         return {int(p): int(o) for p, o in rows}
 
     def _commit(self, partition: int, start: int, next_offset: int, files: list[ArchiveFile]) -> None:
-        with connect(self.config) as conn:
+        with connect(self.config, role="archive") as conn:
             manifest.commit_batch(conn, self.topic, partition, start, next_offset, files)
 
     def status(self) -> list[PartitionStatus]:
@@ -216,116 +214,3 @@ def duckdb_connection(config: Config, prefix: str = PREFIX, view: str = TELEMETR
                  f"hive_partitioning = true, union_by_name = true){latest}")
     return conn
 
-
-def _common(parser: argparse.ArgumentParser, topic_help: str = "default: the dataset's topic") -> None:
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default=TELEMETRY.name,
-                        help="telemetry (decoded raw readings, default) or aggregates (the 1-minute aggregates topic)")
-    parser.add_argument("--topic", help=topic_help)
-    parser.add_argument("--prefix", help="object key prefix in the bucket (default: the dataset's, "
-                        + ", ".join(f"{d.name}: {d.default_prefix}" for d in DATASETS.values()) + ")")
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    archive = subparsers.add_parser("archive", help="archive telemetry and aggregates to Parquet on S3 (exactly once)")
-    actions = archive.add_subparsers(dest="action", metavar="ACTION", required=True)
-    run = actions.add_parser("run", help="archive what is in the topic (--follow: keep going)")
-    _common(run)
-    run.add_argument("--batch", type=int, default=50_000, help="records per partition per batch (file)")
-    run.add_argument("--follow", action="store_true", help="keep archiving new records until interrupted")
-    run.set_defaults(func=_run)
-    compact = actions.add_parser("compact", help="merge the small files of closed hour partitions (crash-safe)")
-    _common(compact, topic_help="only files archived from this topic (default: every topic of the prefix)")
-    compact.add_argument("--min-age-hours", type=float, default=2.0,
-                         help="an hour partition is closed once its hour ended this long before the newest "
-                              "archived event time (capped at now); default 2")
-    compact.add_argument("--target-mb", type=float, default=128.0,
-                         help="files below this size are small; merged objects stay below it (default 128)")
-    compact.set_defaults(func=_compact)
-    status = actions.add_parser("status", help="per partition: archived offset and lag; live files per day")
-    _common(status)
-    status.add_argument("--partitions", action="store_true", help="one line per Hive partition, not per day")
-    status.set_defaults(func=_status)
-    query = subparsers.add_parser("query", help="run DuckDB SQL over the Parquet archive (view `telemetry`, "
-                                  "or `aggregates_1m` with --dataset aggregates), or with --lake over the "
-                                  "Iceberg archive (views telemetry, device_agg_1m, dead_letters)")
-    query.add_argument("sql", nargs="?", help="e.g. \"SELECT site_id, count(*) FROM telemetry GROUP BY 1\"")
-    query.add_argument("--dataset", choices=sorted(DATASETS), default=TELEMETRY.name)
-    query.add_argument("--prefix", help="object key prefix in the bucket (default: the dataset's)")
-    from kappa import lake_query
-
-    lake_query.add_arguments(query)
-    query.set_defaults(func=_query)
-
-
-def _dataset(args: argparse.Namespace) -> tuple[Dataset, str]:
-    dataset = DATASETS[args.dataset]
-    return dataset, args.prefix or dataset.default_prefix
-
-
-def _run(args: argparse.Namespace, config: Config) -> int:
-    dataset, prefix = _dataset(args)
-    writer = ArchiveWriter(config, args.topic, batch_records=args.batch, prefix=prefix, dataset=dataset)
-    try:
-        archived = writer.run(once=not args.follow, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    finally:
-        writer.close()
-    print(f"archived {archived} rows to s3://{config.s3.bucket}/{prefix}/")
-    return 0
-
-
-def _status(args: argparse.Namespace, config: Config) -> int:
-    dataset, prefix = _dataset(args)
-    writer = ArchiveWriter(config, args.topic, prefix=prefix, dataset=dataset)
-    try:
-        rows = writer.status()
-    finally:
-        writer.close()
-    print(f"topic {writer.topic}")
-    print(f"{'partition':>9} {'archived':>10} {'end':>10} {'lag':>8}")
-    for row in rows:
-        print(f"{row.partition:>9} {row.archived_offset:>10} {row.end_offset:>10} {row.lag:>8}")
-    with connect(config) as conn:
-        lines = manifest.summary(conn, prefix, by="partition" if args.partitions else "day")
-        replaced = manifest.replaced_count(conn, prefix)
-    label = "hive partition" if args.partitions else "day"
-    width = max([len(label)] + [len(line[0]) for line in lines])
-    print(f"\ns3://{config.s3.bucket}/{prefix}/ (live objects of the manifest)")
-    print(f"{label:<{width}} {'partitions':>10} {'files':>7} {'rows':>10} {'MB':>9}")
-    for key, partitions, files, count, size in lines:
-        print(f"{key:<{width}} {partitions:>10} {files:>7} {count:>10} {size / 2**20:>9.2f}")
-    totals = [sum(int(line[i]) for line in lines) for i in (1, 2, 3, 4)]
-    print(f"{'total':<{width}} {totals[0]:>10} {totals[1]:>7} {totals[2]:>10} {totals[3] / 2**20:>9.2f}")
-    if replaced:
-        print(f"{replaced} replaced object(s) not deleted yet (the next `kappa archive compact` deletes them)")
-    return 0
-
-
-def _compact(args: argparse.Namespace, config: Config) -> int:
-    from kappa.archive_compact import Compactor
-
-    _, prefix = _dataset(args)
-    compactor = Compactor(config, prefix, topic=args.topic, min_age_hours=args.min_age_hours,
-                          target_mb=args.target_mb, progress=lambda line: print(line, file=sys.stderr, flush=True))
-    result = compactor.run()
-    print(f"compacted {result.merged_files} files into {result.groups} ({result.rows} rows) under "
-          f"s3://{config.s3.bucket}/{prefix}/; deleted {result.deleted_replaced} replaced and "
-          f"{result.deleted_orphans} unregistered object(s) left by earlier runs")
-    return 0
-
-
-def _query(args: argparse.Namespace, config: Config) -> int:
-    if args.lake or args.as_of or args.snapshots:
-        from kappa import lake_query
-
-        return lake_query.run(args, config)
-    if not args.sql:
-        raise ArchiveError("give a SQL query")
-    dataset, prefix = _dataset(args)
-    conn = duckdb_connection(config, prefix, view=dataset.view)
-    result = conn.execute(args.sql)
-    names = [d[0] for d in result.description]
-    rows = result.fetchall()
-    print("\t".join(names))
-    for row in rows:
-        print("\t".join("" if v is None else str(v) for v in row))
-    return 0

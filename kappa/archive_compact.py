@@ -80,7 +80,7 @@ class Compactor:
 
     def run(self, now: datetime | None = None) -> CompactionResult:
         result = CompactionResult()
-        with connect(self.config) as conn:
+        with connect(self.config, role="archive") as conn:  # the manifest's tables only (kappa/pg_security.py)
             _lock(conn, self.prefix)
             result.deleted_replaced = self._delete_replaced(conn)
             result.deleted_orphans = self._delete_orphans(conn)

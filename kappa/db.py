@@ -14,20 +14,21 @@ that the TimescaleDB one can be checked without a TimescaleDB server (tests/time
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import psycopg
 from psycopg import sql
 
-from kappa.config import PROJECT_ROOT, Config
+if TYPE_CHECKING:
+    from kappa.config import Config
+
+from kappa.config import PROJECT_ROOT
 from kappa.errors import KappaError
-from kappa.stack.postgres import connect
 
 MIGRATIONS_DIR = PROJECT_ROOT / "db" / "migrations"
 _NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<flavour>timescale|postgres))?\.sql$")
@@ -132,8 +133,9 @@ def choose_flavour(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> F
     return "timescale" if timescale_available(conn) else "postgres"
 
 
-def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> list[Migration]:
-    """Apply pending migrations; returns the ones applied now."""
+def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR, config: Config | None = None) -> list[Migration]:
+    """Apply pending migrations; returns the ones applied now. With `config`, then grant the
+    least-privilege roles their tables and views (kappa/stack/pg_setup.py; idempotent)."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, name TEXT NOT NULL, "
         "checksum TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
@@ -153,6 +155,10 @@ def migrate(conn: psycopg.Connection, folder: Path = MIGRATIONS_DIR) -> list[Mig
         except psycopg.Error as exc:
             raise MigrationError(f"migration {migration.path.name} failed: {exc}") from exc
         done.append(migration)
+    if config is not None:
+        from kappa.stack.pg_setup import grant
+
+        grant(config, conn)
     return done
 
 
@@ -222,67 +228,3 @@ def retention(conn: psycopg.Connection, older_than: str, tables: tuple[str, ...]
         raise DbError(f"retention failed ({flavour}): {exc}") from exc
     return dropped
 
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    db = subparsers.add_parser("db", help="database migrations and upkeep")
-    actions = db.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("migrate", help="apply pending migrations from db/migrations/").set_defaults(func=_migrate)
-    actions.add_parser(
-        "refresh", help="refresh the hourly/daily rollups (continuous aggregates or materialized views)"
-    ).set_defaults(func=_refresh)
-    ret = actions.add_parser("retention", help="drop time-series chunks/partitions older than an interval")
-    ret.add_argument("--older-than", required=True, metavar="INTERVAL", help="PostgreSQL interval, e.g. '90 days'")
-    ret.add_argument(
-        "--table",
-        action="append",
-        choices=SERIES_TABLES,
-        help=f"table to trim (repeatable; default: {', '.join(SERIES_TABLES)})",
-    )
-    ret.set_defaults(func=_retention)
-    actions.add_parser("status", help="flavour, applied and pending migrations").set_defaults(func=_status)
-
-
-def _migrate(args: argparse.Namespace, config: Config) -> int:
-    from kappa import reference
-
-    with connect(config) as conn:
-        applied = migrate(conn)
-        seeded = reference.seed(config, conn)
-    for migration in applied:
-        print(f"applied {migration.path.name}")
-    if seeded:
-        print(seeded)
-    print(f"database {config.postgres.database} is up to date ({len(applied)} applied now)")
-    return 0
-
-
-def _refresh(args: argparse.Namespace, config: Config) -> int:
-    with connect(config) as conn:
-        flavour = refresh(conn)
-    print(f"refreshed {', '.join(ROLLUPS)} ({flavour})")
-    return 0
-
-
-def _retention(args: argparse.Namespace, config: Config) -> int:
-    tables = tuple(args.table) if args.table else SERIES_TABLES
-    with connect(config) as conn:
-        dropped = retention(conn, args.older_than, tables)
-    for line in dropped:
-        print(f"dropped {line}")
-    print(f"retention: {len(dropped)} chunk(s)/partition(s) older than {args.older_than} dropped")
-    return 0
-
-
-def _status(args: argparse.Namespace, config: Config) -> int:
-    with connect(config) as conn:
-        st = status(conn)
-    print(
-        f"database {config.postgres.database}: flavour {st.flavour} (timescaledb available: {st.timescale_available})"
-    )
-    for a in st.applied:
-        mark = " CHANGED since applied" if a.version in st.changed else " (no file)" if a.version in st.unknown else ""
-        print(f"  {a.version:04d} {a.name:<24} {a.checksum} {a.applied_at:%Y-%m-%d %H:%M:%S%z}{mark}")
-    for m in st.pending:
-        print(f"  {m.version:04d} {m.name:<24} pending ({m.path.name})")
-    print(f"{len(st.applied)} applied, {len(st.pending)} pending")
-    return 1 if st.changed else 0

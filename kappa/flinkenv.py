@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kappa import kafka_security, sqlfiles
+from kappa import bounded, kafka_security, pg_security, sqlfiles
 from kappa.config import Config
 from kappa.jars import flink_lib_classpath, pipeline_jars_value
 from kappa.stack import flink_ha
@@ -39,6 +39,9 @@ class JobOptions:
     # False: the job leaves out its Iceberg archive inserts (sql/archive). For tests that do not read the
     # archive: its commits at every checkpoint dominate a small run's time (bench/lake_sink_cost.py)
     lake: bool = True
+    # more Flink options for this run, over the project's (benches: the cluster's metrics reporter in a
+    # local MiniCluster, bench/reporter_overhead.py)
+    flink: dict[str, str] = field(default_factory=dict)
 
 
 def restart_settings(config: Config) -> dict[str, str]:
@@ -74,6 +77,7 @@ def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
         "table.local-time-zone": "UTC",
+        **options.flink,
     }
 
 
@@ -153,10 +157,20 @@ class JobContext:
         role = kafka_security.job_role(job_name)
         self.params = self.params.with_values(
             kafka_security=kafka_security.flink_options(config, role, self.options.with_secrets))
+        # A bounded run's Kafka sources, each with the end offsets it reads (kappa.bounded): the runner
+        # commits them for the sources' groups once the job has finished
+        self.bounded_reads: list[bounded.BoundedRead] = []
+        # ... and its own PostgreSQL role, granted its output tables with this run's suffix (kappa/pg_security.py)
+        pg_role = pg_security.job_role(job_name)
+        self.params = self.params.with_values(pg_user=pg_security.user(config, pg_role))
         if self.options.with_secrets:
             from kappa.stack.kafka_setup import prepare_run
+            from kappa.stack.pg_setup import prepare_run as prepare_pg_run
 
             prepare_run(config, role, self.params)
+            self.params = self.params.with_values(pg_password=sqlfiles.sql_string(
+                config.secret(pg_security.password_env(config, pg_role))))
+            prepare_pg_run(config, pg_role, self.options.output_suffix)
 
     def statements(self, relative: str | Path) -> list[str]:
         """A SQL file of `paths.sql_dir`: a replay may run a changed copy of sql/ with the same job code.
@@ -164,12 +178,20 @@ class JobContext:
         Topics are not auto-created: the topic of every Kafka table a file declares is created here
         if missing (runs without a principal of their own, such as benches, have no list of outputs)."""
         statements = sqlfiles.load(relative, self.params, sql_dir=self.config.sql_dir)
+        if self.options.bounded and self.options.with_secrets:
+            statements = [self._pin_bounded_ends(s) for s in statements]
         topics = [m.group(1) for s in statements if _KAFKA_CONNECTOR.search(s) for m in [_TOPIC.search(s)] if m]
         if topics and self.options.with_secrets:
             from kappa.stack.kafka_setup import ensure_topics
 
             ensure_topics(self.config, topics)
         return statements
+
+    def _pin_bounded_ends(self, statement: str) -> str:
+        pinned, read = bounded.pin_ends(self.config, statement)
+        if read is not None:
+            self.bounded_reads.append(read)
+        return pinned
 
     def execute_file(self, relative: str | Path) -> None:
         """Run DDL (CREATE TABLE / VIEW / FUNCTION) statements of a SQL file."""

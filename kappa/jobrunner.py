@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from kappa import bounded
 from kappa.config import PROJECT_ROOT, Config, get_config
 from kappa.errors import KappaError
 from kappa.flinkenv import JobContext, JobOptions
@@ -58,6 +59,11 @@ def execute(build: BuildFn, config: Config, options: JobOptions, wait: bool) -> 
     result = build(ctx).execute()
     if wait:
         result.wait()
+        bounded.commit(config, ctx.bounded_reads)
+    elif ctx.bounded_reads:  # detached: committed by whoever sees the job FINISHED (wait_for_state)
+        client = result.get_job_client()
+        if client is not None:
+            bounded.save(config, str(client.get_job_id()), ctx.bounded_reads)
     return result
 
 
@@ -202,6 +208,8 @@ def wait_for_state(config: Config, job_id: str, states: set[str], timeout_s: flo
             progress(state)
         last = state
         if state in states:
+            if state == "FINISHED":  # a bounded run: its groups end where it read (kappa.bounded)
+                bounded.commit_saved(config, job_id)
             return state
         if state in ("FAILED", "CANCELED") and state not in states:
             exceptions = _rest(config, "GET", f"/jobs/{job_id}/exceptions")

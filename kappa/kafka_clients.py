@@ -8,6 +8,8 @@ principal), so pointing the project at another cluster is a change of configurat
 from __future__ import annotations
 
 import logging
+import threading
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
@@ -22,10 +24,42 @@ _Logger = Any  # logging.Logger | None
 _Role = Any  # str: a role of kappa.kafka_security.PRINCIPALS, or ADMIN
 
 
+CLIENT_LOG = "kafka-clients.log"
+_loggers: dict[Path, logging.Logger] = {}
+_lock = threading.Lock()
+
+
+def client_log_path(config: Config) -> Path:
+    return config.data_dir / "logs" / CLIENT_LOG
+
+
+def file_logger(config: Config) -> logging.Logger:
+    """The logger of librdkafka's lines for clients without their own: a file, never the terminal
+    (it does not propagate to the root logger)."""
+    path = client_log_path(config)
+    with _lock:
+        logger = _loggers.get(path)
+        if logger is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            logger = logging.getLogger(f"kappa.librdkafka.{len(_loggers)}")
+            logger.propagate = False
+            logger.setLevel(logging.DEBUG)
+            handler = logging.FileHandler(path, delay=True)
+            handler.setFormatter(logging.Formatter("%(asctime)s pid %(process)d %(levelname)s %(message)s"))
+            logger.addHandler(handler)
+            _loggers[path] = logger
+    return logger
+
+
+def client_logger(config: Config, logger: logging.Logger | None) -> logging.Logger:
+    """`logger` if a handler of its own or of an ancestor takes its records, else the file logger."""
+    return logger if logger is not None and logger.hasHandlers() else file_logger(config)
+
+
 def _base(config: Config, logger: logging.Logger | None, role: str) -> dict[str, Any]:
     conf = client_settings(config, role)
-    if logger is not None:  # librdkafka's own log lines go to this logger, not to stderr
-        conf["logger"] = logger
+    # librdkafka's own log lines go to this logger (delivered when the client polls), not to stderr
+    conf["logger"] = client_logger(config, logger)
     return conf
 
 

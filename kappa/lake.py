@@ -83,8 +83,10 @@ def catalog(config: Config) -> SqlCatalog:
     """pyiceberg's view of the same JDBC catalog the jobs write through."""
     from pyiceberg.catalog.sql import SqlCatalog
 
-    pg, s3 = config.postgres, config.s3
-    uri = (f"postgresql+psycopg://{pg.user}:{config.secret(pg.password_env)}@{pg.host}:{pg.port}/{pg.database}")
+    from kappa import pg_security
+
+    s3 = config.s3
+    uri = pg_security.sqlalchemy_url(config, "lake")  # the catalog's own role and schema, TLS verified
     return SqlCatalog(config.lake.catalog, uri=uri, warehouse=warehouse(config), **{
         "s3.endpoint": s3.endpoint, "s3.path-style-access": "true", "s3.region": s3.region,
         "s3.access-key-id": config.secret(s3.access_key_env),

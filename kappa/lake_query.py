@@ -1,5 +1,5 @@
-"""Reading the Iceberg archive: DuckDB over the tables' current metadata (or an older snapshot), and
-`kappa query`.
+"""Reading the Iceberg archive: DuckDB over the tables' current metadata (or an older snapshot), for
+`kappa query --lake`.
 
 DuckDB's iceberg extension reads a table from its metadata file; the catalog (pyiceberg's SqlCatalog on
 the same JDBC tables) says which file is current. The extensions ship in PyPI wheels and are loaded
@@ -10,7 +10,6 @@ windows with equality deletes, which pyiceberg 0.12 does not read (DuckDB does).
 
 from __future__ import annotations
 
-import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -112,31 +111,3 @@ def snapshots(config: Config, suffix: str = "") -> list[tuple[str, int, str, str
             rows.append((spec.name, int(snap.snapshot_id), when, str(snap.summary.operation if snap.summary else "")))
     return sorted(rows, key=lambda r: r[2])
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`kappa query` options of the Iceberg archive."""
-    parser.add_argument("--lake", action="store_true",
-                        help="query the Iceberg archive (views telemetry, device_agg_1m, dead_letters)")
-    parser.add_argument("--as-of", help="Iceberg time travel: a snapshot id, or a time (ISO 8601, naive = UTC)")
-    parser.add_argument("--suffix", default="", help="Iceberg: a replayed version's tables, e.g. _v2")
-    parser.add_argument("--snapshots", action="store_true", help="Iceberg: list the tables' snapshots")
-
-
-def run(args: argparse.Namespace, config: Config) -> int:
-    """`kappa query --lake`: SQL over the Iceberg archive, as of now or an older snapshot."""
-    if args.snapshots:
-        catalog = lake.catalog(config)
-        for spec in ALL_TABLES:  # what DuckDB's iceberg_scan() reads (README: an analyst's session)
-            if catalog.table_exists(spec.identifier(config, args.suffix)):
-                print(f"# {spec.name}: {catalog.load_table(spec.identifier(config, args.suffix)).metadata_location}")
-        print("table\tsnapshot_id\tcommitted_at\toperation")
-        for row in snapshots(config, args.suffix):
-            print("\t".join(str(v) for v in row))
-        return 0
-    if not args.sql:
-        raise LakeQueryError("give a SQL query (or --snapshots)")
-    result = duckdb_connection(config, args.suffix, args.as_of).execute(args.sql)
-    print("\t".join(d[0] for d in result.description or []))
-    for row in result.fetchall():
-        print("\t".join("" if v is None else str(v) for v in row))
-    return 0

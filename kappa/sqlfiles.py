@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kappa import kafka_security
+from kappa import kafka_security, pg_security
 from kappa.config import PROJECT_ROOT, Config
 from kappa.errors import KappaError
 from kappa.registry import credentials
@@ -53,8 +53,10 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "rules_topic": kafka.rules_topic,
         "devices_topic": kafka.devices_topic,
         "group_prefix": job.group_prefix,
-        "jdbc_url": pg.jdbc_url,
+        # TLS verified against the CA (kappa/pg_security.py); JobContext sets the job's own role
+        "jdbc_url": pg_security.jdbc_url(config),
         "pg_user": pg.user,
+        "lake_pg_user": pg_security.user(config, "lake"),  # the Iceberg JDBC catalog's own role
         "registry_url": config.registry.url,
         "s3_endpoint": config.s3.endpoint,
         "s3_bucket": config.s3.bucket,
@@ -86,8 +88,10 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
     # The Kafka connector's security options (kappa/kafka_security.py), each followed by a comma; they
     # name the principal's mode-600 JAAS file, never the password. JobContext sets the job's own.
     values["kafka_security"] = kafka_security.flink_options(config, kafka_security.ADMIN, include_secrets)
-    secrets = {"pg_password", "registry_user_info", "s3_access_key", "s3_secret_key"}
+    secrets = {"pg_password", "lake_pg_password", "registry_user_info", "s3_access_key", "s3_secret_key"}
     values["pg_password"] = sql_string(config.secret(pg.password_env)) if include_secrets else MASK
+    values["lake_pg_password"] = (sql_string(config.secret(pg_security.password_env(config, "lake")))
+                                  if include_secrets else MASK)
     # avro-confluent sinks: 'basic-auth.user-info' (the registry's auth is always on)
     values["registry_user_info"] = sql_string(":".join(credentials(config))) if include_secrets else MASK
     values["s3_access_key"] = sql_string(config.secret(s3.access_key_env)) if include_secrets else MASK

@@ -45,6 +45,6 @@ def migrated(stack: Config) -> Config:
     from kappa.stack.postgres import connect
 
     with connect(stack) as conn:
-        migrate(conn)
+        migrate(conn, config=stack)
         reference.seed(stack, conn)
     return stack

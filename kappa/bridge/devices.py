@@ -38,7 +38,7 @@ def registry_loader(config: Config) -> Loader:
         from kappa.devices.store import active_device_ids  # the registry's own query
         from kappa.stack.postgres import connect
 
-        with connect(config) as conn:
+        with connect(config, role="bridge") as conn:  # SELECT on devices only (kappa/pg_security.py)
             return set(active_device_ids(conn))
 
     return load

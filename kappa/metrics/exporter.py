@@ -140,6 +140,33 @@ def postgres_families(conn: psycopg.Connection) -> list[Metric]:
     return families
 
 
+def lake_families(commits: Iterable[tuple[str, int | None]]) -> list[Metric]:
+    """(table, its current snapshot's commit time in ms, None before the first) -> the commit-age gauge."""
+    family = _gauge(names.LAKE_LAST_COMMIT)
+    for table, committed_ms in commits:
+        if committed_ms is not None:
+            family.add_metric([table], committed_ms / 1000.0)
+    return [family]
+
+
+def lake_commits(config: Config) -> list[tuple[str, int | None]]:
+    """Every table of the archive's namespace (live and replay versions) with its last commit time."""
+    from pyiceberg.exceptions import NoSuchNamespaceError
+
+    from kappa import lake
+
+    catalog = lake.catalog(config)
+    try:
+        identifiers = catalog.list_tables(config.lake.namespace)
+    except NoSuchNamespaceError:  # no job has written the archive yet
+        return []
+    found = []
+    for identifier in identifiers:
+        snapshot = catalog.load_table(identifier).current_snapshot()
+        found.append((identifier[-1], snapshot.timestamp_ms if snapshot else None))
+    return found
+
+
 def bridge_families(status_dir: Path) -> list[Metric]:
     families = {m.name: _gauge(m) for m in (names.BRIDGE_UP, names.BRIDGE_BACKLOG, names.BRIDGE_OLDEST_UNACKED,
                                              names.BRIDGE_FORWARDED, names.BRIDGE_DEAD_LETTERED)}
@@ -248,13 +275,17 @@ def sources_for(config: Config, lag_reader: LagReader) -> dict[str, Callable[[],
     alert_latency = AlertLatency()
 
     def from_postgres() -> list[Metric]:
-        with connect(config) as conn:
+        with connect(config, role="monitor") as conn:  # read-only on the counted tables (kappa/pg_security.py)
             return [*postgres_families(conn), alert_latency.family(conn)]
 
     interval = float(config.metrics.scrape_interval_s)
     refreshed = Refreshed(lag, interval_s=interval, max_age_s=max(60.0, 6 * interval)).start()
+    # the archive's snapshots are read from object storage: every 30 s at most, off the scrape's path
+    lake_refreshed = Refreshed(lambda: lake_families(lake_commits(config)), interval_s=max(30.0, interval),
+                               max_age_s=180.0).start()
     return {
         "kafka": refreshed.latest,
+        "lake": lake_refreshed.latest,
         "postgres": from_postgres,
         "bridge": lambda: bridge_families(bridge_status.status_file(config).parent),
     }

@@ -374,15 +374,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def dsn(config: Config) -> str:
-    """libpq connection string of the project database, password from the configured secret."""
+    """libpq connection string of the project database as the registry's own role (its schema only),
+    TLS verified (kappa/pg_security.py); password from the configured secret."""
+    from kappa import pg_security
+
     pg = config.postgres
     return make_conninfo(
         host=pg.host,
         port=pg.port,
         dbname=pg.database,
-        user=pg.user,
-        password=config.secret(pg.password_env),
+        user=pg_security.user(config, "registry"),
+        password=config.secret(pg_security.password_env(config, "registry")),
         application_name="kappa-registry",
+        **pg_security.libpq_params(config),
     )
 
 

@@ -11,7 +11,8 @@ unbounded, on the cluster. The command returns once the job has caught up with t
 captured at start (state `following`) and leaves it running as the version's live job.
 
 Modules: offsets (ranges, Kafka), versions (the replay_versions registry), watch (job health and
-progress lines), runner (running and watching the job), compare, promote (promote and drop), cli.
+progress lines), runner (running and watching the job), compare, promote (promote and drop); its commands are in
+kappa.cli.replay.
 """
 
 from kappa.errors import KappaError

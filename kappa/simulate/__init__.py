@@ -1,6 +1,5 @@
 """Deterministic fleet simulator: telemetry with planted anomalies and injected faults (`kappa simulate`)."""
 
-from kappa.simulate.cli import add_parser, run, spec_from_args
 from kappa.simulate.encoding import register_schema
 from kappa.simulate.model import (
     DEFAULT_START,
@@ -21,6 +20,6 @@ from kappa.simulate.produce import simulate
 
 __all__ = [
     "DEFAULT_START", "FAR_FUTURE_MS", "LOW_BATTERY_PCT", "MALFORMED_KINDS", "OVERHEAT_C", "SCHEMA_DIR", "SILENCE_S",
-    "VIBRATION_SPIKE_MM_S", "Category", "Manifest", "ProducedRecord", "SimulationSpec", "add_parser",
-    "parse_time_ms", "register_schema", "run", "simulate", "spec_from_args",
+    "VIBRATION_SPIKE_MM_S", "Category", "Manifest", "ProducedRecord", "SimulationSpec",
+    "parse_time_ms", "register_schema", "simulate",
 ]

@@ -139,6 +139,22 @@ def prepare_layout(config: Config) -> Path:
     return base
 
 
+def reporter_settings(config: Config) -> dict[str, str]:
+    """The Pushgateway reporter of deploy/flink/config.yaml as flat Flink options, for a local MiniCluster
+    that should report like the cluster (bench/reporter_overhead.py); a unit test keeps the two equal."""
+    prefix = "metrics.reporter.promgateway."
+    return {
+        "metrics.reporters": "promgateway",
+        prefix + "factory.class": "org.apache.flink.metrics.prometheus.PrometheusPushGatewayReporterFactory",
+        prefix + "hostUrl": config.metrics.pushgateway_url,
+        prefix + "jobName": "kappa-flink",
+        prefix + "randomJobNameSuffix": "true",
+        prefix + "deleteOnShutdown": "true",
+        prefix + "groupingKey": f"profile={config.profile}",
+        prefix + "interval": f"{config.metrics.scrape_interval_s} SECONDS",
+    }
+
+
 def query_ports(data_port: int) -> str:
     """The metrics query service's port range of the TaskManager whose data port is `data_port`."""
     return f"{data_port + 1}-{data_port + 4}"

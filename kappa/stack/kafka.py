@@ -10,11 +10,10 @@ import uuid
 from pathlib import Path
 from string import Template
 
-from kappa import kafka_clients, kafka_security
+from kappa import kafka_security
 from kappa.config import PROJECT_ROOT
 from kappa.jars import kafka_broker_classpath
 from kappa.private_files import write_private
-from kappa.stack import kafka_setup
 from kappa.stack.base import Service
 from kappa.stack.mosquitto import tls_files
 from kappa.stack.mqtt_tls import ensure_tls, issue_server_cert
@@ -158,11 +157,15 @@ class KafkaService(Service):
         )
 
     def after_ready(self) -> None:
+        from kappa.stack import kafka_setup  # confluent_kafka, imported when the stack starts
+
         kafka_setup.apply(self.config)
         if self.config.kafka.secure:  # for Kafka's own CLI tools: `--command-config <this file>`
             write_private(self.data_dir / "admin-client.properties", kafka_security.java_client_properties(self.config))
 
     def ready(self) -> bool:
+        from kappa import kafka_clients  # as above: not for `kappa stack status`
+
         # log_level 0: the probe's "connection refused" while the broker starts is expected, not news
         admin = kafka_clients.admin(self.config, None, **{"socket.timeout.ms": 3000, "log_level": 0})
         metadata = admin.list_topics(timeout=3)

@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from kappa import kafka_security
+from kappa import kafka_security, pg_security
 from kappa.config import LOCAL_SECRETS_FILE, Config, read_env_file
 from kappa.errors import UnknownService
 from kappa.private_files import write_private
@@ -72,6 +72,8 @@ def ensure_local_secrets(config: Config) -> None:
         # one SCRAM password per Kafka principal (kappa/kafka_security.py), the admin's included
         **{kafka_security.password_env(config, role): lambda: secrets.token_urlsafe(24)
            for role in kafka_security.all_roles()},
+        # one password per least-privilege PostgreSQL role (kappa/pg_security.py)
+        **{pg_security.password_env(config, role): lambda: secrets.token_urlsafe(24) for role in pg_security.ROLES},
     }
     missing = {name: make() for name, make in wanted.items() if name not in existing}
     if missing:

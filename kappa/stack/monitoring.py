@@ -95,12 +95,16 @@ class PostgresExporterService(_MetricsService):
         return [self.config.metrics.postgres_exporter_port]
 
     def _launch(self) -> None:
+        from kappa import pg_security
+
         pg = self.config.postgres
         password_file = self.data_dir / "password"  # the exporter reads it; never on a command line
-        write_private(password_file, self.config.secret(pg.password_env))
+        # the monitor role (pg_monitor), over TLS verified against the CA (kappa/pg_security.py)
+        write_private(password_file, self.config.secret(pg_security.password_env(self.config, "monitor")))
         env = dict(os.environ)
-        env.update(DATA_SOURCE_URI=f"{pg.host}:{pg.port}/{pg.database}?sslmode=disable",
-                   DATA_SOURCE_USER=pg.user, DATA_SOURCE_PASS_FILE=str(password_file))
+        env.update(DATA_SOURCE_URI=f"{pg.host}:{pg.port}/{pg.database}?{pg_security.ssl_query(self.config)}",
+                   DATA_SOURCE_USER=pg_security.user(self.config, "monitor"),
+                   DATA_SOURCE_PASS_FILE=str(password_file))
         self.process.start(["prometheus-postgres-exporter", f"--web.listen-address={self.host}:{self.ports[0]}",
                             "--log.level=warn"], env=env, cwd=self.data_dir)
 

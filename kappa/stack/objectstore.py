@@ -11,18 +11,24 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
-from pyarrow import fs as pafs
 
 from kappa.config import Config
 from kappa.private_files import write_private
 from kappa.stack.base import Service
 from kappa.stack.process import ServiceError
 
+if TYPE_CHECKING:
+    from pyarrow import fs as pafs
+
 
 def s3_filesystem(config: Config) -> pafs.S3FileSystem:
-    """A pyarrow S3 filesystem for the configured endpoint and credentials."""
+    """A pyarrow S3 filesystem for the configured endpoint and credentials (pyarrow imported here, on first
+    use: `kappa stack status` must not load it)."""
+    from pyarrow import fs as pafs
+
     s3 = config.s3
     return pafs.S3FileSystem(
         access_key=config.secret(s3.access_key_env),
@@ -106,11 +112,15 @@ class ObjectStoreService(Service):
     def ready(self) -> bool:
         # Any HTTP answer from the S3 port, then a real authenticated listing.
         requests.get(self.config.s3.endpoint, timeout=2)
+        from pyarrow import fs as pafs
+
         s3_filesystem(self.config).get_file_info(pafs.FileSelector("", recursive=False))
         return True
 
     def after_ready(self) -> None:
         """Create the project's bucket (idempotent)."""
+        from pyarrow import fs as pafs
+
         filesystem = s3_filesystem(self.config)
         bucket = self.config.s3.bucket
         if filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:

@@ -1,12 +1,13 @@
--- The archive's Iceberg catalog (kappa.lake): Iceberg's JDBC catalog in the project's PostgreSQL,
+-- The archive's Iceberg catalog (kappa.lake): Iceberg's JDBC catalog in the project's PostgreSQL (its own
+-- role and schema, TLS verified: kappa/pg_security.py),
 -- data and metadata files on the stack's S3 (path-style, as SeaweedFS serves them). The tables exist
 -- before the job plans (kappa.lake.ensure_tables: hidden partitions need Iceberg's API, not Flink DDL).
 CREATE CATALOG `${lake_catalog}` WITH (
   'type' = 'iceberg',
   'catalog-impl' = 'org.apache.iceberg.jdbc.JdbcCatalog',
   'uri' = '${jdbc_url}',
-  'jdbc.user' = '${pg_user}',
-  'jdbc.password' = '${pg_password}',
+  'jdbc.user' = '${lake_pg_user}',
+  'jdbc.password' = '${lake_pg_password}',
   'warehouse' = '${lake_warehouse}',
   'io-impl' = 'org.apache.iceberg.aws.s3.S3FileIO',
   's3.endpoint' = '${s3_endpoint}',

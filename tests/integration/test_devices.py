@@ -136,7 +136,7 @@ def test_import_csv_registers_every_device(migrated: Config, tmp_path: Path) -> 
         (("devices", "add", "d1", "--site", "s", "--type", "t", "--installed-at", "soon"),
          "error: invalid installed_at 'soon'"),
         (("devices", "import", "/nonexistent/fleet.csv"), "error: cannot read /nonexistent/fleet.csv"),
-        (("devices", "add", "d1", "--type", "t"), "the following arguments are required: --site"),
+        (("devices", "add", "d1", "--type", "t"), "error: Missing option '--site'"),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line(migrated: Config, args: tuple[str, ...], message: str) -> None:

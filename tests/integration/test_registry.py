@@ -403,14 +403,9 @@ def test_basic_auth(stack: Config) -> None:
 
 # ---- the `kappa schema` CLI ------------------------------------------------------------------------
 def run_schema_cli(stack: Config, *argv: str) -> int:
-    import argparse
+    from kappa.cli import main
 
-    from kappa import schema_cli
-
-    parser = argparse.ArgumentParser()
-    schema_cli.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["schema", *argv])
-    return int(args.func(args, stack))
+    return main(["--profile", stack.profile, "schema", *argv])
 
 
 def test_schema_cli_check_register_diff(

@@ -9,9 +9,10 @@ from datetime import UTC
 import pytest
 import requests
 
-from kappa import cli, jobrunner, smoke
+from kappa import cli, jobrunner, kafka_clients, smoke
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
+from kappa.replay.offsets import capture_range, committed_offsets
 from kappa.stack.postgres import connect
 from tests.integration.secrets_support import leaks
 
@@ -60,8 +61,36 @@ def test_smoke_job_on_standalone_cluster_matches_python(migrated: Config, capsys
     assert "job smoke: FINISHED" in out
     assert jobrunner.job_state(migrated, job_id) == "FINISHED"
     _assert_equal(_windows(migrated, table), expected)
+    # its group ends where the run read (kappa.bounded: the runner commits the ends it pinned)
+    ends = capture_range(migrated, topic).end
+    assert sum(ends.values()) >= 3000  # the records, and the commit markers of smoke.produce's transactions
+    assert committed_offsets(migrated, f"{migrated.job.group_prefix}-smoke", topic, sorted(ends)) == ends
     # after a job ran on the cluster: no generated secret in any log, process argv or Flink REST reply
     assert leaks(migrated, job_id) == []
+
+
+@pytest.mark.cluster
+def test_submit_wait_exits_1_with_the_exception_of_a_failed_job(
+        migrated: Config, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kappa submit smoke --bounded --wait` on a topic with a record the JSON format cannot parse: the job
+    fails once its restarts are used up, and the command exits 1 with the job's exception."""
+    topic, _, _ = _prepare(migrated, "fails", 20)
+    producer = kafka_clients.producer(migrated)
+    producer.produce(topic, b"{not json")
+    assert producer.flush(30) == 0
+    # the job's restart strategy cut short (flinkenv.restart_settings): the default waits 10 s per failure
+    monkeypatch.setenv("KAPPA_JOB__RESTART_MAX_FAILURES", "1")
+    monkeypatch.setenv("KAPPA_JOB__RESTART_DELAY_S", "1")
+    code = cli.main(["submit", "smoke", "--bounded", "--wait", "--timeout", "300", "--output-suffix", "_fails",
+                     "--set", f"smoke_topic={topic}"])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    job_id = out.split("job id ", 1)[1].split()[0]
+    assert "job smoke: FAILED" in out
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: job smoke ({job_id}) ended FAILED: "), err
+    assert "no exception recorded" not in last and "json" in last.lower(), last
+    assert jobrunner.job_state(migrated, job_id) == "FAILED"
 
 
 def test_flink_refuses_jar_uploads(stack: Config) -> None:

@@ -23,7 +23,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
         monkeypatch.setenv(f"KAPPA_KAFKA_{'' if role == 'admin' else role.upper() + '_'}PASSWORD", PASSWORD)
     monkeypatch.setenv("KAPPA_PG_PASSWORD", "unused")
     monkeypatch.setenv("KAPPA_REGISTRY_PASSWORD", "unused")
-    for name in ("KAPPA_S3_ACCESS_KEY", "KAPPA_S3_SECRET_KEY"):  # every SQL placeholder can be filled
+    for name in ("KAPPA_S3_ACCESS_KEY", "KAPPA_S3_SECRET_KEY", "KAPPA_PG_LAKE_PASSWORD"):  # every placeholder filled
         monkeypatch.setenv(name, "unused")
     return load_config("test", environ={"KAPPA_PATHS__DATA_DIR": str(tmp_path)})
 

@@ -208,3 +208,11 @@ def test_a_running_job_owns_its_reference_groups_too() -> None:
     groups = running_job_groups(config, lambda _url: overview)
     prefix = config.job.group_prefix
     assert groups == {f"{prefix}-alerts", f"{prefix}-alerts-rules", f"{prefix}-alerts-devices"}
+
+
+def test_lake_commit_age_per_table_and_nothing_before_a_tables_first_commit() -> None:
+    from kappa.metrics.exporter import lake_families
+
+    (family,) = lake_families([("telemetry", 1_700_000_000_500), ("device_agg_1m_v2", None)])
+    assert family.name == "kappa_lake_last_commit_timestamp_seconds"
+    assert [(s.labels, s.value) for s in family.samples] == [({"table": "telemetry"}, 1_700_000_000.5)]

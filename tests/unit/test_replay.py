@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 
-from kappa.replay import ReplayError, cli, compare, offsets, promote, runner, versions, watch
+from kappa.cli import replay as cli
+from kappa.replay import ReplayError, compare, offsets, promote, runner, versions, watch
 
 pytestmark = pytest.mark.unit
 
@@ -174,14 +176,13 @@ def test_follow_needs_the_cluster() -> None:
 
 
 def test_follow_flag_parses_and_drop_has_cancel_job() -> None:
-    import argparse
+    def params(command: click.Command, argv: list[str]) -> dict[str, object]:
+        return command.make_context(command.name or "", argv).params
 
-    parser = argparse.ArgumentParser()
-    cli.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["replay", "run", "aggregate", "--as", "v2", "--follow"])
-    assert args.follow and not args.cluster  # --follow implies the cluster in _cmd_run
-    assert not parser.parse_args(["replay", "drop", "aggregate", "v2"]).cancel_job
-    assert parser.parse_args(["replay", "drop", "aggregate", "v2", "--cancel-job"]).cancel_job
+    args = params(cli.run, ["aggregate", "--as", "v2", "--follow"])
+    assert args["follow"] and not args["cluster"]  # --follow implies the cluster in `kappa replay run`
+    assert not params(cli.drop, ["aggregate", "v2"])["cancel_job"]
+    assert params(cli.drop, ["aggregate", "v2", "--cancel-job"])["cancel_job"]
 
 
 def test_a_version_follows_when_it_has_a_job() -> None:
@@ -249,14 +250,6 @@ def test_compare_without_a_range_column_compares_every_row() -> None:
 
 
 def test_run_refuses_set_without_a_value() -> None:
-    import argparse
-
-    from kappa.config import load_config
-
-    parser = argparse.ArgumentParser()
-    cli.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["replay", "run", "alerts", "--as", "v2", "--set", "watermark_delay_s",
-                              "--max-restarts", "2"])
-    assert args.max_restarts == 2
-    with pytest.raises(ReplayError, match="NAME=VALUE"):
-        args.func(args, load_config(profile="local", environ={}))
+    assert cli.run.make_context("run", ["alerts", "--as", "v2", "--max-restarts", "2"]).params["max_restarts"] == 2
+    with pytest.raises(click.BadParameter, match="NAME=VALUE"):
+        cli.run.make_context("run", ["alerts", "--as", "v2", "--set", "watermark_delay_s"])

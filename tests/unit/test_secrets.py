@@ -61,7 +61,8 @@ def test_pg_password_is_escaped_in_flink_ddl(tmp_path: Path, monkeypatch: pytest
                                               password: str) -> None:
     monkeypatch.setenv("KAPPA_PG_PASSWORD", password)
     monkeypatch.setenv("KAPPA_REGISTRY_PASSWORD", "unused")
-    _other_secrets(monkeypatch, "KAPPA_S3_ACCESS_KEY", "KAPPA_S3_SECRET_KEY", "KAPPA_KAFKA_PASSWORD")
+    _other_secrets(monkeypatch, "KAPPA_S3_ACCESS_KEY", "KAPPA_S3_SECRET_KEY", "KAPPA_KAFKA_PASSWORD",
+                   "KAPPA_PG_LAKE_PASSWORD")
     config = load_config("test", environ={"KAPPA_PATHS__DATA_DIR": str(tmp_path)})
     params = sqlfiles.params_from_config(config)
     statement = next(s for s in sqlfiles.load("aggregates/sinks.sql", params) if "'password'" in s)
@@ -77,7 +78,8 @@ def test_registry_credentials_always_on_and_masked_in_printable_sql(tmp_path: Pa
     monkeypatch.delenv("KAPPA_REGISTRY_USER", raising=False)
     monkeypatch.setenv("KAPPA_REGISTRY_PASSWORD", "p'w")
     monkeypatch.setenv("KAPPA_PG_PASSWORD", "unused")
-    _other_secrets(monkeypatch, "KAPPA_S3_ACCESS_KEY", "KAPPA_S3_SECRET_KEY", "KAPPA_KAFKA_PASSWORD")
+    _other_secrets(monkeypatch, "KAPPA_S3_ACCESS_KEY", "KAPPA_S3_SECRET_KEY", "KAPPA_KAFKA_PASSWORD",
+                   "KAPPA_PG_LAKE_PASSWORD")
     config = load_config("test", environ={"KAPPA_PATHS__DATA_DIR": str(tmp_path)})
     params = sqlfiles.params_from_config(config)
     assert params.values["registry_user_info"] == f"{config.registry.user}:p''w"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections import Counter, defaultdict
@@ -20,7 +19,6 @@ from kappa.simulate import (
     Manifest,
     ProducedRecord,
     SimulationSpec,
-    add_parser,
     simulate,
 )
 from udfs.avro_decoder import AvroDecoder
@@ -255,11 +253,13 @@ def test_invalid_spec_is_rejected(config: Config) -> None:
 def test_cli_dry_run_writes_the_manifest(
     config: Config, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    parser = argparse.ArgumentParser(prog="kappa")
-    add_parser(parser.add_subparsers(dest="command"))
+    from kappa.cli import main
+
     path = tmp_path / "m.json"
-    args = parser.parse_args(
+    code = main(
         [
+            "--profile",
+            config.profile,
             "simulate",
             "--devices",
             "5",
@@ -278,7 +278,7 @@ def test_cli_dry_run_writes_the_manifest(
             str(path),
         ]
     )
-    assert args.func(args, config) == 0
+    assert code == 0
     data = json.loads(path.read_text())
     assert data["dry_run"] and data["spec"]["readings_per_device"] == 120
     assert data["counts"]["malformed"] == len(MALFORMED_KINDS)

@@ -47,10 +47,11 @@ def test_load_reads_the_given_sql_dir(tmp_path: Path) -> None:
 
 
 def test_job_context_reads_the_configured_sql_dir(tmp_path: Path) -> None:
-    from kappa.flinkenv import JobContext
+    from kappa.flinkenv import JobContext, JobOptions
 
     (tmp_path / "x.sql").write_text("SELECT '${output_suffix}';\n")
     config = load_config(profile="test", environ={"KAPPA_PATHS__SQL_DIR": str(tmp_path)})
     ctx = JobContext.__new__(JobContext)  # no Flink environment needed to read SQL
     ctx.config, ctx.params = config, sqlfiles.SqlParams({"output_suffix": "_v2"})
+    ctx.options = JobOptions(with_secrets=False)
     assert ctx.statements("x.sql") == ["SELECT '_v2'"]

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from kappa.commands.status import render
+from kappa.cli.status import render
 from kappa.status import JobRow, Section, _guarded, duration, flink_jobs, prometheus_vector
 
 pytestmark = pytest.mark.unit
@@ -66,7 +66,7 @@ def test_durations_read_naturally() -> None:
 
 
 def test_problems_name_each_cause_and_json_carries_them() -> None:
-    from kappa.commands.status import as_json
+    from kappa.cli.status import as_json
     from kappa.status import problems
 
     sections = [

@@ -7,7 +7,6 @@ schema changes before a producer meets the 409 at run time.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import sys
@@ -18,9 +17,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+import click
 import httpx
 import requests
 
+from kappa.cli.common import pass_config
 from kappa.config import Config
 from kappa.errors import KappaError
 from kappa.registry import client_conf, compat, credentials
@@ -29,36 +30,15 @@ from kappa.schemas import SubjectSpec, default_root, load_subjects, read_schema
 if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
 
-Command = Callable[[argparse.Namespace, Config], int]
+Command = Callable[..., int]
+ROOT_KEY = "kappa.schema.root"
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    schema = subparsers.add_parser("schema", help="Avro schemas: schemas/avro/ vs the schema registry")
-    schema.add_argument("--root", type=Path, help="schema folder (default: <project>/schemas/avro)")
-    actions = schema.add_subparsers(dest="action", metavar="ACTION", required=True)
-
-    actions.add_parser("list", help="registered subjects, their versions and level").set_defaults(func=_list)
-
-    show = actions.add_parser("show", help="print one registered schema version")
-    show.add_argument("subject")
-    show.add_argument("--version", default="latest", help="version number or 'latest' (default)")
-    show.set_defaults(func=_show)
-
-    register = actions.add_parser(
-        "register", help="set each declared level, then register the declared versions in order"
-    )
-    register.set_defaults(func=_register)
-
-    check = actions.add_parser("check", help="would the registry accept each local schema? (exit 1 if not)")
-    check.add_argument(
-        "--offline", action="store_true", help="only check the local version history against itself"
-    )
-    check.set_defaults(func=_check)
-
-    diff = actions.add_parser(
-        "diff", help="declared vs registered versions (exit 1 when a declared subject differs)"
-    )
-    diff.set_defaults(func=_diff)
+@click.group(help="Avro schemas: schemas/avro/ vs the schema registry")
+@click.option("--root", type=click.Path(path_type=Path), help="schema folder (default: <project>/schemas/avro)")
+@click.pass_context
+def schema(ctx: click.Context, root: Path | None) -> None:
+    ctx.meta[ROOT_KEY] = root
 
 
 # ---- plumbing -----------------------------------------------------------------------------------
@@ -66,9 +46,9 @@ def _friendly(func: Command) -> Command:
     """Turn unreachable-registry and unexpected registry errors into one readable KappaError."""
 
     @functools.wraps(func)
-    def wrapper(args: argparse.Namespace, config: Config) -> int:
+    def wrapper(config: Config, *args: Any, **kwargs: Any) -> int:
         try:
-            return func(args, config)
+            return func(config, *args, **kwargs)
         except (requests.ConnectionError, httpx.ConnectError) as exc:
             raise KappaError(
                 f"schema registry at {config.registry.url} is not reachable ({exc}); "
@@ -87,16 +67,17 @@ def _friendly(func: Command) -> Command:
     return wrapper
 
 
-def _specs(args: argparse.Namespace, config: Config) -> list[SubjectSpec]:
-    return load_subjects(_root(args, config))
+def _specs(config: Config) -> list[SubjectSpec]:
+    return load_subjects(_root(config))
 
 
-def _root(args: argparse.Namespace, config: Config) -> Path:
-    return Path(args.root) if args.root else default_root(config.root)
+def _root(config: Config) -> Path:
+    root = click.get_current_context().meta.get(ROOT_KEY)
+    return Path(root) if root else default_root(config.root)
 
 
-def _rel(path: Path, args: argparse.Namespace, config: Config) -> str:
-    root = _root(args, config).resolve()
+def _rel(path: Path, config: Config) -> str:
+    root = _root(config).resolve()
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
@@ -158,89 +139,100 @@ def _avro(text: str) -> Any:
 
 
 # ---- commands -----------------------------------------------------------------------------------
+@schema.command("list", help="registered subjects, their versions and level")
+@pass_config
 @_friendly
-def _list(args: argparse.Namespace, config: Config) -> int:
+def list_(config: Config) -> int:
     client, http = _client(config), _Http(config)
     subjects = client.get_subjects()
     if not subjects:
-        print(f"no subjects registered at {config.registry.url}")
+        click.echo(f"no subjects registered at {config.registry.url}")
     for subject in subjects:
         versions = client.get_versions(subject)
-        print(f"{subject:<32} versions {','.join(map(str, versions)):<12} level {http.level(subject)}")
+        click.echo(f"{subject:<32} versions {','.join(map(str, versions)):<12} level {http.level(subject)}")
     return 0
 
 
+@schema.command(help="print one registered schema version")
+@click.argument("subject")
+@click.option("--version", default="latest", help="version number or 'latest' (default)")
+@pass_config
 @_friendly
-def _show(args: argparse.Namespace, config: Config) -> int:
+def show(config: Config, subject: str, version: str) -> int:
     client, http = _client(config), _Http(config)
-    if args.version == "latest":
-        registered = client.get_latest_version(args.subject)
+    if version == "latest":
+        registered = client.get_latest_version(subject)
     else:
-        registered = client.get_version(args.subject, int(args.version))
-    print(
+        registered = client.get_version(subject, int(version))
+    click.echo(
         f"subject {registered.subject}  version {registered.version}  id {registered.schema_id}  "
-        f"level {http.level(args.subject)}"
+        f"level {http.level(subject)}"
     )
-    print(json.dumps(json.loads(registered.schema.schema_str or "null"), indent=2))
+    click.echo(json.dumps(json.loads(registered.schema.schema_str or "null"), indent=2))
     return 0
 
 
+@schema.command(help="set each declared level, then register the declared versions in order")
+@pass_config
 @_friendly
-def _register(args: argparse.Namespace, config: Config) -> int:
+def register(config: Config) -> int:
     client, failed = _client(config), False
-    for spec in _specs(args, config):
+    for spec in _specs(config):
         client.set_compatibility(spec.subject, spec.compatibility)
         for path in spec.versions:
-            name = _rel(path, args, config)
+            name = _rel(path, config)
             try:
                 schema_id = client.register_schema(spec.subject, _avro(read_schema(path)))
             except Exception as exc:
                 if not _is_registry_error(exc):
                     raise
-                print(f"FAIL {spec.subject:<28} {name}: {getattr(exc, 'error_message', exc)}")
+                click.echo(f"FAIL {spec.subject:<28} {name}: {getattr(exc, 'error_message', exc)}")
                 failed = True
                 break  # later versions build on this one
             found = client.lookup_schema(spec.subject, _avro(read_schema(path)))
-            print(f"ok   {spec.subject:<28} {name} -> version {found.version}, id {schema_id}")
+            click.echo(f"ok   {spec.subject:<28} {name} -> version {found.version}, id {schema_id}")
     return 1 if failed else 0
 
 
-def _history_problems(spec: SubjectSpec, args: argparse.Namespace, config: Config) -> list[str]:
+def _history_problems(spec: SubjectSpec, config: Config) -> list[str]:
     """The declared versions checked against each other under the declared level (no registry)."""
     problems: list[str] = []
     schemas: list[tuple[int, str]] = []
     for number, path in enumerate(spec.versions, start=1):
         schema = read_schema(path)
         for reason in compat.check(spec.compatibility, schema, schemas):
-            problems.append(f"{_rel(path, args, config)}: {reason}")
+            problems.append(f"{_rel(path, config)}: {reason}")
         schemas.append((number, schema))
     return problems
 
 
+@schema.command(help="would the registry accept each local schema? (exit 1 if not)")
+@click.option("--offline", is_flag=True, help="only check the local version history against itself")
+@pass_config
 @_friendly
-def _check(args: argparse.Namespace, config: Config) -> int:
+def check(config: Config, offline: bool) -> int:
     bad = 0
-    http = None if args.offline else _Http(config)
-    for spec in _specs(args, config):
-        problems = _history_problems(spec, args, config)
+    http = None if offline else _Http(config)
+    for spec in _specs(config):
+        problems = _history_problems(spec, config)
         if http is not None:
-            problems += _registry_problems(spec, http, args, config)
+            problems += _registry_problems(spec, http, config)
         status = "ok  " if not problems else "FAIL"
-        print(f"{status} {spec.subject} ({spec.compatibility}, {len(spec.versions)} local version(s))")
+        click.echo(f"{status} {spec.subject} ({spec.compatibility}, {len(spec.versions)} local version(s))")
         for problem in problems:
-            print(f"     {problem}")
+            click.echo(f"     {problem}")
         bad += bool(problems)
     return 1 if bad else 0
 
 
-def _registry_problems(spec: SubjectSpec, http: _Http, args: argparse.Namespace, config: Config) -> list[str]:
+def _registry_problems(spec: SubjectSpec, http: _Http, config: Config) -> list[str]:
     """Ask the registry's /compatibility endpoint about each local version it does not have yet."""
     subject = _quote(spec.subject)
     level = http.level(spec.subject)
     registered = http.live_versions(spec.subject)
     problems: list[str] = []
     if registered and level != spec.compatibility:
-        print(
+        click.echo(
             f"     note: registry level {level} differs from declared {spec.compatibility}; "
             "`kappa schema register` sets the declared one (checked under both)"
         )
@@ -253,20 +245,22 @@ def _registry_problems(spec: SubjectSpec, http: _Http, args: argparse.Namespace,
             "POST", f"/compatibility/subjects/{subject}/versions", {"schema": schema}, verbose="true"
         )
         if status != 200:
-            problems.append(f"{_rel(path, args, config)}: registry answered {status}: {body.get('message')}")
+            problems.append(f"{_rel(path, config)}: registry answered {status}: {body.get('message')}")
             continue
         reasons = list(body.get("messages") or ([] if body.get("is_compatible") else ["incompatible"]))
         if level != spec.compatibility:
             history = [(version, text) for version, _, text in registered]
             reasons += compat.check(spec.compatibility, schema, history)
-        problems += [f"{_rel(path, args, config)}: {reason}" for reason in reasons]
+        problems += [f"{_rel(path, config)}: {reason}" for reason in reasons]
     return problems
 
 
+@schema.command(help="declared vs registered versions (exit 1 when a declared subject differs)")
+@pass_config
 @_friendly
-def _diff(args: argparse.Namespace, config: Config) -> int:
+def diff(config: Config) -> int:
     http, differs = _Http(config), False
-    specs = _specs(args, config)
+    specs = _specs(config)
     for spec in specs:
         registered = http.live_versions(spec.subject)
         by_schema = {schema: (version, schema_id) for version, schema_id, schema in registered}
@@ -275,20 +269,20 @@ def _diff(args: argparse.Namespace, config: Config) -> int:
         for path, schema in local:
             if schema in by_schema:
                 version, schema_id = by_schema[schema]
-                lines.append(f"  = {_rel(path, args, config)}  (version {version}, id {schema_id})")
+                lines.append(f"  = {_rel(path, config)}  (version {version}, id {schema_id})")
             else:
-                lines.append(f"  + {_rel(path, args, config)}  not registered")
+                lines.append(f"  + {_rel(path, config)}  not registered")
         local_schemas = {schema for _, schema in local}
         for version, schema_id, schema in registered:
             if schema not in local_schemas:
                 lines.append(f"  - version {version} (id {schema_id})  registered, not declared locally")
         same = all(line.startswith("  =") for line in lines)
         differs |= not same
-        print(f"{'same' if same else 'DIFF'} {spec.subject}")
-        print("\n".join(lines))
+        click.echo(f"{'same' if same else 'DIFF'} {spec.subject}")
+        click.echo("\n".join(lines))
     declared = {spec.subject for spec in specs}
     _, subjects = http.call("GET", "/subjects")
     extra = sorted(set(subjects) - declared)
     if extra:  # informational: other tools (or tests) may register their own subjects
-        print(f"note: registered but not declared in subjects.toml: {', '.join(extra)}")
+        click.echo(f"note: registered but not declared in subjects.toml: {', '.join(extra)}")
     return 1 if differs else 0

@@ -1,4 +1,4 @@
-"""`kappa demo`: the whole path on the real local stack, shown end to end.
+"""The demo (`kappa demo`): the whole path on the real local stack, shown end to end.
 
 Starts the stack, simulates a device fleet that publishes through the edge (each device with its own
 credentials over MQTT/TLS to Mosquitto, some going offline and sending a backlog, a reconnect storm;
@@ -11,8 +11,8 @@ is kept) unless --keep-running.
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
@@ -28,16 +28,15 @@ from kappa.stack import manager
 from kappa.stack.postgres import connect
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser("demo", help="run the pipeline on the local stack and show its results")
-    demo.add_argument("--devices", type=int, default=20, help="simulated devices (default 20)")
-    demo.add_argument("--readings", type=int, default=120, help="readings per device (default 120)")
-    demo.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
-    demo.add_argument("--via", choices=("mqtt", "kafka"), default="mqtt",
-                      help="mqtt (default): the devices publish through the broker and the bridge; "
-                           "kafka: the simulator produces to Kafka directly")
-    demo.add_argument("--keep-running", action="store_true", help="leave the stack up afterwards")
-    demo.set_defaults(func=_demo)
+@dataclass(frozen=True)
+class DemoOptions:
+    """`kappa demo`'s choices."""
+
+    devices: int = 20
+    readings: int = 120
+    seed: int = 7
+    via: str = "mqtt"  # mqtt: through the broker and the bridge; kafka: the simulator produces directly
+    keep_running: bool = False
 
 
 def _step(message: str) -> None:
@@ -46,7 +45,7 @@ def _step(message: str) -> None:
 
 def recreate_topic(config: Config, topic: str) -> None:
     """Start the demo from an empty topic, so its expected output is exactly what it produces."""
-    admin = kafka_clients.admin(config, None, **{"log_level": 4})  # warnings and errors only on screen
+    admin = kafka_clients.admin(config, None, **{"log_level": 4})  # warnings and errors (to the client log file)
     if topic in admin.list_topics(timeout=10).topics:
         admin.delete_topics([topic])[topic].result(30)
         while topic in admin.list_topics(timeout=10).topics:
@@ -59,21 +58,22 @@ def recreate_topic(config: Config, topic: str) -> None:
             time.sleep(0.5)
 
 
-def _demo(args: argparse.Namespace, config: Config) -> int:
+def run(config: Config, options: DemoOptions) -> int:
+    """The whole demo; 0 when every record is accounted for and the aggregates match."""
     _step(f"starting the local stack (data in {config.data_dir})")
     manager.up(config)
     try:
-        return _run_pipeline(args, config)
+        return _run_pipeline(options, config)
     finally:
-        if not args.keep_running:
+        if not options.keep_running:
             _step("stopping the local stack (data kept; `kappa stack up` brings it back)")
             manager.down(config)
 
 
-def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
+def _run_pipeline(options: DemoOptions, config: Config) -> int:
     _step("applying database migrations")
     with connect(config) as conn:
-        applied = migrate(conn)
+        applied = migrate(conn, config=config)
         seeded = reference.seed(config, conn)  # default thresholds valid from the epoch, in the rules topic
         tables = [t for job in ("aggregate", "alerts") for t in outputs.job_outputs(job).table_names()]
         conn.execute("TRUNCATE " + ", ".join(tables))
@@ -82,20 +82,20 @@ def _run_pipeline(args: argparse.Namespace, config: Config) -> int:
           f"{'; ' + seeded if seeded else ''}")
 
     topic = config.kafka.telemetry_topic
-    spec = SimulationSpec(devices=args.devices, sites=3, readings_per_device=args.readings, seed=args.seed,
+    spec = SimulationSpec(devices=options.devices, sites=3, readings_per_device=options.readings, seed=options.seed,
                           topic=topic, out_of_order=0.05, late=0.02, duplicates=0.03,
-                          malformed=1 if args.via == "mqtt" else 2, v1_fraction=0.3, via=args.via,
-                          offline_devices=2 if args.via == "mqtt" else 0, offline_s=240,
-                          reconnect_storms=1 if args.via == "mqtt" else 0)
+                          malformed=1 if options.via == "mqtt" else 2, v1_fraction=0.3, via=options.via,
+                          offline_devices=2 if options.via == "mqtt" else 0, offline_s=240,
+                          reconnect_storms=1 if options.via == "mqtt" else 0)
     _fresh_topics(config, [topic, f"{topic}-late", config.kafka.edge_dead_letter_topic])
-    if args.via == "mqtt":
-        _step(f"{args.devices} devices publish {args.readings} readings each over MQTT/TLS to the broker, with "
+    if options.via == "mqtt":
+        _step(f"{options.devices} devices publish {options.readings} readings each over MQTT/TLS to the broker, with "
               "their own credentials (2 go offline for 4 minutes and send their backlog; one reconnect storm; "
               "out-of-order, duplicate and malformed payloads); the bridge forwards them to Kafka")
         manifest = simulate(config, spec, produce=True, log=_quiet)
         forwarded = _edge_accounting(config, manifest)
     else:
-        _step(f"simulating {args.devices} devices x {args.readings} readings into Kafka topic {topic!r} "
+        _step(f"simulating {options.devices} devices x {options.readings} readings into Kafka topic {topic!r} "
               "(Avro via the schema registry, with out-of-order, late, duplicate and malformed records)")
         manifest = simulate(config, spec, produce=True, log=_quiet)
         forwarded = manifest.data["counts"]["total"]

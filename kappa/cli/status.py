@@ -1,32 +1,22 @@
-"""`kappa status`: the pipeline on one screen (services, jobs, lag, the last 5 minutes)."""
+"""`kappa status`: the pipeline on one screen (services, jobs, lag, the last 5 minutes; kappa.status)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from kappa.config import Config
+import click
+
+from kappa.cli.common import pass_config
+
+if TYPE_CHECKING:
+    from kappa.config import Config
 
 _COLOURS = {"good": "\033[32m", "bad": "\033[31m", "warn": "\033[33m"}
 _GOOD = {"up", "RUNNING", "external"}
 _BAD = {"stopped", "not answering", "FAILED", "FAILING", "RESTARTING", "ALERT firing"}
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    status = subparsers.add_parser(
-        "status", help="the pipeline on one screen: services, jobs, lag, rates and dead letters",
-        description="Services of the stack, Flink jobs (state, uptime, restarts, last checkpoint), consumer "
-        "lag per job (Prometheus), and the last 5 minutes: records per stage, dead letters by reason, active "
-        "devices, firing alerts. Exit code 1 when something is unhealthy (each cause is named): a service "
-        "down, a job failing or restarting, a consumer group behind with no running job, a firing health "
-        "alert, or a section that cannot be read.")
-    status.add_argument("--no-colour", action="store_true", help="plain text even on a terminal")
-    status.add_argument("--json", action="store_true",
-                        help='machine-readable: {"healthy", "problems": [...], "sections": {title: {columns, rows, '
-                        'problem}}}')
-    status.set_defaults(func=_status)
 
 
 def _paint(cell: str, colour: bool) -> str:
@@ -62,18 +52,29 @@ def as_json(sections: list, found: list[str]) -> str:
     }, indent=1)
 
 
-def _status(args: argparse.Namespace, config: Config) -> int:
+@click.command(
+    short_help="the pipeline on one screen: services, jobs, lag, rates and dead letters",
+    help="Services of the stack, Flink jobs (state, uptime, restarts, last checkpoint), consumer lag per job "
+    "(Prometheus), and the last 5 minutes: records per stage, dead letters by reason, active devices, firing "
+    "alerts. Exit code 1 when something is unhealthy (each cause is named): a service down, a job failing or "
+    "restarting, a consumer group behind with no running job, a firing health alert, or a section that cannot "
+    "be read.")
+@click.option("--no-colour", is_flag=True, help="plain text even on a terminal")
+@click.option("--json", "as_json_", is_flag=True,
+              help='machine-readable: {"healthy", "problems": [...], "sections": {title: {columns, rows, problem}}}')
+@pass_config
+def status(config: Config, no_colour: bool, as_json_: bool) -> int:
     from kappa.status import gather, problems
 
     sections = gather(config)
     found = problems(sections)
-    if args.json:
-        print(as_json(sections, found))
+    if as_json_:
+        click.echo(as_json(sections, found))
         return 1 if found else 0
-    colour = sys.stdout.isatty() and not args.no_colour and "NO_COLOR" not in os.environ
-    print(render(sections, colour))
+    colour = sys.stdout.isatty() and not no_colour and "NO_COLOR" not in os.environ
+    click.echo(render(sections, colour))
     if found:
-        print("\nUNHEALTHY:\n" + "\n".join(f"  - {cause}" for cause in found))
+        click.echo("\nUNHEALTHY:\n" + "\n".join(f"  - {cause}" for cause in found))
     else:
-        print("\nhealthy")
+        click.echo("\nhealthy")
     return 1 if found else 0

@@ -1,0 +1,115 @@
+"""What Flink's metrics reporter costs the aggregation job: throughput with the cluster's Pushgateway
+reporter on against off, same run, same input (issue #15's goal: ratio >= 0.95).
+
+Both variants run the aggregation job as it is (Kafka source, decoding, windows, PostgreSQL and Kafka
+sinks; the Iceberg archive left out, as it is not what is measured) bounded, in a local MiniCluster.
+"on" gives the MiniCluster the reporter options of deploy/flink/config.yaml (kappa.stack.flink.
+reporter_settings) and checks that the Pushgateway then holds the job's metrics; "off" gives it none.
+Start-up is excluded by timing both at two input sizes and dividing the extra readings by the extra
+time (marginal rate). The variants alternate, so drift in the machine's load hits both, and each is
+timed `--rounds` times, keeping its fastest run (the one least disturbed by other work).
+
+    .venv/bin/python bench/reporter_overhead.py [--small 10000] [--large 40000] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+
+import requests
+from confluent_kafka.admin import NewTopic
+
+from jobs import aggregate
+from kappa import kafka_clients, outputs
+from kappa.config import Config, get_config
+from kappa.db import migrate
+from kappa.flinkenv import JobContext, JobOptions
+from kappa.simulate import SimulationSpec, simulate
+from kappa.stack import manager
+from kappa.stack.flink import reporter_settings
+from kappa.stack.postgres import connect
+
+SERVICES = ["postgres", "kafka", "registry", "pushgateway"]
+
+
+def produce(config: Config, records: int) -> str:
+    topic = f"bench-reporter-{records}-{uuid.uuid4().hex[:6]}"
+    admin = kafka_clients.admin(config)  # held until the result: a collected client fails its futures
+    admin.create_topics([NewTopic(topic, config.kafka.partitions, 1)])[topic].result(30)
+    devices = 100
+    spec = SimulationSpec(devices=devices, sites=5, readings_per_device=records // devices, seed=5, topic=topic,
+                          anomalies=False, v1_fraction=0.2)
+    simulate(config, spec, produce=True, log=lambda _: None)
+    return topic
+
+
+def flink_series(config: Config) -> int:
+    """How many Flink series the Pushgateway holds (the reporter deletes its own at shutdown)."""
+    text = requests.get(f"{config.metrics.pushgateway_url}/metrics", timeout=10).text
+    return sum(1 for line in text.splitlines() if line.startswith("flink_taskmanager_job_task_numRecordsIn"))
+
+
+def run(config: Config, reporter: bool, topic: str, suffix: str) -> float:
+    """Wall time of one bounded run of the aggregation job, with or without the reporter."""
+    options = JobOptions(bounded=True, lake=False, output_suffix=suffix, extra={"telemetry_topic": topic},
+                         flink=reporter_settings(config) if reporter else {})
+    started = time.perf_counter()
+    ctx = JobContext(config, options, job_name="aggregate")
+    result = aggregate.build(ctx).execute()
+    seen = 0
+    while reporter and not seen:  # proof the reporter pushed while the job ran (it deletes at shutdown)
+        seen = flink_series(config)
+        if result.get_job_client().get_job_status().result().is_globally_terminal_state():
+            break
+        time.sleep(0.5)
+    result.wait()
+    elapsed = time.perf_counter() - started
+    if reporter and not seen:
+        raise SystemExit("the reporter pushed nothing to the Pushgateway while the job ran: the 'on' run is void")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", type=int, default=10_000, help="readings of the small input")
+    parser.add_argument("--large", type=int, default=40_000, help="readings of the large input")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per variant and size (the fastest counts)")
+    args = parser.parse_args()
+    config = get_config()
+    started = manager.up(config, only=SERVICES)
+    try:
+        suffix = f"_bench_{uuid.uuid4().hex[:6]}"
+        with connect(config) as conn:
+            migrate(conn, config=config)
+            outputs.create_versioned_tables(conn, suffix)
+        print(f"producing inputs ({args.small} and {args.large} readings) ...", flush=True)
+        topics = {size: produce(config, size) for size in (args.small, args.large)}
+        print("warm-up run (JVM, class loading) ...", flush=True)
+        run(config, False, topics[args.small], suffix)
+        times: dict[tuple[bool, int], float] = {}
+        for round_no in range(1, args.rounds + 1):
+            for size in (args.small, args.large):
+                for reporter in (False, True):
+                    elapsed = run(config, reporter, topics[size], suffix)
+                    times[(reporter, size)] = min(elapsed, times.get((reporter, size), elapsed))
+                    label = "on" if reporter else "off"
+                    print(f"  round {round_no}: reporter {label:<3} {size:>8} readings: {elapsed:6.1f} s", flush=True)
+        rates = {r: (args.large - args.small) / max(times[(r, args.large)] - times[(r, args.small)], 1e-9)
+                 for r in (False, True)}
+        print(f"reporter off: {rates[False]:>10,.0f} readings/s (marginal, start-up excluded)")
+        print(f"reporter on : {rates[True]:>10,.0f} readings/s")
+        print(f"ratio on / off: {rates[True] / rates[False]:.2f}  (goal >= 0.95)")
+        with connect(config) as conn:
+            aggregate.OUTPUTS.drop_tables(conn, suffix)
+            conn.commit()
+    finally:
+        for service in reversed(started):
+            service.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""`kappa replay run | compare | promote | versions | drop`: options and printing only; the work is done
+by kappa.replay's modules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from kappa.cli.common import pass_config, progress, set_option
+
+if TYPE_CHECKING:
+    from kappa.config import Config
+
+@click.group(help="reprocess the log into versioned outputs, compare, promote")
+def replay() -> None:
+    pass
+
+
+@replay.command(help="run JOB over the topic's offsets now into its outputs suffixed _VERSION")
+@click.argument("job")
+@click.option("--as", "version", required=True, metavar="VERSION", help="e.g. v2 -> tables *_v2")
+@click.option("--from", "from_spec", default="earliest", show_default=True, metavar="earliest|ISO-TIMESTAMP")
+@click.option("--to", "to_spec", metavar="ISO-TIMESTAMP", help="default: the end offsets at start")
+@click.option("--topic", help="input topic (default: kafka.telemetry_topic)")
+@click.option("--cluster", is_flag=True, help="run on the standalone cluster (default: local)")
+@click.option("--follow", is_flag=True,
+              help="unbounded from the same start (implies --cluster): return once caught up with the end "
+                   "offsets at start, leaving the job running as the version's live job")
+@click.option("--parallelism", type=int)
+@click.option("--max-restarts", type=int, metavar="N",
+              help="give up (cancel the job, mark the version failed) once the job restarted N times "
+                   "(default: job.restart_max_failures)")
+@click.option("--no-archive", is_flag=True,
+              help="do not archive the version's archived topics (the aggregate job's aggregates) as "
+                   "Parquet under <prefix>_<version>/ (bounded replays archive them by default)")
+@set_option("SQL placeholder value for this version, e.g. watermark_delay_s=30 (repeatable)")
+@pass_config
+def run(config: Config, job: str, version: str, from_spec: str, to_spec: str | None, topic: str | None,
+        cluster: bool, follow: bool, parallelism: int | None, max_restarts: int | None, no_archive: bool,
+        extra: dict[str, str]) -> int:
+    from kappa.replay import offsets, runner, versions
+
+    versions.check_version(version)
+    rng = offsets.capture_range(config, topic or config.kafka.telemetry_topic, from_spec, to_spec)
+    runner.run_replay(config, job, version, rng, cluster=cluster or follow, follow=follow, extra=extra,
+                      parallelism=parallelism, archive=not no_archive, max_restarts=max_restarts, log=progress)
+    return 0
+
+
+@replay.command(help="compare two versions' outputs ('live' = no suffix)")
+@click.argument("job")
+@click.argument("left", metavar="V1")
+@click.argument("right", metavar="V2")
+@click.option("--csv", "csv_path", metavar="PATH", help="also write the comparison as CSV")
+@pass_config
+def compare(config: Config, job: str, left: str, right: str, csv_path: str | None) -> int:
+    from kappa.replay import compare as comparing
+    from kappa.stack.postgres import connect
+
+    with connect(config) as conn:
+        diffs = comparing.compare_versions(conn, job, left, right)
+    click.echo(comparing.format_diffs(left, right, diffs))
+    if csv_path:
+        comparing.write_csv(Path(csv_path), left, right, diffs)
+        click.echo(f"written {csv_path}", err=True)
+    return 0
+
+
+@replay.command(help="switch the job's reader views to VERSION ('live' switches back)")
+@click.argument("job")
+@click.argument("version")
+@pass_config
+def promote(config: Config, job: str, version: str) -> int:
+    from kappa.replay import offsets, versions
+    from kappa.replay import promote as promoting
+    from kappa.replay.versions import LIVE
+    from kappa.stack.postgres import connect
+
+    with connect(config) as conn:
+        previous = next((v.version for v in versions.versions(conn, job) if v.promoted), LIVE)
+        switched = promoting.promote(conn, job, version)
+        chosen = None if version == LIVE else versions.get_version(conn, job, version)
+    click.echo(f"{', '.join(switched) or 'no reader views'} now read "
+               f"{'the live tables' if chosen is None else version}")
+    if chosen is not None and chosen.job_id is not None:
+        state = promoting.cluster_job_state(config, chosen.job_id)
+        if state != "RUNNING":
+            click.echo(f"WARNING: {version}'s Flink job {chosen.job_id} is {state}: its tables do not advance",
+                       err=True)
+        click.echo(f"{version}'s job {chosen.job_id} is already live ({state}): no follow-on job to start; "
+                   + promoting.stop_hint(config, job, previous), err=True)
+    elif chosen is not None:
+        click.echo(f"the {version} tables end at the replay's end offsets {offsets.format_offsets(chosen.end)}; "
+                   "to keep them current, start its live job there (with the SQL it was replayed with), "
+                   "then stop the old live job:\n  " + promoting.follow_on_command(config, chosen), err=True)
+    return 0
+
+
+@replay.command("versions", help="list replay versions")
+@click.argument("job", required=False)
+@pass_config
+def versions_(config: Config, job: str | None) -> int:
+    from kappa.replay import offsets, promote, versions
+    from kappa.stack.postgres import connect
+
+    with connect(config) as conn:
+        found = versions.versions(conn, job)
+    if not found:
+        click.echo("no replay versions (readers see the live tables)")
+        return 0
+    for v in found:
+        promoted = "*" if v.promoted else " "
+        span = f"{v.from_spec}..{v.to_spec or 'end at start'}" + (" and on (--follow)" if v.follows else "")
+        live = f" job {v.job_id} {promote.cluster_job_state(config, v.job_id)}" if v.job_id else ""
+        click.echo(f"{promoted} {v.job:<10} {v.version:<12} {v.state:<9} {v.topic} "
+                   f"{offsets.format_offsets(v.start)} -> {offsets.format_offsets(v.end)} ({span}) "
+                   f"created {v.created_at:%Y-%m-%d %H:%M:%S}{live}")
+        if v.state == "failed" and v.error:
+            click.echo(f"    failed: {v.error.splitlines()[0][:300]}")
+    if not any(v.promoted for v in found):
+        click.echo("(no version promoted: readers see the live tables)")
+    return 0
+
+
+@replay.command(help="drop a version's tables, output topics and archives")
+@click.argument("job")
+@click.argument("version")
+@click.option("--cancel-job", is_flag=True, help="cancel the version's running --follow job first (refused otherwise)")
+@pass_config
+def drop(config: Config, job: str, version: str, cancel_job: bool) -> int:
+    from kappa.replay import promote
+    from kappa.stack.postgres import connect
+
+    with connect(config) as conn:
+        gone = promote.drop(config, conn, job, version, cancel_job=cancel_job)
+    click.echo("dropped: " + (", ".join(gone) or "nothing but the record"))
+    return 0
+

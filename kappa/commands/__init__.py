@@ -1,1 +1,0 @@
-"""CLI command groups; each module adds its subcommands to the `kappa` parser."""
