@@ -91,11 +91,16 @@ def on_reading(clock: DeviceClock, seen: Seen) -> list[int]:
     return [seen.event_ms]
 
 
-def on_timer(clock: DeviceClock, device_id: str, timestamp: int,
-             watermark: int) -> tuple[list[Silence], list[int]]:
+def on_timer(clock: DeviceClock, device_id: str, timestamp: int, watermark: int,
+             seen_watermark: int | None = None) -> tuple[list[Silence], list[int]]:
     """The watermark reached `timestamp`: take the parked readings up to it in event-time order,
-    resolve the gap they end, and raise an open silence if the deadline of the last reading is
-    exactly `timestamp`. Returns the alerts and the timers to register."""
+    resolve the gap they end, and raise an open silence once the watermark has passed the deadline
+    of the last reading. Returns the alerts and the timers to register.
+
+    `seen_watermark` is the highest watermark below the final one that the operator has seen. It
+    matters only when the final watermark fires a timer: PyFlink registers the timers asked for in a
+    timer callback after that callback's bundle, so at the end of a bounded run a deadline the data's
+    own watermark had passed can fire only with Long.MAX. The data proved that silence all the same."""
     alerts: list[Silence] = []
     timers: list[int] = []
     due = sorted(ms for ms in clock.pending if ms <= timestamp)
@@ -115,12 +120,19 @@ def on_timer(clock: DeviceClock, device_id: str, timestamp: int,
     if due and clock.last is not None:
         timers.append(clock.last.deadline_ms)
     last = clock.last
-    if last is not None and timestamp == last.deadline_ms and clock.alerted_for_ms != last.event_ms:
-        end_of_input = watermark >= MAX_WATERMARK and not clock.pending
-        if not end_of_input:
-            alerts.append(_silence(device_id, last, timestamp, resolved=False))
-            clock.alerted_for_ms = last.event_ms
+    if last is not None and clock.alerted_for_ms != last.event_ms and _silent(clock, last, watermark, seen_watermark):
+        alerts.append(_silence(device_id, last, last.deadline_ms, resolved=False))
+        clock.alerted_for_ms = last.event_ms
     return alerts, timers
+
+
+def _silent(clock: DeviceClock, last: Seen, watermark: int, seen_watermark: int | None) -> bool:
+    """The data's watermark passed the deadline of `last` and no parked reading fills the gap (one
+    that does is taken by its own timer). The final watermark alone proves nothing: the data ended."""
+    proven = watermark if watermark < MAX_WATERMARK else seen_watermark
+    if proven is None or proven < last.deadline_ms:
+        return False
+    return not any(ms <= last.deadline_ms for ms in clock.pending)
 
 
 def detect_silences(t_env: Any, readings_view: str) -> Any:
@@ -139,8 +151,16 @@ def detect_silences(t_env: Any, readings_view: str) -> Any:
         def open(self, runtime_context: Any) -> None:
             self.clock = runtime_context.get_state(
                 ValueStateDescriptor("device_clock", Types.PICKLED_BYTE_ARRAY()))
+            self.seen_watermark: int | None = None  # the highest data watermark (see `on_timer`)
+
+        def _see(self, ctx: Any) -> int:
+            watermark: int = ctx.timer_service().current_watermark()
+            if watermark < MAX_WATERMARK and (self.seen_watermark is None or watermark > self.seen_watermark):
+                self.seen_watermark = watermark
+            return watermark
 
         def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+            self._see(ctx)
             clock = self.clock.value() or DeviceClock()
             seen = Seen(int(value.event_ms), value.site_id, int(value.silent_after_s), value.rule_version,
                         int(value.cooldown_s))
@@ -151,8 +171,8 @@ def detect_silences(t_env: Any, readings_view: str) -> Any:
 
         def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
             clock = self.clock.value() or DeviceClock()
-            watermark = ctx.timer_service().current_watermark()
-            alerts, timers = on_timer(clock, ctx.get_current_key(), timestamp, watermark)
+            watermark = self._see(ctx)
+            alerts, timers = on_timer(clock, ctx.get_current_key(), timestamp, watermark, self.seen_watermark)
             for timer in timers:
                 ctx.timer_service().register_event_time_timer(timer)
             self.clock.update(clock)

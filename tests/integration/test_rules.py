@@ -83,9 +83,9 @@ def _override(devices: list[str], overheat: float, version: str, valid_from_ms: 
     return [Rule("thermal", d, {"overheat_temp_c": overheat}, version, valid_from_ms) for d in devices]
 
 
-def _produce(config: Config, topic: str, tag: str, records: list[tuple[int, dict[str, Any]]]) -> None:
-    part = Fleet(tag)
-    part.records = records
+def _produce(config: Config, topic: str, fleet: Fleet, records: list[tuple[int, dict[str, Any]]]) -> None:
+    part = Fleet(fleet.tag)
+    part.records, part.partitions = records, fleet.partitions
     part.produce(config, topic)
 
 
@@ -104,9 +104,12 @@ def test_a_threshold_change_mid_data_live_and_replayed(migrated: Config) -> None
     live, replay1, replay2 = f"_rules_live_{tag}", f"_rules_r1_{tag}", f"_rules_r2_{tag}"
     f = Fleet(tag)
     readings = _readings(f)
+    # every reading in one partition: the telemetry partitions go idle while the test waits for the
+    # first alert, and a partition that resumed later than another would be behind its watermark,
+    # late by design in a live run (docs/design.md); that exception is not what this test is about
     for device, series in readings.items():
         for at, temp in series.items():
-            f.reading(device.split("-")[1], "thermal", at, temp=temp)
+            f.reading(device.split("-")[1], "thermal", at, temp=temp, partition=0)
     overridden = [f.dev(name) for name in ("a", "b", "c")]
     with connect(migrated) as conn:
         for suffix in (live, replay1, replay2):
@@ -119,7 +122,7 @@ def test_a_threshold_change_mid_data_live_and_replayed(migrated: Config) -> None
     result = jobrunner.run_local(migrated, "alerts", JobOptions(output_suffix=live, extra={"telemetry_topic": topic}),
                                  wait=False)
     try:
-        _produce(migrated, topic, tag, [r for r in f.records if r[1]["event_time"] < PART_A_END])
+        _produce(migrated, topic, f, [r for r in f.records if r[1]["event_time"] < PART_A_END])
         with connect(migrated) as conn:
             first = {(f.dev("a"), T0 + 6 * STEP, T0 + 8 * STEP, 85.0, f"t-v1-{tag}")}
             got = _wait_for(conn, live, first)
@@ -128,7 +131,7 @@ def test_a_threshold_change_mid_data_live_and_replayed(migrated: Config) -> None
             # a new version, valid from T_MID (after all of part A), picked up without a redeploy
             rules.write(migrated, conn, _override(overridden, 75.0, f"t-v2-{tag}", T_MID))
             versions = rules.history(migrated)
-            _produce(migrated, topic, tag, [r for r in f.records if r[1]["event_time"] >= PART_A_END])
+            _produce(migrated, topic, f, [r for r in f.records if r[1]["event_time"] >= PART_A_END])
             want = _python_alerts(readings, versions)
             assert {(d, v) for d, *_, v in want} == {(f.dev("a"), f"t-v1-{tag}"), (f.dev("b"), f"t-v2-{tag}"),
                                                     (f.dev("c"), f"t-v2-{tag}"), (f.dev("s"), "rules-v1")}

@@ -42,9 +42,13 @@ ALL_COMMANDS = _tree(cli)
 
 @pytest.fixture
 def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    """A runner whose data dir is empty: no stack runs there and no generated secret exists."""
+    """A runner whose data dir is empty: no stack runs there and no generated secret exists.
+
+    Every other KAPPA_* variable goes too: in a full session, secrets exported by earlier tests'
+    processes must not decide which mistake a command reports first."""
+    for name in [name for name in os.environ if name.startswith("KAPPA_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("KAPPA_PATHS__DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("KAPPA_PROFILE", raising=False)
     return CliRunner()
 
 

@@ -143,3 +143,29 @@ def test_a_late_fired_deadline_timer_still_gives_open_then_resolved() -> None:
     late, _ = on_timer(clock, DEVICE, S * 1000, 400_000)
     assert [(a.first_ms, a.last_ms, a.resolved) for a in alerts] == [(0, S * 1000, False), (0, 300_000, True)]
     assert late == []
+
+
+def test_a_deadline_the_watermark_already_passed_raises_at_once() -> None:
+    """The watermark jumps past the last reading and its deadline in one step (a catch-up): the
+    reading's own timer raises the silence, not waiting for the deadline timer it registers."""
+    clock = DeviceClock()
+    on_reading(clock, seen(0))
+    on_reading(clock, seen(30))
+    alerts, timers = on_timer(clock, DEVICE, 0, 500_000)
+    assert alerts == [] and timers == [S * 1000], "the reading at 30 s is parked: it fills the gap"
+    alerts, timers = on_timer(clock, DEVICE, 30_000, 500_000)
+    assert [(a.first_ms, a.last_ms, a.resolved) for a in alerts] == [(30_000, 30_000 + S * 1000, False)]
+    late, _ = on_timer(clock, DEVICE, 30_000 + S * 1000, MAX_WATERMARK, 500_000)
+    assert late == [], "raised once"
+
+
+@pytest.mark.parametrize(("seen_watermark", "raised"), [(None, False), (S * 1000 - 1, False), (S * 1000, True)])
+def test_a_deadline_timer_fired_by_the_final_watermark_counts_what_the_data_proved(
+        seen_watermark: int | None, raised: bool) -> None:
+    """PyFlink registers a callback's timers after its bundle, so the deadline timer can fire first
+    with Long.MAX: the silence stands if the data's own watermark had reached the deadline."""
+    clock = DeviceClock()
+    on_reading(clock, seen(0))
+    on_timer(clock, DEVICE, 0, 100_000)
+    alerts, _ = on_timer(clock, DEVICE, S * 1000, MAX_WATERMARK, seen_watermark)
+    assert [(a.last_ms, a.resolved) for a in alerts] == ([(S * 1000, False)] if raised else [])
