@@ -56,10 +56,10 @@ class Case:
 CASES = {
     "late-readings": Case(SimulationSpec(devices=6, sites=2, readings_per_device=40, seed=7, late=0.08,
                                          late_margin_s=100, out_of_order=0.05, duplicates=0.04, malformed=0,
-                                         v1_fraction=0.0, anomalies=False), 120, 30),
+                                         v1_fraction=0.0, anomalies=False), 120, 60),
     "offline-device": Case(SimulationSpec(devices=4, sites=2, readings_per_device=240, seed=9, duplicates=0.02,
                                           malformed=0, v1_fraction=0.0, anomalies=False, offline_devices=1,
-                                          offline_s=1800), 7200, 120),
+                                          offline_s=1800), 7200, 300),
 }
 
 
