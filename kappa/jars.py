@@ -87,6 +87,17 @@ def flink_lib_classpath(config: Config) -> str:
     return ":".join(str(jar.path.resolve()) for jar in jars)
 
 
+def local_jvm_classpath(config: Config) -> str:
+    """The class path of PyFlink's own JVM (a local MiniCluster): `flink_lib_classpath` plus the
+    Prometheus reporter that the cluster loads as a plugin. The MiniCluster finds no reporter in the
+    plugins folder (its log: "Available factories: []"), so without this a local run given the
+    reporter options (`kappa.stack.flink.reporter_settings`) reports nothing."""
+    import pyflink
+
+    reporter = sorted((Path(pyflink.__file__).resolve().parent / "plugins" / "metrics-prometheus").glob("*.jar"))
+    return ":".join([flink_lib_classpath(config), *(str(jar) for jar in reporter)])
+
+
 def kafka_broker_classpath(config: Config) -> str:
     """Class path of the real Kafka broker: every jar its pom resolved."""
     folder = config.jars_dir / "kafka"
