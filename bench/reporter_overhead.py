@@ -18,6 +18,7 @@ import argparse
 import sys
 import time
 import uuid
+from typing import Any
 
 import requests
 from confluent_kafka.admin import NewTopic
@@ -53,6 +54,16 @@ def flink_series(config: Config, pipeline_name: str) -> int:
                if line.startswith("flink_taskmanager_job_task_numRecordsIn") and f'job_name="{pipeline_name}"' in line)
 
 
+def finished(result: Any) -> bool:
+    """The job reached its end (a local MiniCluster that already shut down counts as ended)."""
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        return bool(result.get_job_client().get_job_status().result().is_globally_terminal_state())
+    except Py4JJavaError:
+        return True
+
+
 def run(config: Config, reporter: bool, topic: str, suffix: str) -> float:
     """Wall time of one bounded run of the aggregation job, with or without the reporter."""
     options = JobOptions(bounded=True, lake=False, output_suffix=suffix, extra={"telemetry_topic": topic},
@@ -63,7 +74,7 @@ def run(config: Config, reporter: bool, topic: str, suffix: str) -> float:
     seen = 0
     while reporter and not seen:  # proof the reporter pushed while the job ran (it deletes at shutdown)
         seen = flink_series(config, f"aggregate{suffix}")
-        if result.get_job_client().get_job_status().result().is_globally_terminal_state():
+        if seen or finished(result):
             break
         time.sleep(0.5)
     result.wait()
