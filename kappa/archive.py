@@ -37,7 +37,7 @@ import pyarrow as pa
 from confluent_kafka import TopicPartition
 
 from kappa import archive_manifest as manifest
-from kappa import kafka_clients
+from kappa import kafka_clients, waiting
 from kappa.archive_datasets import DATASETS, TELEMETRY, Dataset, decoder_for, epoch_ms
 from kappa.archive_manifest import ArchiveError, ArchiveFile
 from kappa.config import Config
@@ -104,8 +104,8 @@ class ArchiveWriter:
         self.consumer.assign([TopicPartition(self.topic, partition, start)])
         messages: list[Any] = []
         position = start
-        deadline = time.monotonic() + 120
-        while position < stop and time.monotonic() < deadline:
+        deadline = waiting.Deadline(120)
+        while position < stop and not deadline.passed:
             message = self.consumer.poll(0.2)
             if message is None:
                 # transaction markers and aborted records occupy offsets that are never delivered

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kappa import jobrunner, outputs, replay_archive
+from kappa import jobrunner, outputs, replay_archive, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay import ReplayError
@@ -110,7 +110,7 @@ def _watch(run: _LocalRun | _ClusterRun, rng: OffsetRange, committed: Callable[[
     """Wait until the job ends (bounded) or its committed offsets reach the captured end (`follow`),
     printing a progress line every `interval_s`. Raises ReplayError when the job restarted
     `max_restarts` times, ended before catching up (`follow`), or ran past `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
+    deadline = waiting.Deadline(timeout_s)
     last = 0.0
     while True:
         health = run.health()
@@ -127,7 +127,7 @@ def _watch(run: _LocalRun | _ClusterRun, rng: OffsetRange, committed: Callable[[
         if follow and caught_up(rng, offsets):
             say("  " + progress.line(offsets, health=health))
             return health
-        if time.monotonic() > deadline:
+        if deadline.passed:
             raise ReplayError(f"replay still {health.state} after {timeout_s:.0f}s"
                               + (f" ({health.describe()})" if health.describe() else ""))
         if due:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 
+from kappa import waiting
 from kappa.config import Config, read_env_file
 from kappa.simulate.model import ProducedRecord, SimulationSpec, _Device
 
@@ -109,10 +110,10 @@ class _DeviceClient:
             raise RuntimeError(f"{self.device_id}: publish failed: {paho.error_string(info.rc)}")
 
     def wait_acked(self) -> None:
-        deadline = time.monotonic() + ACK_TIMEOUT_S
+        deadline = waiting.Deadline(ACK_TIMEOUT_S)
         with self._lock:
             while self._pending > 0:
-                if not self._lock.wait(max(0.0, deadline - time.monotonic())) and time.monotonic() > deadline:
+                if not self._lock.wait(deadline.remaining) and deadline.passed:
                     raise RuntimeError(f"{self.device_id}: {self._pending} publishes unacknowledged after "
                                        f"{ACK_TIMEOUT_S:.0f}s")
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kappa import waiting
 from kappa.errors import KappaError
 
 
@@ -88,12 +89,10 @@ class ManagedProcess:
         if pid is None:
             return False
         _signal(pid, sig)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not is_running(pid):
-                break
-            time.sleep(0.2)
-        else:
+        try:
+            waiting.wait_until(lambda: not is_running(pid), timeout_s=timeout_s, interval_s=0.2,
+                               what=f"{self.name} (PID {pid}) to exit")
+        except waiting.WaitTimeout:
             _signal(pid, signal.SIGKILL)
             while is_running(pid):
                 time.sleep(0.1)
@@ -162,20 +161,22 @@ def wait_until(
     process: ManagedProcess | None = None,
 ) -> None:
     """Poll `check` until it returns True; fail with a message naming service, port and log file."""
-    deadline = time.monotonic() + timeout_s
     last_error = ""
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
+        nonlocal last_error
         try:
             if check():
-                return
+                return True
         except Exception as exc:  # noqa: BLE001 - any failure just means "not ready yet"
             last_error = f"{type(exc).__name__}: {exc}"
         if process is not None and process.pid() is None:
             raise ServiceError(
                 f"{service} exited during start-up (port {port}); see {log_file}\n{process.tail(15)}"
             )
-        time.sleep(0.5)
-    raise ServiceError(
+        return False
+
+    waiting.wait_until(ready, timeout_s=timeout_s, what=service, on_timeout=lambda _: ServiceError(
         f"{service} did not answer on port {port} within {timeout_s:.0f}s"
         f"{' (' + last_error + ')' if last_error else ''}; see {log_file}"
-    )
+    ))
