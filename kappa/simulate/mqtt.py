@@ -139,7 +139,7 @@ def _offline_windows(records: list[ProducedRecord]) -> dict[str, tuple[int, int]
 
 
 def publish(config: Config, spec: SimulationSpec, records: list[ProducedRecord], credentials: dict[str, str],
-            log: Callable[[str], None]) -> dict[str, int]:
+            log: Callable[[str], None], advance: Callable[[int, int], None] | None = None) -> dict[str, int]:
     """Publish every record as its device, in order; returns counts of connections and disconnects."""
     clients = {device: _DeviceClient(config, device, password) for device, password in credentials.items()}
     windows = _offline_windows(records)
@@ -171,7 +171,9 @@ def publish(config: Config, spec: SimulationSpec, records: list[ProducedRecord],
                 ahead = started + i / spec.rate - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
-            if spec.progress_every and i % spec.progress_every == 0:
+            if advance is not None:
+                advance(i, len(records))
+            elif spec.progress_every and i % spec.progress_every == 0:
                 log(f"simulate: published {i}/{len(records)} records")
         for device_client in clients.values():
             device_client.wait_acked()
