@@ -5,8 +5,8 @@ record stops: non-zero exit with the job's exception, the version marked failed,
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-import time
 import uuid
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import requests
 
-from kappa import cli, jobrunner, kafka_clients, outputs
+from kappa import cli, jobrunner, kafka_clients, outputs, waiting
 from kappa.config import Config
 from kappa.registry import credentials
 from kappa.replay import ReplayError, compare, offsets, promote, runner, versions, watch
@@ -48,9 +48,15 @@ def _topics(config: Config) -> set[str]:
 
 def _topics_settle(config: Config, want: set[str]) -> set[str]:
     """The topics once deletions have reached the metadata the client reads (or what is left then)."""
-    deadline = time.monotonic() + 60
-    while (found := _topics(config)) != want and time.monotonic() < deadline:
-        time.sleep(0.5)
+    found: set[str] = set()
+
+    def settled() -> bool:
+        found.clear()
+        found.update(_topics(config))
+        return found == want
+
+    with contextlib.suppress(waiting.WaitTimeout):  # the caller asserts on what is left
+        waiting.wait_until(settled, timeout_s=60, what="the topics to settle")
     return found
 
 
