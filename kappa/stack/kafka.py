@@ -77,11 +77,15 @@ class KafkaService(Service):
         node.folder.mkdir(parents=True, exist_ok=True)
         write_private(node.properties, kafka_nodes.render(self.config, node, self._keystore(node)))
 
+    @property
+    def cluster_id_file(self) -> Path:
+        return self.data_dir / f"cluster-id-{self.config.kafka.brokers}-nodes"
+
     def _cluster_id(self) -> str:
         """One id for every node of the cluster: made once, kept beside the nodes' folders."""
         if self.config.kafka.brokers == 1:
             return uuid.uuid4().hex[:22]
-        path = self.data_dir / f"cluster-id-{self.config.kafka.brokers}-nodes"
+        path = self.cluster_id_file
         if not path.exists():
             write_private(path, uuid.uuid4().hex[:22] + "\n")
         return path.read_text().strip()
