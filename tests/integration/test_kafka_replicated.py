@@ -14,6 +14,7 @@ it, removing its data, at the end. The job runs in a local MiniCluster in this p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import threading
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from confluent_kafka import TopicPartition
 
 from kappa import jobrunner, kafka_clients, outputs
@@ -102,6 +104,23 @@ def _in_topic(config: Config, topic: str) -> dict[tuple[int, int], bytes | None]
         consumer.close()
 
 
+def _wait_running(client: Any, rest_url: str | None, job_id: str) -> None:
+    """Until every task of the local job runs (its start takes from seconds to a minute on a loaded machine)."""
+    deadline = time.monotonic() + LIVENESS_S
+    while True:
+        try:
+            if rest_url:
+                vertices = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json().get("vertices", [])
+                if vertices and all(v.get("status") == "RUNNING" for v in vertices):
+                    return
+            elif str(client.get_job_status().result()).endswith("RUNNING"):
+                return
+        except (requests.RequestException, ValueError):
+            pass
+        assert time.monotonic() < deadline, "the job's tasks did not start"
+        time.sleep(1)
+
+
 def _drain(client: Any, folder: Path) -> None:
     """Stop the local job with a savepoint and a drain (every open window fires). PyFlink 2.0's wrapper
     calls a signature Flink 2.0 no longer has: the Java client is called with the format type."""
@@ -147,6 +166,7 @@ def test_one_broker_of_three_kill9_mid_stream_loses_no_acknowledged_record(repli
     rest_url = minicluster_rest_url(client)
     job_id = str(client.get_job_id())
     try:
+        _wait_running(client, rest_url, job_id)  # the stream starts once the job reads: the kill lands mid-stream
         producer = _Producer(config, topic)
         producer.start()
         deadline = time.monotonic() + LIVENESS_S
@@ -190,7 +210,8 @@ def test_one_broker_of_three_kill9_mid_stream_loses_no_acknowledged_record(repli
               f"restarts of the job: {health.restarts if health else 'unknown'}", flush=True)
         _drain(client, tmp_path)
     except BaseException:
-        client.cancel()
+        with contextlib.suppress(Exception):  # already ended
+            client.cancel().result()
         raise
 
     # every acknowledged record is in the topic once, at the offset it was acknowledged at, with its bytes
