@@ -115,7 +115,9 @@ def test_leader_jobmanager_kill9_mid_stream_standby_recovers_the_job(ha_cluster:
     # test fires the open windows through the source's end-of-time watermark, which Flink drops while the
     # source's output is idle (seen: with idleness on, the stream's last windows never fired after it ended)
     job_id = jobrunner.submit(_through(config, leader), "aggregate", JobOptions(
-        output_suffix=suffix, lake=False, extra={"telemetry_topic": topic, "source_idle_timeout_s": "0"}))
+        output_suffix=suffix, lake=False, extra={"telemetry_topic": topic, "source_idle_timeout_s": "0",
+                                                  # its own, empty: earlier tests publish versions to the default
+                                                  "devices_topic": f"device-metadata{suffix.replace('_', '-')}"}))
     producer = _Producer(config, topic)
     producer.start()
 
