@@ -48,15 +48,3 @@ def migrated(stack: Config) -> Config:
         migrate(conn, config=stack)
         reference.seed(stack, conn)
     return stack
-
-
-# Tests that restart the session's Flink cluster in another mode run after every other test. In two
-# full runs, jobs submitted to the cluster after the HA test's restarts (and several other tests)
-# failed on the JobManager with NoClassDefFoundError for a class of the Kafka connector (a pipeline
-# jar); the HA test followed directly by the parallel-jobs test passed. Cause not found yet
-# (docs/design.md, "Known limitations").
-RUN_LAST = ("test_jobmanager_ha.py",)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.path.name in RUN_LAST)  # stable: the rest keep their order
