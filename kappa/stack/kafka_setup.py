@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
     NewTopic,
     ScramCredentialInfo,
     ScramMechanism,
@@ -74,6 +76,34 @@ def grant(config: Config, role: str, params: SqlParams) -> None:
             future.result(30)
         except KafkaException as exc:
             raise KafkaException(f"ACL {binding}: {exc.args[0].str()}") from None
+
+
+def _key(binding: AclBinding) -> tuple[object, ...]:
+    return (binding.restype, binding.name, binding.resource_pattern_type, binding.operation)
+
+
+def revoke_version(config: Config, role: str, params: SqlParams) -> list[str]:
+    """Delete the ACLs a run of `role` with `params` (a replay version's output_suffix) got for its own
+    names only: its output topics, consumer group and transactional ids. The bindings the same run
+    without the suffix would have (its input and reference topics, the cluster) are shared with the
+    live job and stay. Returns a line per deleted binding."""
+    if role not in PRINCIPALS or not params.values.get("output_suffix") or not config.kafka.secure:
+        return []
+    shared = {_key(b) for b in kafka_security.acl_bindings(config, role, params.with_values(output_suffix=""))}
+    own = [b for b in kafka_security.acl_bindings(config, role, params) if _key(b) not in shared]
+    if not own:
+        return []
+    filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
+                                b.permission_type) for b in own]
+    gone = []
+    admin = kafka_clients.admin(config, _LOG)  # held: a collected client fails its pending futures
+    for _, future in admin.delete_acls(filters).items():
+        try:
+            deleted = future.result(30)
+        except KafkaException as exc:
+            raise KafkaException(f"deleting ACLs: {exc.args[0].str()}") from None
+        gone += [f"acl {b.principal} {b.operation.name} {b.restype.name.lower()} {b.name}" for b in deleted]
+    return gone
 
 
 def prepare_run(config: Config, role: str, params: SqlParams) -> None:

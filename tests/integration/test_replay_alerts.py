@@ -66,6 +66,23 @@ def _subjects(config: Config) -> set[str]:
     return set(response.json())
 
 
+def _acls_naming(config: Config, text: str) -> set[tuple[str, str, str]]:
+    """(resource type, name, operation) of every ACL whose resource name contains `text`."""
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    every = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
+                             AclPermissionType.ANY)
+    admin = kafka_clients.admin(config)  # held: a collected client fails its pending futures
+    bindings = admin.describe_acls(every).result(30)
+    return {(b.restype.name, b.name, b.operation.name) for b in bindings if text in b.name}
+
+
 def _kappa(*argv: str) -> int:
     return cli.main(["replay", *argv])
 
@@ -132,11 +149,18 @@ def test_alert_replay_creates_compares_promotes_and_drops_only_the_alerting_jobs
             assert _view_reads(conn, "v_alerts") == alerts_view_before
 
         # drop: the version's table and topic, and the registry subject its Avro sink registered, nothing else
+        # and the version's own Kafka ACLs (its topic, group and transactional ids), not the live job's
         assert f"alerts_{v2}-value" in _subjects(migrated)
+        own_acls, live_acls = _acls_naming(migrated, v2), _acls_naming(migrated, "alerts")
+        assert ("TOPIC", f"alerts_{v2}", "WRITE") in own_acls and ("TOPIC", "alerts", "WRITE") in live_acls
+        assert {kind for kind, _, _ in own_acls} == {"TOPIC", "GROUP", "TRANSACTIONAL_ID"}, own_acls
         assert _kappa("drop", "alerts", v2) == 0
-        assert capsys.readouterr().out.strip() == (f"dropped: table alerts_{v2}, topic alerts_{v2}, "
-                                                   f"subject alerts_{v2}-value")
+        out = capsys.readouterr().out.strip()
+        assert out.startswith(f"dropped: table alerts_{v2}, topic alerts_{v2}, subject alerts_{v2}-value, "), out
+        assert out.count(", acl ") == len(own_acls), out
         assert f"alerts_{v2}-value" not in _subjects(migrated)
+        assert not _acls_naming(migrated, v2)
+        assert _acls_naming(migrated, "alerts") == live_acls - own_acls
         assert _kappa("drop", "alerts", v3) == 0
         with connect(migrated) as conn:
             assert _tables(conn) == tables_before and _aggregate_views(conn) == views_before
