@@ -6,9 +6,10 @@ temporal joins (FOR SYSTEM_TIME AS OF), group windows (TUMBLE), window TVFs, OVE
 columns and watermarks, and its placeholder templater fills `${name}` as kappa.sqlfiles does. Where it
 cannot parse a construct (the sections listed in the README's SQL lint notes: MATCH_RECOGNIZE with a
 reluctant quantifier, TIMESTAMPADD, MAP<... NOT NULL, ...> columns, CREATE CATALOG with a quoted
-name), its tree has an `unparsable` segment; the names in such a segment are taken from its text by
-`_FALLBACK` (a CREATE's name, the table after FROM/JOIN). The header test fails if that ever misses a
-name, so a gap shows instead of passing silently.
+name), its tree has an `unparsable` segment, which may run on over the statements after it; the
+names in such a segment are taken from its text, statement by statement, by the `_FALLBACK_*`
+patterns (a CREATE's name, an INSERT's table, the table after FROM/JOIN). The header test compares
+both ways, so a name the fallback misses (or invents) fails it instead of passing silently.
 
 A dev dependency: imported by tests and `make lint`, never by a job.
 """
@@ -27,6 +28,7 @@ _CREATES = {"create_table_statement", "create_view_statement", "create_function_
 _FALLBACK_CREATE = re.compile(
     r"^\s*CREATE\s+(?:TEMPORARY\s+)?(?:SYSTEM\s+)?(?:TABLE|VIEW|CATALOG|FUNCTION)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
     r"([`\w.]+)", re.IGNORECASE)
+_FALLBACK_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+([`\w.]+)", re.IGNORECASE)
 _FALLBACK_READ = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_`][`\w.]*)", re.IGNORECASE)
 
 
@@ -81,12 +83,15 @@ def references(sql: str, config_dir: Path = PROJECT_ROOT) -> References:
     for reference in tree.recursive_crawl("table_reference"):
         if id(reference) not in targets:
             _add(reads, _name(reference))
-    for unparsable in tree.recursive_crawl("unparsable"):
-        created = _FALLBACK_CREATE.match(unparsable.raw)
-        if created:
-            _add(defines, created.group(1).replace("`", ""))
-        for match in _FALLBACK_READ.finditer(unparsable.raw):
-            _add(reads, match.group(1).replace("`", ""))
+    for unparsable in tree.recursive_crawl("unparsable"):  # may run on over the statements after it
+        for piece in unparsable.raw.split(";"):
+            created, inserted = _FALLBACK_CREATE.match(piece), _FALLBACK_INSERT.match(piece)
+            if created:
+                _add(defines, created.group(1).replace("`", ""))
+            if inserted:
+                _add(writes, inserted.group(1).replace("`", ""))
+            for match in _FALLBACK_READ.finditer(piece):
+                _add(reads, match.group(1).replace("`", ""))
     return References(tuple(defines), tuple(name for name in reads if name not in defines), tuple(writes))
 
 
