@@ -114,6 +114,18 @@ class Pipeline:
         return statements
 
 
+def blackholes(*views: str) -> Stage:
+    """Sinks that discard `views` (benches: the logic's cost without any output's)."""
+
+    def run(ctx: JobContext, statements: StatementSet) -> None:
+        from pyflink.table import TableDescriptor
+
+        for view in views:
+            statements.add_insert(TableDescriptor.for_connector("blackhole").build(), ctx.t_env.from_path(view))
+
+    return Stage("blackholes", (Step("blackholes", run, reads=views),))
+
+
 # The Kafka telemetry both jobs read: raw records with their event time, decoded into telemetry_valid
 # and the dead letters (a test or bench replaces it with a stage defining the same names).
 KAFKA_TELEMETRY = Stage("kafka telemetry", ("telemetry/source.sql", "telemetry/decode.sql"))
