@@ -15,7 +15,7 @@ the names they read and define; a step may also prepare something a file needs (
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,7 +71,6 @@ class Pipeline:
     prepare: tuple[Callable[[JobContext], None], ...] = ()  # table options, before any statement
     steps: tuple[Step, ...] = ()  # the job's Python parts, found by the resolution as files are
     prefer: tuple[str, ...] = ()  # files that win when several define a needed name
-    extra: tuple[str, ...] = field(default=())  # more names the logic must define (a bench's views)
 
     def with_source(self, source: Stage) -> Pipeline:
         return replace(self, source=source)
@@ -89,7 +88,7 @@ class Pipeline:
         sinks = [stage for stage in self.sinks if stage.enabled is None or options is None or stage.enabled(options)]
         given = defined_by(read_header(sql_dir, name) for name in self.functions)
         given |= defined_by(self._provider(part, sql_dir) for part in self.source.parts)
-        wanted = [*needs(self._provider(part, sql_dir) for stage in sinks for part in stage.parts), *self.extra]
+        wanted = needs(self._provider(part, sql_dir) for stage in sinks for part in stage.parts)
         providers: list[Provider] = [step.with_header(sql_dir) for step in self.steps]
         providers += load_headers(sql_dir).values()
         logic = resolve(wanted, given, providers, self.prefer)

@@ -22,7 +22,7 @@ cluster's client too, with no linter installed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -147,10 +147,3 @@ def needs(headers: Iterable[Provider]) -> list[str]:
 
 def defined_by(providers: Iterable[Provider]) -> set[str]:
     return {name for provider in providers for name in provider.defines}
-
-
-def by_name(headers: Mapping[str, Header], names: Iterable[str]) -> list[Header]:
-    missing = [name for name in names if name not in headers]
-    if missing:
-        raise SqlHeaderError(f"SQL file(s) not found: {', '.join(missing)}")
-    return [headers[name] for name in names]
