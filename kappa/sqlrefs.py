@@ -4,14 +4,14 @@ the headers of kappa.sqlheaders against the statements, and to find what a fixtu
 Why sqlfluff: the project lints its SQL with it anyway (.sqlfluff), its Flink dialect parses the
 temporal joins (FOR SYSTEM_TIME AS OF), group windows (TUMBLE), window TVFs, OVER windows, computed
 columns and watermarks, and its placeholder templater fills `${name}` as kappa.sqlfiles does. Where it
-cannot parse a construct (the sections listed in the README's SQL lint notes: MATCH_RECOGNIZE with a
-reluctant quantifier, TIMESTAMPADD, MAP<... NOT NULL, ...> columns, CREATE CATALOG with a quoted
-name), its tree has an `unparsable` segment, which may run on over the statements after it; the
-names in such a segment are taken from its text, statement by statement, by the `_FALLBACK_*`
-patterns (a CREATE's name, an INSERT's table, the table after FROM/JOIN). The header test compares
-both ways, so a name the fallback misses (or invents) fails it instead of passing silently.
+cannot parse a construct (listed in sql/README.md: a reluctant quantifier in MATCH_RECOGNIZE,
+TIMESTAMPADD, MAP<... NOT NULL, ...> columns, CREATE CATALOG with a quoted name), its tree has an
+`unparsable` segment, which may run on over the statements after it; the names in such a segment are
+taken from its text, statement by statement, by the `_FALLBACK_*` patterns (a CREATE's name, an
+INSERT's table, the table after FROM/JOIN; comments left out). The header test compares both ways,
+so a name the fallback misses (or invents) fails it instead of passing silently.
 
-A dev dependency: imported by tests and `make lint`, never by a job.
+sqlfluff is a dev dependency: this module serves the tests and the fixture runner, never a job.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ _FALLBACK_CREATE = re.compile(
     r"^\s*CREATE\s+(?:TEMPORARY\s+)?(?:SYSTEM\s+)?(?:TABLE|VIEW|CATALOG|FUNCTION)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
     r"([`\w.]+)", re.IGNORECASE)
 _FALLBACK_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+([`\w.]+)", re.IGNORECASE)
+_COMMENT = re.compile(r"--[^\n]*")
 _FALLBACK_READ = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_`][`\w.]*)", re.IGNORECASE)
 
 
@@ -84,7 +85,7 @@ def references(sql: str, config_dir: Path = PROJECT_ROOT) -> References:
         if id(reference) not in targets:
             _add(reads, _name(reference))
     for unparsable in tree.recursive_crawl("unparsable"):  # may run on over the statements after it
-        for piece in unparsable.raw.split(";"):
+        for piece in _COMMENT.sub("", unparsable.raw).split(";"):
             created, inserted = _FALLBACK_CREATE.match(piece), _FALLBACK_INSERT.match(piece)
             if created:
                 _add(defines, created.group(1).replace("`", ""))
