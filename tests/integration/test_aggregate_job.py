@@ -3,9 +3,9 @@ out-of-order, late, duplicate, malformed and mixed-schema input, compared with P
 
 The same run carries device metadata versions (a device metadata topic of its own, so other tests'
 registrations do not matter): one device moved to another site in the middle of the data, in the
-middle of a minute, and one whose first version starts there. Its windows carry the site of the
-version in force at their first reading; readings before a device's first version keep the site they
-sent (the default, explicitly)."""
+middle of a minute, its model replaced in the same version, and one whose first version starts there.
+Its windows carry the site and model of the version in force at their first reading; readings before a
+device's first version keep the site they sent and have no model (the default, explicitly)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,19 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     assert early and "site-registered" not in early  # before its first version: the site it sent
     assert {site for (device, start), site in sites.items()
             if device == registered_late and start >= move_ms} == {"site-registered"}
+    # the model the same way: the windows after the move carry the new one; a window holding the move or
+    # a device's first version carries its first reading's (none before the first version, although
+    # later readings of that window have one)
+    models = {(device, start): row["device_model"] for (device, start), row in device_rows.items()}
+    holding = move_ms - move_ms % 60_000
+    assert ({m for (d, start), m in models.items() if d == moved and start + 60_000 <= move_ms},
+            models[(moved, holding)],
+            {m for (d, start), m in models.items() if d == moved and start >= move_ms}) == ({"M-1"}, "M-1", {"M-2"})
+    assert ({m for (d, start), m in models.items() if d == registered_late and start + 60_000 <= move_ms},
+            models[(registered_late, holding)],
+            {m for (d, start), m in models.items() if d == registered_late and start >= move_ms}) == (
+        {None}, None, {"M-3"})
+    assert all(latest[key]["device_model"] == model for key, model in models.items())  # v2 records
     assert len(dead) == manifest.data["counts"]["malformed"]
     assert max(len(value or b"") for _, value in dead) < migrated_limits().max_record_bytes + 4096
     assert_poison_pills_dead_lettered(migrated, suffix, manifest)
@@ -68,22 +81,24 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
 
 def _metadata_versions(config: Config, manifest: Manifest, topic: str) -> tuple[Metadata, str, str, int]:
     """Versions in `topic` for two simulated devices: one at a site from the epoch and moved to another
-    in the middle of the data (mid-minute), one whose first version starts there. Returns what Python
-    takes as each reading's site and type, the two devices and the move's event time."""
+    (with another model) in the middle of the data (mid-minute), one whose first version starts there.
+    Returns what Python takes as each reading's site, type and model, the two devices and the move's
+    event time."""
     rows = [r for r in manifest.records if r.row is not None]
     first, last = min(r.event_time for r in rows), max(r.event_time for r in rows)
     move_ms = (first + (last - first) // 2) // 60_000 * 60_000 + 30_500
     moved, registered_late = sorted({r.device_id for r in rows})[:2]
     kinds = {r.device_id: r.row["device_type"] for r in rows if r.row is not None}
-    table = [(moved, 0, "site-before-move"), (moved, move_ms, "site-after-move"),
-             (registered_late, move_ms, "site-registered")]
+    table = [(moved, 0, "site-before-move", "M-1"), (moved, move_ms, "site-after-move", "M-2"),
+             (registered_late, move_ms, "site-registered", "M-3")]
     own = config.model_copy(update={"kafka": config.kafka.model_copy(update={"devices_topic": topic})})
-    versions.publish(own, [(Device(device, site, kinds[device], model="M-1"), valid_from)
-                           for device, valid_from, site in table])
+    versions.publish(own, [(Device(device, site, kinds[device], model=model), valid_from)
+                           for device, valid_from, site, model in table])
 
-    def metadata(device: str, event_ms: int) -> tuple[str, str] | None:
-        in_force = [(valid_from, site) for d, valid_from, site in table if d == device and valid_from <= event_ms]
-        return (max(in_force)[1], kinds[device]) if in_force else None
+    def metadata(device: str, event_ms: int) -> tuple[str, str, str | None] | None:
+        in_force = [(valid_from, site, model) for d, valid_from, site, model in table
+                    if d == device and valid_from <= event_ms]
+        return (max(in_force)[1], kinds[device], max(in_force)[2]) if in_force else None
 
     return metadata, moved, registered_late, move_ms
 
