@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from kappa import jobrunner, outputs
 from kappa.config import Config
 from kappa.devices import versions
 from kappa.devices.model import Device
 from kappa.flinkenv import JobOptions
+from kappa.registry import client_conf
 from kappa.simulate import Category, Manifest
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import Metadata, assert_lake_matches, assert_matches_python, prepare
@@ -33,7 +35,11 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     metadata, moved, registered_late, move_ms = _metadata_versions(migrated, manifest, devices_topic)
     options = JobOptions(bounded=True, output_suffix=suffix,
                          extra={"telemetry_topic": topic, "devices_topic": devices_topic})
+    registry, subject = _subject_holding_v1(migrated, suffix)
     jobrunner.run_local(migrated, "aggregate", options, wait=True)
+    # the job's Avro sink registered v2 (device_model) on top of v1 under FULL, as on an upgraded stack
+    assert registry.get_versions(subject) == [1, 2]
+    assert "device_model" in registry.get_latest_version(subject).schema.schema_str
     books = assert_matches_python(migrated, suffix, manifest, topic, metadata)
     # every re-sent copy is dropped as a duplicate, unless the copy itself arrived late (then it is
     # counted late); the total is exact either way (checked above)
@@ -77,6 +83,16 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     assert_poison_pills_dead_lettered(migrated, suffix, manifest)
     # the Iceberg archive: every decodable record once, and the same windows as PostgreSQL
     assert assert_lake_matches(migrated, suffix, manifest) == books.total - books.dead_letters
+
+
+def _subject_holding_v1(config: Config, suffix: str) -> tuple[SchemaRegistryClient, str]:
+    """The run's aggregates subject with v1 registered under FULL, as a stack that ran the job before
+    aggregates/v2.avsc has it; the job's sink must then pass the registry's compatibility check."""
+    registry = SchemaRegistryClient(client_conf(config))
+    subject = f"{config.kafka.aggregates_topic}{suffix}-value"
+    registry.set_compatibility(subject, "FULL")
+    registry.register_schema(subject, Schema((config.root / "schemas/avro/aggregates/v1.avsc").read_text(), "AVRO"))
+    return registry, subject
 
 
 def _metadata_versions(config: Config, manifest: Manifest, topic: str) -> tuple[Metadata, str, str, int]:
