@@ -139,6 +139,7 @@ def assert_lake_matches(config: Config, suffix: str, manifest: Manifest) -> int:
     with connect(config) as conn:
         live = outputs.device_windows(conn, suffix)
     assert archived.keys() == live.keys()
+    assert set(names) == set(next(iter(live.values()), {})) - outputs.IGNORED_COLUMNS  # device_model too
     for key, row in live.items():
         for column, value in row.items():
             if column in archived[key] and column not in ("window_start", "window_end"):

@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from kappa import jobrunner, outputs
+from kappa import jobrunner, lake, outputs
 from kappa.config import Config
 from kappa.devices import versions
 from kappa.devices.model import Device
@@ -36,6 +36,7 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     options = JobOptions(bounded=True, output_suffix=suffix,
                          extra={"telemetry_topic": topic, "devices_topic": devices_topic})
     registry, subject = _subject_holding_v1(migrated, suffix)
+    _windows_table_made_before_device_model(migrated, suffix)
     jobrunner.run_local(migrated, "aggregate", options, wait=True)
     # the job's Avro sink registered v2 (device_model) on top of v1 under FULL, as on an upgraded stack
     assert registry.get_versions(subject) == [1, 2]
@@ -83,6 +84,20 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     assert_poison_pills_dead_lettered(migrated, suffix, manifest)
     # the Iceberg archive: every decodable record once, and the same windows as PostgreSQL
     assert assert_lake_matches(migrated, suffix, manifest) == books.total - books.dead_letters
+    evolved = lake.catalog(migrated).load_table(lake.DEVICE_AGG_1M.identifier(migrated, suffix)).schema()
+    assert [f.name for f in evolved.fields] == [c.name for c in lake.DEVICE_AGG_1M.columns]
+
+
+def _windows_table_made_before_device_model(config: Config, suffix: str) -> None:
+    """The run's Iceberg windows table as an archive made before device_model has it: the job's
+    lake.ensure_tables adds the column by schema evolution, then its positional INSERT must line up with
+    the evolved table (assert_lake_matches compares every column with PostgreSQL, the model included)."""
+    import dataclasses
+
+    old = dataclasses.replace(lake.DEVICE_AGG_1M, columns=tuple(
+        c for c in lake.DEVICE_AGG_1M.columns if c.name != "device_model"))
+    (table,) = lake.ensure_tables(config, (old,), suffix)
+    assert "device_model" not in {f.name for f in table.schema().fields}
 
 
 def _subject_holding_v1(config: Config, suffix: str) -> tuple[SchemaRegistryClient, str]:
