@@ -54,7 +54,7 @@ def _window_values(round_: int) -> list[str]:
         stats = ", ".join([f"{round_ + i}.0"] * 24)
         rows.append(f"('dev-{i % 5}', 'site-1', '{TYPES[(i // 2) % 2]}', TIMESTAMP '{start}', "
                     f"TIMESTAMP '{start + timedelta(minutes=1)}', CAST({round_} AS BIGINT), {stats}, "
-                    f"TIMESTAMP '{start}', TIMESTAMP '{start + timedelta(seconds=30)}')")
+                    f"TIMESTAMP '{start}', TIMESTAMP '{start + timedelta(seconds=30)}', 'M-{i % 3}')")
     return rows
 
 
