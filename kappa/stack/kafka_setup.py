@@ -8,10 +8,13 @@ are never auto-created (`auto.create.topics.enable=false`): the standard ones ar
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
     NewTopic,
     ScramCredentialInfo,
     ScramMechanism,
@@ -75,6 +78,24 @@ def grant(config: Config, role: str, params: SqlParams) -> None:
             future.result(30)
         except KafkaException as exc:
             raise KafkaException(f"ACL {binding}: {exc.args[0].str()}") from None
+    if config.kafka.brokers > 1:
+        _await_on_every_broker(config, bindings)
+
+
+def _await_on_every_broker(config: Config, bindings: list[AclBinding], timeout_s: float = 30.0) -> None:
+    """KRaft brokers apply ACL changes from the metadata log asynchronously: a client that writes at once
+    can reach a broker that has not applied them yet and get TOPIC_AUTHORIZATION_FAILED. Wait until each
+    broker (a client bootstrapped on it alone) describes every new binding."""
+    filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
+                                b.permission_type) for b in bindings]
+    for index in range(config.kafka.brokers):
+        admin = kafka_clients.admin(config, _LOG, **{
+            "bootstrap.servers": f"{config.kafka.host}:{config.kafka.broker_ports(index)[0]}"})
+        deadline = time.monotonic() + timeout_s
+        while not all(admin.describe_acls(f).result(10) for f in filters):
+            if time.monotonic() > deadline:
+                raise KafkaException(f"broker {index} did not apply the new ACLs within {timeout_s:.0f} s")
+            time.sleep(0.2)
 
 
 def prepare_run(config: Config, role: str, params: SqlParams) -> None:
