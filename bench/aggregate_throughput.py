@@ -20,13 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pyflink.table import TableDescriptor  # noqa: E402
-
-from kappa import kafka_clients, reference_log, sqlfiles  # noqa: E402
+from jobs import aggregate  # noqa: E402
+from kappa import kafka_clients  # noqa: E402
 from kappa.config import get_config  # noqa: E402
 from kappa.demo import recreate_topic  # noqa: E402
 from kappa.flinkenv import JobContext, JobOptions  # noqa: E402
-from kappa.lateness import allow_late_updates  # noqa: E402
+from kappa.pipeline import Stage, blackholes  # noqa: E402
 from kappa.simulate import SimulationSpec, simulate  # noqa: E402
 from kappa.stack import manager  # noqa: E402
 
@@ -59,25 +58,15 @@ def run_path(config, path: str, topic: str) -> float:  # type: ignore[no-untyped
     """Wall time of one bounded run (build + execute + wait)."""
     started = time.perf_counter()
     ctx = JobContext(config, JobOptions(bounded=True, extra={"telemetry_topic": topic}), job_name=f"bench-{path}")
-    if path == "avro":
-        for name in ("telemetry/functions.sql", "telemetry/source.sql", "telemetry/decode.sql"):
-            ctx.execute_file(name)
-    else:
-        for statement in sqlfiles.split_statements(sqlfiles.render(
-                sqlfiles.strip_comments((BENCH_SQL / "json_source.sql").read_text()), ctx.params)):
-            ctx.t_env.execute_sql(statement)
-        ctx.execute_file("telemetry/functions.sql")
-    allow_late_updates(ctx.t_env, config)  # as jobs/aggregate.py
-    reference_log.ensure_topic(config, config.kafka.devices_topic)  # the metadata join reads it
-    for name in ("telemetry/lateness.sql", "telemetry/dedup.sql", "telemetry/device_versions.sql",
-                 "telemetry/devices.sql", "aggregates/windows.sql"):
-        ctx.execute_file(name)
-    statements = ctx.t_env.create_statement_set()
+    # the job's own logic (kappa.pipeline resolves it from the SQL headers) between a swapped source and
+    # blackhole sinks; the Avro path keeps the job's dead-letter branch, which decodes too
     views = ["device_windows_1m", "site_windows_5m", "duplicate_counts_1m", "telemetry_late"]
+    pipeline = aggregate.PIPELINE
     if path == "avro":
-        views.append("telemetry_dead_letters")  # as in the job: the dead-letter branch decodes too
-    for view in views:
-        statements.add_insert(TableDescriptor.for_connector("blackhole").build(), ctx.t_env.from_path(view))
+        pipeline = pipeline.with_sinks(blackholes(*views, "telemetry_dead_letters"))
+    else:
+        pipeline = pipeline.with_source(Stage("json", (BENCH_SQL / "json_source.sql",))).with_sinks(blackholes(*views))
+    statements = pipeline.build(ctx)
     statements.execute().wait()
     return time.perf_counter() - started
 

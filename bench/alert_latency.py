@@ -16,6 +16,7 @@ job.reference_idle_timeout_s once at start (the rules source must go idle): insi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import random
@@ -35,7 +36,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
 from confluent_kafka.schema_registry.avro import AvroDeserializer  # noqa: E402
 from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
 
-from kappa import jobrunner, kafka_clients, outputs, reference  # noqa: E402
+from kappa import jobrunner, kafka_clients, outputs, reference, waiting  # noqa: E402
 from kappa.config import Config, get_config  # noqa: E402
 from kappa.db import migrate  # noqa: E402
 from kappa.demo import recreate_topic  # noqa: E402
@@ -200,9 +201,9 @@ def main() -> int:
               f"({args.devices} devices, overheating every {args.period} readings per device) ...", flush=True)
         completing = produce(config, topic, args.rate, args.duration, args.devices, args.period, args.warmup,
                              args.tail, tag)
-        deadline = time.monotonic() + args.drain
-        while time.monotonic() < deadline and any(len(w.seen) < len(completing) for w in watchers):
-            time.sleep(0.5)
+        with contextlib.suppress(waiting.WaitTimeout):  # what was not seen by then counts as missed
+            waiting.wait_until(lambda: all(len(w.seen) >= len(completing) for w in watchers), timeout_s=args.drain,
+                               what="every alert")
         for watcher in watchers:
             watcher.stop.set()
             watcher.join(10)

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from confluent_kafka import TopicPartition  # noqa: E402
 from confluent_kafka.admin import NewTopic  # noqa: E402
 
-from kappa import kafka_clients  # noqa: E402
+from kappa import kafka_clients, waiting  # noqa: E402
 from kappa.bridge import status  # noqa: E402
 from kappa.config import Config, get_config  # noqa: E402
 from kappa.db import migrate  # noqa: E402
@@ -77,9 +77,9 @@ def append_times(config: Config, topic: str, expected: int, timeout_s: float = 6
     consumer = kafka_clients.consumer(config, f"bench-{uuid.uuid4().hex}", **{"enable.auto.commit": False})
     consumer.assign([TopicPartition(topic, p, 0) for p in range(config.kafka.partitions)])
     seen: dict[bytes, int] = {}
-    deadline = time.monotonic() + timeout_s
+    deadline = waiting.Deadline(timeout_s)
     try:
-        while len(seen) < expected and time.monotonic() < deadline:
+        while len(seen) < expected and not deadline.passed:
             for message in consumer.consume(1000, 0.5):
                 if not message.error():
                     seen[message.value()] = message.timestamp()[1]
@@ -125,13 +125,14 @@ class BridgeProcess:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "kappa.bridge", "--client-id", self.tag],
                                          env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.config.root)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        proc = self.proc
+
+        def ready() -> bool:
             current = status.read(status.status_file(self.config, self.tag))
-            if current is not None and current.pid == self.proc.pid and current.ready:
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"bench bridge not ready; see {self.log}")
+            return current is not None and current.pid == proc.pid and current.ready
+
+        waiting.wait_until(ready, timeout_s=60, interval_s=0.2, what="the bench bridge",
+                           on_timeout=lambda _: RuntimeError(f"bench bridge not ready; see {self.log}"))
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -24,7 +24,7 @@ from kappa.config import get_config  # noqa: E402
 from kappa.db import migrate  # noqa: E402
 from kappa.demo import recreate_topic  # noqa: E402
 from kappa.flinkenv import JobContext, JobOptions  # noqa: E402
-from kappa.lateness import allow_late_updates  # noqa: E402
+from kappa.pipeline import Stage, Step  # noqa: E402
 from kappa.simulate import SimulationSpec, simulate  # noqa: E402
 from kappa.stack import manager  # noqa: E402
 from kappa.stack.postgres import connect  # noqa: E402
@@ -40,6 +40,17 @@ def produce(config, records: int) -> str:  # type: ignore[no-untyped-def]
     return topic
 
 
+def _blackhole_tables(ctx: JobContext, _: object) -> None:
+    """Blackholes shaped like the Iceberg tables, in the default catalog, where archive/inserts.sql writes."""
+    config, suffix = ctx.config, ctx.options.output_suffix
+    for table in aggregate.OUTPUTS.lake:
+        name = f"{table.name}{suffix}"
+        ctx.t_env.execute_sql(f"CREATE TABLE default_catalog.default_database.`{name}` WITH ('connector' = "
+                              f"'blackhole') LIKE `{config.lake.catalog}`.`{config.lake.namespace}`.`{name}` "
+                              "(EXCLUDING OPTIONS)")
+    ctx.params = ctx.params.with_values(lake_catalog="default_catalog", lake_namespace="default_database")
+
+
 def run(config, variant: str, topic: str, suffix: str) -> float:  # type: ignore[no-untyped-def]
     """Wall time of one bounded run of the aggregation job, archive sinks as `variant`."""
     started = time.perf_counter()
@@ -48,18 +59,10 @@ def run(config, variant: str, topic: str, suffix: str) -> float:  # type: ignore
     if variant == "iceberg":
         aggregate.build(ctx).execute().wait()
         return time.perf_counter() - started
-    allow_late_updates(ctx.t_env, config)
-    for name in ("telemetry/functions.sql", "telemetry/source.sql", "telemetry/decode.sql", "telemetry/lateness.sql",
-                 "telemetry/dedup.sql", "aggregates/windows.sql", "aggregates/sinks.sql", "archive/catalog.sql"):
-        ctx.execute_file(name)
-    for table in aggregate.OUTPUTS.lake:  # blackholes shaped like the Iceberg tables, in the default catalog
-        name = f"{table.name}{suffix}"
-        ctx.t_env.execute_sql(f"CREATE TABLE default_catalog.default_database.`{name}` WITH ('connector' = "
-                              f"'blackhole') LIKE `{config.lake.catalog}`.`{config.lake.namespace}`.`{name}` "
-                              "(EXCLUDING OPTIONS)")
-    statements = ctx.add_inserts(ctx.t_env.create_statement_set(), "aggregates/inserts.sql")
-    ctx.params = ctx.params.with_values(lake_catalog="default_catalog", lake_namespace="default_database")
-    ctx.add_inserts(statements, "archive/inserts.sql").execute().wait()
+    postgres_and_kafka, _ = aggregate.PIPELINE.sinks
+    archive = Stage("blackhole archive", ("archive/catalog.sql", Step("blackholes", _blackhole_tables),
+                                          "archive/inserts.sql"))
+    aggregate.PIPELINE.with_sinks(postgres_and_kafka, archive).build(ctx).execute().wait()
     return time.perf_counter() - started
 
 

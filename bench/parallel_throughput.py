@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests  # noqa: E402
 from confluent_kafka.admin import NewTopic  # noqa: E402
 
-from kappa import jobrunner, outputs  # noqa: E402
+from kappa import jobrunner, outputs, waiting  # noqa: E402
 from kappa.config import Config, get_config  # noqa: E402
 from kappa.db import migrate  # noqa: E402
 from kappa.flinkenv import JobOptions  # noqa: E402
@@ -97,11 +96,8 @@ def main() -> int:
         if flink.registered_taskmanagers() < 2:
             added = config.flink.taskmanagers
             flink.start_taskmanager(added)
-            deadline = time.monotonic() + 120
-            while flink.registered_taskmanagers() < 2:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the second TaskManager did not register")
-                time.sleep(0.5)
+            waiting.wait_until(lambda: flink.registered_taskmanagers() >= 2, timeout_s=120, what="a second TaskManager",
+                               on_timeout=lambda _: SystemExit("the second TaskManager did not register"))
         with connect(config) as conn:
             migrate(conn)
         print(f"producing {args.readings} readings on {PARTITIONS} partitions ...", flush=True)

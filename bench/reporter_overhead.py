@@ -18,6 +18,7 @@ import argparse
 import sys
 import time
 import uuid
+from typing import Any
 
 import requests
 from confluent_kafka.admin import NewTopic
@@ -46,10 +47,21 @@ def produce(config: Config, records: int) -> str:
     return topic
 
 
-def flink_series(config: Config) -> int:
-    """How many Flink series the Pushgateway holds (the reporter deletes its own at shutdown)."""
+def flink_series(config: Config, pipeline_name: str) -> int:
+    """How many Flink series of one job the Pushgateway holds (the reporter deletes its own at shutdown)."""
     text = requests.get(f"{config.metrics.pushgateway_url}/metrics", timeout=10).text
-    return sum(1 for line in text.splitlines() if line.startswith("flink_taskmanager_job_task_numRecordsIn"))
+    return sum(1 for line in text.splitlines()
+               if line.startswith("flink_taskmanager_job_task_numRecordsIn") and f'job_name="{pipeline_name}"' in line)
+
+
+def finished(result: Any) -> bool:
+    """The job reached its end (a local MiniCluster that already shut down counts as ended)."""
+    from py4j.protocol import Py4JJavaError
+
+    try:
+        return bool(result.get_job_client().get_job_status().result().is_globally_terminal_state())
+    except Py4JJavaError:
+        return True
 
 
 def run(config: Config, reporter: bool, topic: str, suffix: str) -> float:
@@ -61,8 +73,8 @@ def run(config: Config, reporter: bool, topic: str, suffix: str) -> float:
     result = aggregate.build(ctx).execute()
     seen = 0
     while reporter and not seen:  # proof the reporter pushed while the job ran (it deletes at shutdown)
-        seen = flink_series(config)
-        if result.get_job_client().get_job_status().result().is_globally_terminal_state():
+        seen = flink_series(config, f"aggregate{suffix}")
+        if seen or finished(result):
             break
         time.sleep(0.5)
     result.wait()

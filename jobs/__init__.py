@@ -1,1 +1,2 @@
-"""Flink jobs. Each module's `build(ctx)` declares sources, logic and sinks and returns a StatementSet."""
+"""Flink jobs. Each module declares its `PIPELINE` (kappa.pipeline: source and sinks; the logic between them
+resolved from the SQL headers) and a `build(ctx)` that runs it and returns a StatementSet."""

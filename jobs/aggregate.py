@@ -16,6 +16,7 @@ from kappa import lake, reference_log
 from kappa.flinkenv import JobContext
 from kappa.lateness import allow_late_updates
 from kappa.outputs import ArchivedTopic, JobOutputs, ReaderView, Table, Topic
+from kappa.pipeline import KAFKA_TELEMETRY, Pipeline, Stage, Step
 
 AGGREGATES_TOPIC = Topic("${aggregates_topic}${output_suffix}")
 
@@ -47,26 +48,34 @@ OUTPUTS = JobOutputs(
 )
 
 
-def build(ctx: JobContext) -> StatementSet:
-    allow_late_updates(ctx.t_env, ctx.config)  # windows with allowed lateness
-    ctx.execute_file("telemetry/functions.sql")
-    ctx.execute_file("telemetry/source.sql")  # source, watermark
-    ctx.execute_file("telemetry/decode.sql")  # decode, dead letters
-    ctx.execute_file("telemetry/lateness.sql")  # late split, decided per partition in offset order
-    ctx.execute_file("telemetry/dedup.sql")  # first copy of each reading; later copies are duplicates
-    # the device metadata topic as a versioned table; created (empty, every version kept) if this stack
-    # has none yet: a Kafka source on a missing topic fails the job instead of reading no version
+def _ensure_devices_topic(ctx: JobContext, _: StatementSet) -> None:
+    """The device metadata topic, created (empty, every version kept) if this stack has none yet: a Kafka
+    source on a missing topic fails the job instead of reading no version."""
     reference_log.ensure_topic(ctx.config, ctx.params.values["devices_topic"])
-    ctx.execute_file("telemetry/device_versions.sql")
-    ctx.execute_file("telemetry/devices.sql")  # each reading with its device's metadata as of its event time
-    ctx.execute_file("aggregates/windows.sql")  # logic
-    ctx.execute_file("aggregates/sinks.sql")  # sinks
-    statements = ctx.add_inserts(ctx.t_env.create_statement_set(), "aggregates/inserts.sql")
-    if not ctx.options.lake:
-        return statements
-    lake.ensure_tables(ctx.config, OUTPUTS.lake, ctx.options.output_suffix)  # the archive's Iceberg tables
-    ctx.execute_file("archive/catalog.sql")
-    return ctx.add_inserts(statements, "archive/inserts.sql")
+
+
+def _ensure_lake_tables(ctx: JobContext, _: StatementSet) -> None:
+    lake.ensure_tables(ctx.config, OUTPUTS.lake, ctx.options.output_suffix)  # hidden partitions: Iceberg's API
+
+
+# Source: the Kafka telemetry (decoded; dead letters split off). Logic, resolved from the SQL headers
+# back from what the sinks read: late split per partition (telemetry/lateness.sql), de-duplication,
+# device metadata as of each reading's event time, the windows. Sinks: PostgreSQL and Kafka, and the
+# Iceberg archive unless options.lake is off.
+PIPELINE = Pipeline(
+    name="aggregate",
+    source=KAFKA_TELEMETRY,
+    sinks=(Stage("postgres and kafka", ("aggregates/sinks.sql", "aggregates/inserts.sql")),
+           Stage("iceberg archive", (Step("iceberg tables", _ensure_lake_tables), "archive/catalog.sql",
+                                     "archive/inserts.sql"), enabled=lambda options: options.lake)),
+    prepare=(lambda ctx: allow_late_updates(ctx.t_env, ctx.config),),  # windows with allowed lateness
+    steps=(Step("device metadata versions", _ensure_devices_topic, sql="telemetry/device_versions.sql"),),
+    prefer=("telemetry/lateness.sql",),  # telemetry_late: the per-partition rule, not ontime.sql's
+)
+
+
+def build(ctx: JobContext) -> StatementSet:
+    return PIPELINE.build(ctx)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ from pyflink.table import StatementSet
 
 from kappa.flinkenv import JobContext
 from kappa.outputs import JobOutputs, ReaderView, Table, Topic
+from kappa.pipeline import KAFKA_TELEMETRY, Pipeline, Stage, Step
 from udfs.alert_cooldown import suppress_repeats
 from udfs.device_silence import detect_silences
-
-PATTERNS = ("overheating", "temperature_trend", "vibration_then_heat", "low_battery")
 
 # What this job writes (alerts/sinks.sql): replays, the demo and the tests read this declaration.
 # Alerts are compared over the range of first event times both versions cover.
@@ -32,23 +31,29 @@ OUTPUTS = JobOutputs(
 )
 
 
-def build(ctx: JobContext) -> StatementSet:
-    ctx.execute_file("telemetry/functions.sql")
-    ctx.execute_file("telemetry/source.sql")  # source, watermark
-    ctx.execute_file("telemetry/decode.sql")  # decode (dead letters are not written here)
-    ctx.execute_file("telemetry/ontime.sql")  # late split: patterns see on-time readings only
-    ctx.execute_file("alerts/threshold_versions.sql")  # the rules topic as a versioned table
-    ctx.execute_file("alerts/thresholds.sql")  # each reading with its thresholds as of its event time
-    for pattern in PATTERNS:
-        ctx.execute_file(f"alerts/{pattern}.sql")  # MATCH_RECOGNIZE per device
-    ctx.execute_file("alerts/device_silent_input.sql")  # DEVICE_SILENT: event-time timers per device
+def _silences(ctx: JobContext, _: StatementSet) -> None:
     ctx.t_env.create_temporary_view("device_silences", detect_silences(ctx.t_env, "device_silence_input"))
-    ctx.execute_file("alerts/device_silent.sql")
-    ctx.execute_file("alerts/alerts.sql")  # union of all matches
-    ctx.t_env.create_temporary_view("alerts_raised", suppress_repeats(ctx.t_env, "alerts_matched"))  # cool-down
-    ctx.execute_file("alerts/raised.sql")  # deterministic alert id
-    ctx.execute_file("alerts/sinks.sql")
-    return ctx.add_inserts(ctx.t_env.create_statement_set(), "alerts/inserts.sql")
+
+
+def _cooldown(ctx: JobContext, _: StatementSet) -> None:
+    ctx.t_env.create_temporary_view("alerts_raised", suppress_repeats(ctx.t_env, "alerts_matched"))
+
+
+# Source: the Kafka telemetry (decoded; dead letters are not written here). Logic, resolved from the SQL
+# headers back from what the sinks read: on-time readings (telemetry/ontime.sql), thresholds as of each
+# reading's event time, the four MATCH_RECOGNIZE patterns (in the order alerts/alerts.sql reads them),
+# DEVICE_SILENT (event-time timers per device), the cool-down and the deterministic alert id.
+PIPELINE = Pipeline(
+    name="alerts",
+    source=KAFKA_TELEMETRY,
+    sinks=(Stage("postgres and kafka", ("alerts/sinks.sql", "alerts/inserts.sql")),),
+    steps=(Step("silence detector", _silences, reads=("device_silence_input",), defines=("device_silences",)),
+           Step("cool-down", _cooldown, reads=("alerts_matched",), defines=("alerts_raised",))),
+)
+
+
+def build(ctx: JobContext) -> StatementSet:
+    return PIPELINE.build(ctx)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,18 @@ from pyflink.table import StatementSet
 
 from kappa.flinkenv import JobContext
 from kappa.outputs import JobOutputs, Table
+from kappa.pipeline import Pipeline, Stage
 
 OUTPUTS = JobOutputs(tables=(Table("smoke_counts", ("device_id", "window_start"), range_column="window_start"),))
 
 
+# Source: JSON readings; no logic of its own between them: smoke/windows.sql is the sink's INSERT.
+PIPELINE = Pipeline(name="smoke", source=Stage("kafka json readings", ("smoke/source.sql",)),
+                    sinks=(Stage("postgres", ("smoke/sink.sql", "smoke/windows.sql")),), functions=())
+
+
 def build(ctx: JobContext) -> StatementSet:
-    ctx.execute_file("smoke/source.sql")  # source + watermark
-    ctx.execute_file("smoke/sink.sql")  # sink
-    return ctx.add_inserts(ctx.t_env.create_statement_set(), "smoke/windows.sql")  # logic
+    return PIPELINE.build(ctx)
 
 
 if __name__ == "__main__":

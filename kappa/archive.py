@@ -37,7 +37,7 @@ import pyarrow as pa
 from confluent_kafka import TopicPartition
 
 from kappa import archive_manifest as manifest
-from kappa import kafka_clients
+from kappa import kafka_clients, waiting
 from kappa.archive_datasets import DATASETS, TELEMETRY, Dataset, decoder_for, epoch_ms
 from kappa.archive_manifest import ArchiveError, ArchiveFile
 from kappa.config import Config
@@ -104,8 +104,8 @@ class ArchiveWriter:
         self.consumer.assign([TopicPartition(self.topic, partition, start)])
         messages: list[Any] = []
         position = start
-        deadline = time.monotonic() + 120
-        while position < stop and time.monotonic() < deadline:
+        deadline = waiting.Deadline(120)
+        while position < stop and not deadline.passed:
             message = self.consumer.poll(0.2)
             if message is None:
                 # transaction markers and aborted records occupy offsets that are never delivered
@@ -145,13 +145,22 @@ class ArchiveWriter:
         tail = f"{self.dataset.tail_column}={row[self.dataset.tail_column]}" if self.dataset.tail_column else ""
         return manifest.hive_partition(moment.strftime("%Y-%m-%d"), moment.hour, tail, self.dataset.date_key)
 
-    def run(self, once: bool = True, progress: Callable[[str], None] | None = None) -> int:
-        """Archive until caught up (`once`) or forever; returns the records archived."""
+    def run(self, once: bool = True, progress: Callable[[str], None] | None = None,
+            advance: Callable[[int, int], None] | None = None) -> int:
+        """Archive until caught up (`once`) or forever; returns the records archived.
+
+        `advance(done, total)`, when given (a progress bar), follows the offsets archived since the
+        start against the ends known now, instead of a `progress` line per batch."""
         archived = 0
         started = time.monotonic()
+        first: dict[int, int] = {}  # partition -> the offset this run started from
         while True:
             idle = True
-            for status in self.status():
+            statuses = self.status()
+            for status in statuses:
+                first.setdefault(status.partition, status.archived_offset)
+            done = {s.partition: s.archived_offset - first[s.partition] for s in statuses}
+            for status in statuses:
                 if status.lag == 0:
                     continue
                 idle = False
@@ -160,7 +169,10 @@ class ArchiveWriter:
                 files = self._write(status.partition, status.archived_offset, next_offset, messages)
                 self._commit(status.partition, status.archived_offset, next_offset, files)
                 archived += sum(file.row_count for file in files)
-                if progress:
+                done[status.partition] = next_offset - first[status.partition]
+                if advance is not None:
+                    advance(sum(done.values()), sum(s.end_offset - first[s.partition] for s in statuses))
+                elif progress:
                     rate = archived / max(time.monotonic() - started, 1e-6)
                     progress(f"partition {status.partition}: {next_offset}/{status.end_offset} "
                              f"({archived} rows archived, {rate:,.0f} rows/s)")

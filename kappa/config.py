@@ -7,15 +7,18 @@ Secrets are not part of the file: each `*_env` key names the environment variabl
 
 from __future__ import annotations
 
-import copy
 import os
 import tomllib
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from kappa import config_sources
 from kappa.errors import ConfigError, MissingSecret
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -31,10 +34,6 @@ class PathsConfig(_Section):
     data_dir: Path
     jars_dir: Path
     sql_dir: Path = PROJECT_ROOT / "sql"  # the jobs' SQL files; another folder = changed logic (replays)
-
-
-# Node i of a replicated Kafka (kafka.brokers > 1) listens on kafka.port/controller_port + BROKER_PORT_STEP * i.
-BROKER_PORT_STEP = 10
 
 
 class KafkaConfig(_Section):
@@ -62,32 +61,12 @@ class KafkaConfig(_Section):
     password_env: str = "KAPPA_KAFKA_PASSWORD"
     user_prefix: str = "kappa-"
     ca_file: str = ""  # the CA clients trust; '' = the stack's CA (made at the first `stack up`)
-    # the KRaft controller listener (loopback, SASL PLAIN, only the brokers themselves log in there)
+    # the KRaft controller listener (loopback, SASL PLAIN, only the broker itself logs in there)
     controller_password_env: str = "KAPPA_KAFKA_CONTROLLER_PASSWORD"
-    # 1: one broker (the default, the demo and the test session). 3 or more: a replicated cluster, every
-    # node a broker and a KRaft controller voter; node i (0-based) on port/controller_port + BROKER_PORT_STEP*i,
-    # topics (internal ones included) with replication_factor and min_insync_replicas below.
-    brokers: int = Field(default=1, ge=1)
-
-    def broker_ports(self, index: int) -> tuple[int, int]:
-        """(client port, controller port) of node `index` (0-based): the configured ones for node 0."""
-        shift = BROKER_PORT_STEP * index
-        return self.port + shift, self.controller_port + shift
 
     @property
     def bootstrap(self) -> str:
-        """Every broker's address: a client still finds the cluster while any one of them is down."""
-        return ",".join(f"{self.host}:{self.broker_ports(i)[0]}" for i in range(self.brokers))
-
-    @property
-    def replication_factor(self) -> int:
-        """Copies of each partition: one per broker, at most 3."""
-        return min(self.brokers, 3)
-
-    @property
-    def min_insync_replicas(self) -> int:
-        """Copies an acks=all write needs: 2 of 3 (one broker may be lost without losing a write), else 1."""
-        return 2 if self.replication_factor >= 3 else 1
+        return f"{self.host}:{self.port}"
 
     @property
     def secure(self) -> bool:
@@ -267,8 +246,17 @@ class LakeConfig(_Section):
     orphan_min_age_hours: float = 72.0  # `kappa lake orphans`: unreferenced files older than this are deleted
 
 
-class Config(_Section):
-    """The whole configuration of one profile, resolved against the project root."""
+class Config(BaseSettings):
+    """The whole configuration of one profile, resolved against the project root.
+
+    pydantic-settings builds it from its sources, highest priority first: the values given to
+    `load_config` (profile, root), `KAPPA_<SECTION>__<KEY>` variables, the profile's table
+    `[profiles.<name>]`, then the base tables of `kappa.toml` (the sources are merged key by key).
+    """
+
+    model_config = SettingsConfigDict(
+        extra="forbid", frozen=True, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False
+    )
 
     profile: str
     root: Path
@@ -283,6 +271,32 @@ class Config(_Section):
     metrics: MetricsConfig = MetricsConfig()
     lake: LakeConfig = LakeConfig()
     zookeeper: ZooKeeperConfig = ZooKeeperConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        request = config_sources.REQUEST.get()
+        if request is None:  # Config(...) built directly: the given values only
+            return (init_settings,)
+        return (init_settings, *config_sources.sources(settings_cls, request))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paths_against_root(cls, data: Any) -> Any:
+        """Relative paths in the file or the environment are relative to the config file's folder."""
+        if isinstance(data, dict) and isinstance(data.get("paths"), dict) and "root" in data:
+            paths = dict(data["paths"])
+            for key in ("data_dir", "jars_dir", "sql_dir"):
+                if key in paths and not Path(paths[key]).is_absolute():
+                    paths[key] = str(Path(data["root"]) / paths[key])
+            data = {**data, "paths": paths}
+        return data
 
     @property
     def data_dir(self) -> Path:
@@ -314,67 +328,37 @@ class Config(_Section):
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a KEY=VALUE file (no shell expansion); missing file -> empty."""
+    """KEY=VALUE lines (python-dotenv, no variable expansion); a missing file -> empty."""
     if not path.exists():
         return {}
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return values
-
-
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
-    """`KAPPA_KAFKA__PORT=1` -> {"kafka": {"port": "1"}} (pydantic coerces the type)."""
-    overrides: dict[str, Any] = {}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
-            continue
-        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        overrides.setdefault(section, {})[key] = value
-    return overrides
+    return {key: value for key, value in dotenv_values(path, interpolate=False).items() if value is not None}
 
 
 def load_config(
     profile: str | None = None,
     config_file: Path | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Build the configuration: base tables, then the profile's table, then KAPPA_* variables."""
-    env = dict(os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
     profile = profile or env.get("KAPPA_PROFILE", "local")
-    path = config_file or Path(env.get("KAPPA_CONFIG", PROJECT_ROOT / "kappa.toml"))
+    path = Path(config_file or env.get("KAPPA_CONFIG", str(PROJECT_ROOT / "kappa.toml")))
     try:
-        raw = tomllib.loads(Path(path).read_text())
+        profiles = tomllib.loads(path.read_text()).get("profiles", {})
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read the configuration file {path}: {exc}") from exc
-    profiles = raw.pop("profiles", {})
     if profile != "local" and profile not in profiles:
         raise ConfigError(f"unknown profile {profile!r} in {path}; known: local, {', '.join(profiles)}")
-    merged = _deep_merge(raw, profiles.get(profile, {}))
-    merged = _deep_merge(merged, _env_overrides(env))
-    root = Path(path).resolve().parent
-    paths = merged.setdefault("paths", {})
-    for key in ("data_dir", "jars_dir", "sql_dir"):
-        if key in paths and not Path(paths[key]).is_absolute():
-            paths[key] = str(root / paths[key])
+    token = config_sources.REQUEST.set(config_sources.Request(path, profile, profile in profiles, env))
     try:
-        return Config(profile=profile, root=root, **merged)
+        return Config(profile=profile, root=path.resolve().parent)  # type: ignore[call-arg]  # the rest: sources
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid configuration ({path}, profile {profile}, KAPPA_* variables): {problems}") from exc
+    except SettingsError as exc:
+        raise ConfigError(f"invalid configuration ({path}, profile {profile}, KAPPA_* variables): {exc}") from exc
+    finally:
+        config_sources.REQUEST.reset(token)
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,6 @@ import functools
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from kappa import jars, kafka_clients
+from kappa import jars, kafka_clients, waiting
 from kappa.config import Config
 from kappa.stack import manager, mosquitto
 from kappa.stack.base import Service
@@ -64,7 +63,7 @@ class KafkaSemantics:
 
     def __enter__(self) -> KafkaSemantics:
         admin = kafka_clients.admin(self.config)
-        admin.create_topics([NewTopic(self.topic, 1, self.config.kafka.replication_factor)])[self.topic].result(15)
+        admin.create_topics([NewTopic(self.topic, 1, 1)])[self.topic].result(15)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -81,8 +80,8 @@ class KafkaSemantics:
         consumer = self._consumer(isolation)
         consumer.assign([TopicPartition(self.topic, 0, 0)])
         values: list[bytes] = []
-        deadline = time.monotonic() + 8
-        while time.monotonic() < deadline:
+        deadline = waiting.Deadline(8)
+        while not deadline.passed:
             message = consumer.poll(0.5)
             if message is None:
                 if values:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from kappa import bounded, kafka_security, pg_security, sqlfiles
 from kappa.config import Config
-from kappa.jars import flink_lib_classpath, pipeline_jars_value
+from kappa.jars import local_jvm_classpath, pipeline_jars_value
 from kappa.stack import flink_ha
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def create_table_env(config: Config, options: JobOptions) -> tuple[StreamExecuti
     from pyflink.table import EnvironmentSettings, StreamTableEnvironment
 
     # PyFlink's gateway (the MiniCluster's JVM) starts with this process's environment, on first use
-    os.environ.setdefault("HADOOP_CLASSPATH", flink_lib_classpath(config))
+    os.environ.setdefault("HADOOP_CLASSPATH", local_jvm_classpath(config))
     settings = flink_settings(config, options)
     conf = Configuration()
     for key, value in settings.items():

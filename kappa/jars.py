@@ -15,7 +15,6 @@ from kappa.errors import KappaError
 
 # (folder under jars_dir, artifact id) of each jar a Flink job needs on its class path.
 FLINK_JOB_ARTIFACTS: tuple[str, ...] = (
-    "flink-sql-connector-kafka",
     "flink-connector-jdbc-core",
     "flink-connector-jdbc-postgres",  # its PostgreSQL driver is on the class path (FLINK_LIB_ARTIFACTS)
     "flink-sql-avro-confluent-registry",
@@ -23,9 +22,11 @@ FLINK_JOB_ARTIFACTS: tuple[str, ...] = (
 )
 # Jars on the JVM class path of every Flink process rather than in pipeline.jars (deploy/flink-lib/pom.xml
 # says why): Hadoop's Configuration for Iceberg's catalog factory, the driver of its JDBC catalog, and
-# Iceberg itself with S3FileIO's AWS bundle (per-job class loaders filled the TaskManager's metaspace).
+# Iceberg itself with S3FileIO's AWS bundle (per-job class loaders filled the TaskManager's metaspace), and
+# the Kafka connector (its SASL provider is registered JVM-wide by the first job's class loader).
 FLINK_LIB_ARTIFACTS: tuple[str, ...] = ("hadoop-client-api", "hadoop-client-runtime", "postgresql",
-                                        "iceberg-flink-runtime-2.0", "iceberg-aws-bundle")
+                                        "iceberg-flink-runtime-2.0", "iceberg-aws-bundle",
+                                        "flink-sql-connector-kafka")
 # Marker artifacts of the Kafka broker's class path (the rest come with them from the same pom).
 KAFKA_BROKER_ARTIFACTS: tuple[str, ...] = ("kafka_2.13", "kafka-server", "kafka-clients", "log4j-core")
 # ZooKeeper for Flink's JobManager HA (deploy/zookeeper/pom.xml), and Flink's S3 file system plugin for its
@@ -85,6 +86,17 @@ def flink_lib_classpath(config: Config) -> str:
     given to Flink's scripts and to PyFlink's gateway as HADOOP_CLASSPATH."""
     jars = _require(config.jars_dir / "flink-lib", FLINK_LIB_ARTIFACTS, "deploy/flink-lib/pom.xml")
     return ":".join(str(jar.path.resolve()) for jar in jars)
+
+
+def local_jvm_classpath(config: Config) -> str:
+    """The class path of PyFlink's own JVM (a local MiniCluster): `flink_lib_classpath` plus the
+    Prometheus reporter that the cluster loads as a plugin. The MiniCluster finds no reporter in the
+    plugins folder (its log: "Available factories: []"), so without this a local run given the
+    reporter options (`kappa.stack.flink.reporter_settings`) reports nothing."""
+    import pyflink
+
+    reporter = sorted((Path(pyflink.__file__).resolve().parent / "plugins" / "metrics-prometheus").glob("*.jar"))
+    return ":".join([flink_lib_classpath(config), *(str(jar) for jar in reporter)])
 
 
 def kafka_broker_classpath(config: Config) -> str:

@@ -14,16 +14,15 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import requests
 
-from kappa import bounded
+from kappa import bounded, waiting
 from kappa.config import PROJECT_ROOT, Config, get_config
 from kappa.errors import KappaError
 from kappa.flinkenv import JobContext, JobOptions
@@ -200,23 +199,27 @@ def job_state(config: Config, job_id: str) -> str:
 def wait_for_state(config: Config, job_id: str, states: set[str], timeout_s: float,
                    progress: Callable[[str], None] | None = None) -> str:
     """Poll the job until it reaches one of `states` (or a terminal failure)."""
-    deadline = time.monotonic() + timeout_s
     last = ""
-    while time.monotonic() < deadline:
+
+    def reached() -> str | None:
+        nonlocal last
         state = job_state(config, job_id)
         if state != last and progress:
             progress(state)
         last = state
         if state in states:
-            if state == "FINISHED":  # a bounded run: its groups end where it read (kappa.bounded)
-                bounded.commit_saved(config, job_id)
             return state
-        if state in ("FAILED", "CANCELED") and state not in states:
+        if state in ("FAILED", "CANCELED"):
             exceptions = _rest(config, "GET", f"/jobs/{job_id}/exceptions")
             root = str(exceptions.get("root-exception", ""))[:2000]
             raise JobError(f"job {job_id} ended {state}:\n{root}")
-        time.sleep(1.0)
-    raise JobError(f"job {job_id} still {last} after {timeout_s:.0f}s")
+        return None
+
+    state = waiting.wait_until(reached, timeout_s=timeout_s, interval_s=1.0, what=f"job {job_id}",
+                               on_timeout=lambda _: JobError(f"job {job_id} still {last} after {timeout_s:.0f}s"))
+    if state == "FINISHED":  # a bounded run: its groups end where it read (kappa.bounded)
+        bounded.commit_saved(config, job_id)
+    return state
 
 
 def stop_with_savepoint(config: Config, job_id: str, timeout_s: float = 120.0, drain: bool = False) -> str:
@@ -228,16 +231,17 @@ def stop_with_savepoint(config: Config, job_id: str, timeout_s: float = 120.0, d
     target = (config.data_dir / "flink" / "savepoints").resolve().as_uri()
     trigger = _rest(config, "POST", f"/jobs/{job_id}/stop", json={"targetDirectory": target, "drain": drain})
     request_id = trigger["request-id"]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def completed() -> dict[str, Any] | None:
         status = _rest(config, "GET", f"/jobs/{job_id}/savepoints/{request_id}")
-        if status.get("status", {}).get("id") == "COMPLETED":
-            operation = status.get("operation", {})
-            if "failure-cause" in operation:
-                raise JobError(f"savepoint failed: {operation['failure-cause'].get('stack-trace', '')[:1500]}")
-            return str(operation["location"])
-        time.sleep(1.0)
-    raise JobError(f"savepoint of job {job_id} did not complete within {timeout_s:.0f}s")
+        return dict(status.get("operation", {})) if status.get("status", {}).get("id") == "COMPLETED" else None
+
+    operation = waiting.wait_until(completed, timeout_s=timeout_s, interval_s=1.0, what=f"savepoint of {job_id}",
+                                   on_timeout=lambda _: JobError(
+                                       f"savepoint of job {job_id} did not complete within {timeout_s:.0f}s"))
+    if "failure-cause" in operation:
+        raise JobError(f"savepoint failed: {operation['failure-cause'].get('stack-trace', '')[:1500]}")
+    return str(operation["location"])
 
 
 def completed_checkpoints(config: Config, job_id: str) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ import psycopg
 from confluent_kafka import TopicPartition
 from psycopg import sql
 
-from kappa import kafka_clients
+from kappa import kafka_clients, waiting
 from kappa.config import Config
 from kappa.errors import KappaError
 
@@ -218,8 +217,8 @@ def late_keys(config: Config, topic: str) -> list[tuple[str, int]]:
         ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
         keys: list[tuple[str, int]] = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        deadline = waiting.Deadline(120)
+        while not deadline.passed:
             message = consumer.poll(0.5)
             if message is not None and not message.error():
                 record = json.loads(message.value() or b"{}")

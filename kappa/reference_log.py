@@ -61,8 +61,7 @@ def ensure_topic(config: Config, topic: str) -> None:
     admin = kafka_clients.admin(config, _LOG)
     try:
         if topic not in admin.list_topics(timeout=10).topics:
-            new = NewTopic(topic, 1, config.kafka.replication_factor, config=TOPIC_CONFIG)
-            future = admin.create_topics([new])[topic]
+            future = admin.create_topics([NewTopic(topic, 1, 1, config=TOPIC_CONFIG)])[topic]
             try:
                 future.result(30)
             except KafkaException as exc:

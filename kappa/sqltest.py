@@ -5,7 +5,6 @@ runs them (all fixtures in one bounded Flink job, in the local MiniCluster, with
 A fixture is a JSON file next to the SQL it tests (`sql/<area>/tests/<case>.json`):
 
     {"description": "...",
-     "files": ["telemetry/ontime.sql", "alerts/thresholds.sql", "alerts/overheating.sql"],
      "view": "alerts_overheating",
      "inputs": {
        "telemetry_valid": [{"device_id": "d1", "seq": 1, "event_time": "2026-01-01T00:00:01Z",
@@ -14,8 +13,11 @@ A fixture is a JSON file next to the SQL it tests (`sql/<area>/tests/<case>.json
      "expected": [{"device_id": "d1", "first_event_time": "2026-01-01T00:00:01"},
                   {"kind": "-U", ...}]}
 
-- `files` are run in order (after telemetry/functions.sql); `view` names the view whose output is
-  checked, or `query` gives a SELECT over the fixture's views instead.
+- `view` names the view whose output is checked, or `query` gives a SELECT over the fixture's views
+  instead. The SQL files it needs are found from the files' headers (kappa/sqlheaders.py): what the
+  view or query reads, back to what the fixture's inputs replace, run after telemetry/functions.sql.
+  `files` lists them by hand instead (run in that order), e.g. where two files define a name the
+  fixture reads (telemetry_late: telemetry/lateness.sql and telemetry/ontime.sql).
 - `inputs` maps a table name to its rows; each replaces the table or view the SQL reads under that
   name, with the same columns (see sqltest_runner.REPLACEABLE). `telemetry_valid` keeps its event-time
   watermark; the versioned reference tables (`alert_threshold_versions`, `device_metadata_versions`)
@@ -54,7 +56,7 @@ class FixtureError(KappaError):
 class Fixture:
     path: Path
     description: str
-    files: list[str]
+    files: list[str] | None  # None: resolved from the SQL headers (sqltest_runner.files_for)
     query: str  # what is checked: SELECT * FROM the view, or the fixture's own query
     inputs: dict[str, list[dict[str, Any]]]  # table name -> rows, in arrival order
     expected: list[dict[str, Any]]  # each with its "kind"
@@ -79,7 +81,8 @@ def load_fixture(path: Path) -> Fixture:
         if row["kind"] not in KINDS:
             raise FixtureError(f"{path}: row kind {row['kind']!r} is not one of {', '.join(KINDS)}")
         expected.append(row)
-    return Fixture(path, data.get("description", ""), list(data["files"]), query, inputs, expected)
+    files = list(data["files"]) if "files" in data else None
+    return Fixture(path, data.get("description", ""), files, query, inputs, expected)
 
 
 def fixtures(sql_dir: Path = sqlfiles.SQL_DIR) -> list[Fixture]:

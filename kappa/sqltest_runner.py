@@ -23,6 +23,7 @@ from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kappa import sqlheaders
 from kappa.config import Config
 from kappa.flinkenv import JobContext, JobOptions
 from kappa.lateness import allow_late_updates
@@ -53,11 +54,10 @@ def _version_row(row: dict[str, Any], key: Callable[[dict[str, Any]], dict[str, 
 
 @dataclass(frozen=True)
 class Replaceable:
-    """A table a fixture may replace besides telemetry_valid: the SQL file that declares it (which the
-    fixture does not load; the replacement is a JSON file source with the same columns, computed
-    columns, watermark and primary key) and how a fixture's row becomes a row of that table."""
+    """A table a fixture may replace besides telemetry_valid, and how a fixture's row becomes a row of
+    it. The replacement is a JSON file source with the same columns, computed columns, watermark and
+    primary key as the SQL file whose header defines the table (which the fixture does not load)."""
 
-    declared_in: str
     row: Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -69,10 +69,8 @@ def _rule_key(row: dict[str, Any]) -> dict[str, Any]:
 # The versioned reference tables the event-time temporal joins read (a bounded file source: its end
 # releases the join, as a bounded run's end of topic does).
 REPLACEABLE = {
-    "alert_threshold_versions": Replaceable("alerts/threshold_versions.sql",
-                                            lambda row: _version_row(row, _rule_key)),
-    "device_metadata_versions": Replaceable("telemetry/device_versions.sql",
-                                            lambda row: _version_row(row, lambda r: {"device_key": r["device_id"]})),
+    "alert_threshold_versions": Replaceable(lambda row: _version_row(row, _rule_key)),
+    "device_metadata_versions": Replaceable(lambda row: _version_row(row, lambda r: {"device_key": r["device_id"]})),
 }
 _KINDS = {"INSERT": "+I", "UPDATE_BEFORE": "-U", "UPDATE_AFTER": "+U", "DELETE": "-D"}
 
@@ -120,13 +118,24 @@ def _declaration(described: list[Any]) -> list[str]:
     return parts + ([f"PRIMARY KEY ({', '.join(keys)}) NOT ENFORCED"] if keys else [])
 
 
-def _declared_columns(ctx: JobContext) -> dict[str, list[str]]:
+def files_for(fixture: Fixture, headers: dict[str, sqlheaders.Header]) -> list[str]:
+    """The SQL files a fixture runs: its own `files`, or those its query needs, resolved from the SQL
+    headers back to the tables its inputs replace (every replaceable one is there, empty if left out)."""
+    if fixture.files is not None:
+        return fixture.files
+    from kappa.sqlrefs import references  # sqlfluff (a dev dependency), as the header test
+
+    given = [TELEMETRY, *REPLACEABLE]
+    return [p.name for p in sqlheaders.resolve(references(fixture.query).reads, given, list(headers.values()))]
+
+
+def _declared_columns(ctx: JobContext, headers: dict[str, sqlheaders.Header]) -> dict[str, list[str]]:
     """The declaration of each replaceable table, from its own SQL file (run in a scratch database)."""
     ctx.t_env.execute_sql("CREATE DATABASE IF NOT EXISTS sqltest_declared")
     ctx.t_env.execute_sql("USE sqltest_declared")
     columns = {}
-    for name, table in REPLACEABLE.items():
-        ctx.execute_file(table.declared_in)
+    for name in REPLACEABLE:
+        ctx.execute_file(sqlheaders.resolve([name], [], list(headers.values()))[0].name)
         with ctx.t_env.execute_sql(f"DESCRIBE `{name}`").collect() as described:
             columns[name] = _declaration([tuple(row) for row in described])
     return columns
@@ -172,13 +181,13 @@ def _as_json(ctx: JobContext, number: int, query: str) -> Table:
 
 
 def _prepare(ctx: JobContext, number: int, fixture: Fixture, folder: Path,
-             declared: dict[str, list[str]]) -> Table:
+             declared: dict[str, list[str]], headers: dict[str, sqlheaders.Header]) -> Table:
     ctx.t_env.execute_sql(f"CREATE DATABASE fixture_{number}")
     ctx.t_env.execute_sql(f"USE fixture_{number}")
     own = folder / f"fixture_{number}"
     own.mkdir()
     _create_inputs(ctx, fixture, own, declared)
-    for name in fixture.files:
+    for name in files_for(fixture, headers):
         ctx.execute_file(name)
     return _as_json(ctx, number, fixture.query)
 
@@ -198,11 +207,12 @@ def run_all(config: Config, fixtures: list[Fixture]) -> dict[Path, Outcome]:
     outcomes = {fixture.path: Outcome() for fixture in fixtures}
     with tempfile.TemporaryDirectory(prefix="kappa-sqltest-") as folder:
         ctx.execute_file("telemetry/functions.sql")
-        declared = _declared_columns(ctx)
+        headers = sqlheaders.load_headers(config.sql_dir)
+        declared = _declared_columns(ctx, headers)
         tables = []
         for number, fixture in enumerate(fixtures):
             try:
-                tables.append(_prepare(ctx, number, fixture, Path(folder), declared))
+                tables.append(_prepare(ctx, number, fixture, Path(folder), declared, headers))
             except Exception as error:  # noqa: BLE001 - py4j errors of one fixture's SQL: that fixture fails
                 outcomes[fixture.path].error = f"{type(error).__name__}: {_short(error)}"
         ctx.t_env.execute_sql("USE default_database")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from kappa.config import Config, load_config
-from kappa.jars import MissingJarError, flink_lib_classpath
+from kappa.jars import MissingJarError, local_jvm_classpath
 
 
 @pytest.fixture(scope="session")
@@ -20,7 +20,7 @@ def test_config() -> Config:
     # PyFlink's gateway keeps the environment of its first start: give it the JVM class path of the
     # Iceberg archive (kappa.flinkenv sets the same) even if a test starts it without kappa.flinkenv
     with contextlib.suppress(MissingJarError):
-        os.environ.setdefault("HADOOP_CLASSPATH", flink_lib_classpath(config))
+        os.environ.setdefault("HADOOP_CLASSPATH", local_jvm_classpath(config))
     return config
 
 

@@ -70,6 +70,8 @@ def suppress_repeats(t_env: Any, matches_view: str) -> Any:
     class CooldownFunction(KeyedProcessFunction):  # type: ignore[misc]
         def open(self, runtime_context: Any) -> None:
             self.raised = runtime_context.get_state(ValueStateDescriptor("last_raised", Types.PICKLED_BYTE_ARRAY()))
+            # what the SQL cannot count: matches dropped here (docs/metrics.md, "Inside the jobs")
+            self.suppressed = runtime_context.get_metrics_group().add_group("kappa").counter("alerts_suppressed")
 
         def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
             keep, state = decide(self.raised.value(), int(value.first_ms), _epoch_ms(value.last_event_time),
@@ -77,6 +79,8 @@ def suppress_repeats(t_env: Any, matches_view: str) -> Any:
             self.raised.update(state)
             if keep:
                 yield Row(*(getattr(value, name) for name in MATCH_FIELDS))
+            else:
+                self.suppressed.inc()
 
     matches = t_env.to_data_stream(t_env.from_path(matches_view))
     raised = (matches.key_by(lambda row: f"{row.device_id}|{row.alert_type}", key_type=Types.STRING())

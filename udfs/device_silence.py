@@ -152,6 +152,9 @@ def detect_silences(t_env: Any, readings_view: str) -> Any:
             self.clock = runtime_context.get_state(
                 ValueStateDescriptor("device_clock", Types.PICKLED_BYTE_ARRAY()))
             self.seen_watermark: int | None = None  # the highest data watermark (see `on_timer`)
+            group = runtime_context.get_metrics_group().add_group("kappa")  # docs/metrics.md, "Inside the jobs"
+            self.raised = group.counter("silences_raised")
+            self.resolved = group.counter("silences_resolved")
 
         def _see(self, ctx: Any) -> int:
             watermark: int = ctx.timer_service().current_watermark()
@@ -177,6 +180,7 @@ def detect_silences(t_env: Any, readings_view: str) -> Any:
                 ctx.timer_service().register_event_time_timer(timer)
             self.clock.update(clock)
             for alert in alerts:
+                (self.resolved if alert.resolved else self.raised).inc()
                 yield Row(alert.device_id, alert.site_id, alert.first_ms, alert.last_ms, alert.silent_after_s,
                           alert.rule_version, alert.cooldown_s, alert.resolved)
 

@@ -1,3 +1,5 @@
+-- reads: -
+-- defines: telemetry_json, telemetry_valid
 -- Benchmark baseline: the same readings as JSON, read with Flink's native JSON format, exposed as
 -- the same telemetry_valid view the Avro path produces (then the same SQL runs on both). Event time
 -- comes from the payload on both paths, as a computed column the Kafka source's watermark uses.

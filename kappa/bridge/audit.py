@@ -3,16 +3,16 @@ the edge dead letters by reason (decoded with the DeadLetter schema, as any cons
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-import time
 import uuid
 from collections import Counter
 
 import fastavro
 from confluent_kafka import TopicPartition
 
-from kappa import kafka_clients
+from kappa import kafka_clients, waiting
 from kappa.config import Config
 
 HEADER_SIZE = 5
@@ -36,12 +36,15 @@ def record_count(config: Config, topic: str) -> int:
 
 def wait_for_counts(config: Config, wanted: dict[str, int], timeout_s: float) -> dict[str, int]:
     """Poll until every topic holds at least its wanted count (or the time is up); returns the counts."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        counts = {topic: record_count(config, topic) for topic in wanted}
-        if all(counts[t] >= n for t, n in wanted.items()) or time.monotonic() > deadline:
-            return counts
-        time.sleep(0.5)
+    counts: dict[str, int] = {}
+
+    def enough() -> bool:
+        counts.update({topic: record_count(config, topic) for topic in wanted})
+        return all(counts[t] >= n for t, n in wanted.items())
+
+    with contextlib.suppress(waiting.WaitTimeout):  # the caller compares the counts it gets
+        waiting.wait_until(enough, timeout_s=timeout_s, what="the wanted record counts")
+    return counts
 
 
 def edge_dead_letter_reasons(config: Config) -> Counter[str]:
@@ -62,8 +65,8 @@ def edge_dead_letter_reasons(config: Config) -> Counter[str]:
                 ends[partition] = high
         consumer.assign([TopicPartition(topic, p, 0) for p in ends])
         positions = dict.fromkeys(ends, -1)
-        deadline = time.monotonic() + 30
-        while any(positions[p] < ends[p] - 1 for p in ends) and time.monotonic() < deadline:
+        deadline = waiting.Deadline(30)
+        while any(positions[p] < ends[p] - 1 for p in ends) and not deadline.passed:
             message = consumer.poll(0.5)
             if message is None or message.error():
                 continue

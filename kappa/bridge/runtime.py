@@ -30,7 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from kappa import kafka_clients
+from kappa import kafka_clients, waiting
 from kappa.bridge import status as status_mod
 from kappa.bridge.acks import AckTracker
 from kappa.bridge.codec import Codec, RegistryUnavailable
@@ -302,8 +302,8 @@ class Bridge:
 
     def _shutdown(self, threads: list[threading.Thread]) -> None:
         """Give Kafka a moment to confirm what is in flight, ack that, then leave the session as it is."""
-        deadline = time.monotonic() + 10
-        while len(self.producer) and time.monotonic() < deadline and self._fatal is None:
+        deadline = waiting.Deadline(10)
+        while len(self.producer) and not deadline.passed and self._fatal is None:
             self.producer.poll(0.1)
             self._ack_released()
         self._ack_released()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kappa.cli.common import pass_config, progress
+from kappa.cli.progress import reporting
 
 if TYPE_CHECKING:
     from kappa.archive_datasets import Dataset
@@ -57,7 +58,8 @@ def run(config: Config, dataset: str, topic: str | None, prefix: str | None, bat
     chosen, prefix = _dataset(dataset, prefix)
     writer = ArchiveWriter(config, topic, batch_records=batch, prefix=prefix, dataset=chosen)
     try:
-        archived = writer.run(once=not follow, progress=progress)
+        with reporting(f"archive {dataset}") as (say, advance):
+            archived = writer.run(once=not follow, progress=say, advance=advance)
     finally:
         writer.close()
     click.echo(f"archived {archived} rows to s3://{config.s3.bucket}/{prefix}/")

@@ -1,4 +1,4 @@
-"""`kappa db migrate | refresh | retention | status`: migrations and upkeep of PostgreSQL (kappa.db)."""
+"""`kappa db roles | migrate | refresh | retention | status`: migrations and upkeep of PostgreSQL (kappa.db)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,20 @@ def migrate(config: Config) -> int:
     if seeded:
         click.echo(seeded)
     click.echo(f"database {config.postgres.database} is up to date ({len(applied)} applied now)")
+    return 0
+
+
+@db.command(help="as the server's superuser (KAPPA_PG_ADMIN_PASSWORD): the owner, the database and every "
+                 "least-privilege role with its password (KAPPA_PG_<ROLE>_PASSWORD); before `migrate` on an "
+                 "external server (`stack up` does it for its own)")
+@pass_config
+def roles(config: Config) -> int:
+    from kappa import pg_security
+    from kappa.stack.postgres import bootstrap
+
+    bootstrap(config)
+    names = [pg_security.user(config, role) for role in pg_security.ROLES]
+    click.echo(f"roles of database {config.postgres.database} up to date: {config.postgres.user}, {', '.join(names)}")
     return 0
 
 

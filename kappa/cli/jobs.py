@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import math
 from typing import TYPE_CHECKING
 
 import click
@@ -60,12 +60,14 @@ def submit(config: Config, job: str, from_savepoint: str | None, wait: bool, tim
 def follow(config: Config, name: str, job_id: str, timeout_s: float | None) -> int:
     """Print the job's state changes (with restarts and the last exception) until it ends: 0 when it
     FINISHED, 1 with its exception when it ended otherwise or did not end within `timeout_s`."""
+    from kappa import waiting
     from kappa.jobrunner import JobError
-    from kappa.replay.watch import ENDED, fetch_health
+    from kappa.replay.watch import ENDED, JobHealth, fetch_health
 
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     last = ""
-    while deadline is None or time.monotonic() < deadline:
+
+    def ended() -> JobHealth | None:
+        nonlocal last
         health = fetch_health(config.flink.rest_url, job_id)
         if health is None:
             raise JobError(f"the cluster no longer answers for job {job_id} ({config.flink.rest_url})")
@@ -73,18 +75,22 @@ def follow(config: Config, name: str, job_id: str, timeout_s: float | None) -> i
         if line != last:
             click.echo(f"  {line}")
             last = line
-        if health.state in ENDED:
-            if health.state == "FINISHED":
-                from kappa import bounded
+        return health if health.state in ENDED else None
 
-                bounded.commit_saved(config, job_id)  # a bounded run's groups end where it read
-                return 0
-            cause = health.last_exception or "no exception recorded"
-            click.echo(f"error: job {name} ({job_id}) ended {health.state}: {cause}", err=True)
-            return 1
-        time.sleep(WAIT_POLL_S)
-    click.echo(f"error: job {name} ({job_id}) still {last.split(': ', 1)[-1]} after {timeout_s:.0f}s; left running",
-               err=True)
+    try:
+        health = waiting.wait_until(ended, timeout_s=math.inf if timeout_s is None else timeout_s,
+                                    interval_s=WAIT_POLL_S, what=f"job {name} to end")
+    except waiting.WaitTimeout:
+        click.echo(f"error: job {name} ({job_id}) still {last.split(': ', 1)[-1]} after {timeout_s:.0f}s; "
+                   "left running", err=True)
+        return 1
+    if health.state == "FINISHED":
+        from kappa import bounded
+
+        bounded.commit_saved(config, job_id)  # a bounded run's groups end where it read
+        return 0
+    cause = health.last_exception or "no exception recorded"
+    click.echo(f"error: job {name} ({job_id}) ended {health.state}: {cause}", err=True)
     return 1
 
 

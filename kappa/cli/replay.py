@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from kappa.cli.common import pass_config, progress, set_option
+from kappa.cli.common import pass_config, set_option
+from kappa.cli.progress import reporting
 
 if TYPE_CHECKING:
     from kappa.config import Config
@@ -44,8 +45,10 @@ def run(config: Config, job: str, version: str, from_spec: str, to_spec: str | N
 
     versions.check_version(version)
     rng = offsets.capture_range(config, topic or config.kafka.telemetry_topic, from_spec, to_spec)
-    runner.run_replay(config, job, version, rng, cluster=cluster or follow, follow=follow, extra=extra,
-                      parallelism=parallelism, archive=not no_archive, max_restarts=max_restarts, log=progress)
+    with reporting(f"replay {job} {version}") as (say, advance):
+        runner.run_replay(config, job, version, rng, cluster=cluster or follow, follow=follow, extra=extra,
+                          parallelism=parallelism, archive=not no_archive, max_restarts=max_restarts, log=say,
+                          advance=advance)
     return 0
 
 

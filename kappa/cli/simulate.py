@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from kappa.cli.common import pass_config
+from kappa.cli.progress import reporting
 from kappa.simulate import model
 from kappa.simulate.model import DEFAULT_START, VIA, SimulationSpec, parse_time_ms
 
@@ -107,7 +108,8 @@ def simulate(config: Config, **options: Any) -> int:
     spec = spec_from_options(options)
     dry_run = options["dry_run"]
     try:
-        manifest = run_simulation(config, spec, produce=not dry_run)
+        with reporting("simulate") as (say, advance):
+            manifest = run_simulation(config, spec, produce=not dry_run, log=say, advance=advance)
     except ValueError as exc:  # the spec does not hold together: the options' mistake
         raise click.UsageError(str(exc)) from exc
     except (RuntimeError, OSError) as exc:

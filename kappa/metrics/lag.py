@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from kappa import waiting
+
 EventTimeOf = Callable[[bytes | None, int], float]  # (payload, record timestamp ms) -> event time, s
 
 
@@ -87,9 +89,9 @@ class LagReader:
         self._consumer.assign([TopicPartition(t, p, o) for t, p, o in wanted])
         pending = {(t, p): o for t, p, o in wanted}
         found: dict[Position, float | None] = {}
-        deadline = time.monotonic() + ROUND_S
-        while pending and time.monotonic() < deadline:
-            message = self._consumer.poll(max(deadline - time.monotonic(), 0.0))
+        deadline = waiting.Deadline(ROUND_S)
+        while pending and not deadline.passed:
+            message = self._consumer.poll(deadline.remaining)
             if message is None or message.error():
                 continue
             topic, partition = message.topic() or "", message.partition() or 0

@@ -7,7 +7,6 @@ schema id, one version. The unique fingerprint constraint is the second line of 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from kappa import waiting
 from kappa.registry import errors
 from kappa.registry.compat import DEFAULT_LEVEL
 
@@ -71,19 +71,20 @@ def _row(values: Sequence[Any]) -> VersionRow:
     return VersionRow(*values)
 
 
+def _connects(dsn: str) -> bool:
+    psycopg.connect(dsn, connect_timeout=5).close()
+    return True
+
+
 class Store:
     """All registry state; methods raise `RegistryError` for Confluent-level failures."""
 
     def __init__(self, dsn: str, max_size: int = 8, connect_timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + connect_timeout_s
-        while True:  # PostgreSQL may still be starting when the stack launches us
-            try:
-                psycopg.connect(dsn, connect_timeout=5).close()
-                break
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise  # the real reason (auth, unknown database...), not a pool timeout
-                time.sleep(0.5)
+        # PostgreSQL may still be starting when the stack launches us; past the timeout, the real
+        # reason (auth, unknown database...) is raised, not a pool timeout
+        waiting.wait_until(lambda: _connects(dsn),
+                           timeout_s=connect_timeout_s, what="PostgreSQL", retry_on=(psycopg.OperationalError,),
+                           on_timeout=lambda last: last or waiting.WaitTimeout("PostgreSQL did not answer"))
         # check: a connection broken by a PostgreSQL restart is replaced, not handed to a request
         self._pool = ConnectionPool(
             dsn, min_size=1, max_size=max_size, open=True, check=ConnectionPool.check_connection

@@ -126,8 +126,19 @@ def drop(config: Config, conn: psycopg.Connection, job: str, version: str, cance
     topics = declared.topic_names(config, suffix, chosen.topic)
     gone += [f"topic {t}" for t in delete_topics(config, topics)]
     gone += [f"subject {s}" for s in delete_subjects(config, topics)]
+    gone += _revoke_acls(config, job, suffix, chosen.topic)
     if declared.lake:  # the version's Iceberg tables (kappa.lake), data files purged
         from kappa import lake
 
         gone += [f"iceberg table {name}" for name in lake.drop_tables(config, declared.lake, suffix)]
     return gone
+
+
+def _revoke_acls(config: Config, job: str, suffix: str, input_topic: str) -> list[str]:
+    """The version's own Kafka ACLs (its output topics, group and transactional ids), granted when it ran."""
+    from kappa import kafka_security, sqlfiles
+    from kappa.stack.kafka_setup import revoke_version
+
+    params = sqlfiles.params_from_config(config, include_secrets=False).with_values(
+        job_name=job, output_suffix=suffix, telemetry_topic=input_topic)
+    return revoke_version(config, kafka_security.job_role(job), params)

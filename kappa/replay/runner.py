@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kappa import jobrunner, outputs, replay_archive
+from kappa import jobrunner, outputs, replay_archive, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay import ReplayError
@@ -106,11 +106,12 @@ class _ClusterRun:
 
 def _watch(run: _LocalRun | _ClusterRun, rng: OffsetRange, committed: Callable[[], dict[int, int]],
            progress: Progress, *, follow: bool, interval_s: float, timeout_s: float, max_restarts: int | None,
-           say: Callable[[str], None]) -> JobHealth:
+           say: Callable[[str], None], advance: Callable[[int, int], None] | None = None) -> JobHealth:
     """Wait until the job ends (bounded) or its committed offsets reach the captured end (`follow`),
-    printing a progress line every `interval_s`. Raises ReplayError when the job restarted
+    printing a progress line every `interval_s` (or moving `advance(done, total)`, a progress bar, with a
+    line only while the job has restarts or an exception to report). Raises ReplayError when the job restarted
     `max_restarts` times, ended before catching up (`follow`), or ran past `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
+    deadline = waiting.Deadline(timeout_s)
     last = 0.0
     while True:
         health = run.health()
@@ -127,19 +128,23 @@ def _watch(run: _LocalRun | _ClusterRun, rng: OffsetRange, committed: Callable[[
         if follow and caught_up(rng, offsets):
             say("  " + progress.line(offsets, health=health))
             return health
-        if time.monotonic() > deadline:
+        if deadline.passed:
             raise ReplayError(f"replay still {health.state} after {timeout_s:.0f}s"
                               + (f" ({health.describe()})" if health.describe() else ""))
         if due:
             last = time.monotonic()
-            say("  " + progress.line(offsets, health=health))
+            if advance is None or health.describe():
+                say("  " + progress.line(offsets, health=health))
+            if advance is not None:
+                advance(sum(progress.done(offsets).values()), rng.total)
         time.sleep(0.5)
 
 
 def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, cluster: bool = False,
                follow: bool = False, extra: Mapping[str, str] | None = None, parallelism: int | None = None,
                interval_s: float = 5.0, timeout_s: float = 24 * 3600, archive: bool = False,
-               max_restarts: int | None = None, log: Callable[[str], None] | None = None) -> Version:
+               max_restarts: int | None = None, log: Callable[[str], None] | None = None,
+               advance: Callable[[int, int], None] | None = None) -> Version:
     """Create the version's outputs (the job's OUTPUTS, suffixed), record it, run the job (SQL of
     `config.sql_dir`) over exactly `rng` locally or on the standalone cluster, and mark it
     finished/failed (with the job's exception).
@@ -148,7 +153,8 @@ def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, clus
     `rng.end`, marks the version `following` and leaves the job running as the version's live job.
     With `archive` (bounded), the version's archived topics are then archived as Parquet under the
     version's own prefix (kappa.replay_archive). A job that restarted `max_restarts` times (default:
-    job.restart_max_failures) is cancelled."""
+    job.restart_max_failures) is cancelled. `advance(done, total)`, when given, shows the records read
+    (committed offsets against the range's ends) instead of the periodic progress lines."""
     if follow and not cluster:
         raise ReplayError("--follow leaves the version's job running: it needs the standalone cluster (--cluster)")
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -179,7 +185,7 @@ def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, clus
         health = _watch(run, rng, lambda: committed_offsets(config, group, rng.topic, partitions), progress,
                         follow=follow, interval_s=interval_s, timeout_s=timeout_s,
                         max_restarts=config.job.restart_max_failures if max_restarts is None else max_restarts,
-                        say=say)
+                        say=say, advance=advance)
         if not follow:
             run.finish(health.state)
     except BaseException as exc:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 
+from kappa import waiting
 from kappa.config import Config, read_env_file
 from kappa.simulate.model import ProducedRecord, SimulationSpec, _Device
 
@@ -109,10 +110,10 @@ class _DeviceClient:
             raise RuntimeError(f"{self.device_id}: publish failed: {paho.error_string(info.rc)}")
 
     def wait_acked(self) -> None:
-        deadline = time.monotonic() + ACK_TIMEOUT_S
+        deadline = waiting.Deadline(ACK_TIMEOUT_S)
         with self._lock:
             while self._pending > 0:
-                if not self._lock.wait(max(0.0, deadline - time.monotonic())) and time.monotonic() > deadline:
+                if not self._lock.wait(deadline.remaining) and deadline.passed:
                     raise RuntimeError(f"{self.device_id}: {self._pending} publishes unacknowledged after "
                                        f"{ACK_TIMEOUT_S:.0f}s")
 
@@ -138,7 +139,7 @@ def _offline_windows(records: list[ProducedRecord]) -> dict[str, tuple[int, int]
 
 
 def publish(config: Config, spec: SimulationSpec, records: list[ProducedRecord], credentials: dict[str, str],
-            log: Callable[[str], None]) -> dict[str, int]:
+            log: Callable[[str], None], advance: Callable[[int, int], None] | None = None) -> dict[str, int]:
     """Publish every record as its device, in order; returns counts of connections and disconnects."""
     clients = {device: _DeviceClient(config, device, password) for device, password in credentials.items()}
     windows = _offline_windows(records)
@@ -170,7 +171,9 @@ def publish(config: Config, spec: SimulationSpec, records: list[ProducedRecord],
                 ahead = started + i / spec.rate - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
-            if spec.progress_every and i % spec.progress_every == 0:
+            if advance is not None:
+                advance(i, len(records))
+            elif spec.progress_every and i % spec.progress_every == 0:
                 log(f"simulate: published {i}/{len(records)} records")
         for device_client in clients.values():
             device_client.wait_acked()

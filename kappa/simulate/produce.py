@@ -17,7 +17,8 @@ from kappa.simulate.stream import _build
 
 
 def _produce(
-    config: Config, spec: SimulationSpec, topic: str, records: list[ProducedRecord], log: Callable
+    config: Config, spec: SimulationSpec, topic: str, records: list[ProducedRecord], log: Callable,
+    advance: Callable[[int, int], None] | None = None,
 ) -> None:
     from confluent_kafka import KafkaException
 
@@ -74,7 +75,9 @@ def _produce(
         if spec.transactional_id and i % 5000 == 0:
             producer.commit_transaction(60)
             producer.begin_transaction()
-        if spec.progress_every and i % spec.progress_every == 0:
+        if advance is not None:
+            advance(i, len(records))
+        elif spec.progress_every and i % spec.progress_every == 0:
             log(f"simulate: produced {i}/{len(records)} records")
     try:
         if spec.transactional_id:
@@ -91,10 +94,13 @@ def _stderr(message: str) -> None:
 
 
 def simulate(
-    config: Config, spec: SimulationSpec, produce: bool = True, log: Callable[[str], None] = _stderr
+    config: Config, spec: SimulationSpec, produce: bool = True, log: Callable[[str], None] = _stderr,
+    advance: Callable[[int, int], None] | None = None,
 ) -> Manifest:
     """Generate the run; with `produce`, register the schemas and send it to Kafka, or, with
-    `spec.via == "mqtt"`, publish it as the devices through the broker (the bridge forwards it)."""
+    `spec.via == "mqtt"`, publish it as the devices through the broker (the bridge forwards it).
+    `advance(done, total)`, when given, follows every record sent (a progress bar) instead of the
+    progress line logged every `spec.progress_every` records."""
     topic = spec.topic or config.kafka.telemetry_topic
     if spec.via == "mqtt" and topic != config.kafka.telemetry_topic:
         raise ValueError(f"through MQTT the bridge writes to {config.kafka.telemetry_topic}: --topic does not apply")
@@ -116,9 +122,9 @@ def simulate(
         from kappa.simulate import mqtt
 
         passwords = mqtt.fleet_credentials(config, ctx["devices"], log)
-        edge = mqtt.publish(config, spec, records, passwords, log)
+        edge = mqtt.publish(config, spec, records, passwords, log, advance)
     elif produce:
-        _produce(config, spec, topic, records, log)
+        _produce(config, spec, topic, records, log, advance)
     data = _manifest_data(config, spec, topic, schema_ids, records, ctx, produce)
     if edge:
         data["edge"] = edge

@@ -54,14 +54,13 @@ def upsert_users(config: Config) -> None:
 
 
 def ensure_topics(config: Config, topics: list[str]) -> None:
-    """Create the topics that do not exist yet (partitions and replication factor from the config)."""
+    """Create the topics that do not exist yet (partitions from the config, replication 1)."""
     admin = kafka_clients.admin(config, _LOG)
     present = admin.list_topics(timeout=10).topics
     missing = [t for t in dict.fromkeys(topics) if t not in present]
     if not missing:
         return
-    new = [NewTopic(t, config.kafka.partitions, config.kafka.replication_factor) for t in missing]
-    for topic, future in admin.create_topics(new).items():
+    for topic, future in admin.create_topics([NewTopic(t, config.kafka.partitions, 1) for t in missing]).items():
         try:
             future.result(30)
         except KafkaException as exc:
@@ -96,6 +95,34 @@ def _await_on_every_broker(config: Config, bindings: list[AclBinding], timeout_s
             if time.monotonic() > deadline:
                 raise KafkaException(f"broker {index} did not apply the new ACLs within {timeout_s:.0f} s")
             time.sleep(0.2)
+
+
+def _key(binding: AclBinding) -> tuple[object, ...]:
+    return (binding.restype, binding.name, binding.resource_pattern_type, binding.operation)
+
+
+def revoke_version(config: Config, role: str, params: SqlParams) -> list[str]:
+    """Delete the ACLs a run of `role` with `params` (a replay version's output_suffix) got for its own
+    names only: its output topics, consumer group and transactional ids. The bindings the same run
+    without the suffix would have (its input and reference topics, the cluster) are shared with the
+    live job and stay. Returns a line per deleted binding."""
+    if role not in PRINCIPALS or not params.values.get("output_suffix") or not config.kafka.secure:
+        return []
+    shared = {_key(b) for b in kafka_security.acl_bindings(config, role, params.with_values(output_suffix=""))}
+    own = [b for b in kafka_security.acl_bindings(config, role, params) if _key(b) not in shared]
+    if not own:
+        return []
+    filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
+                                b.permission_type) for b in own]
+    gone = []
+    admin = kafka_clients.admin(config, _LOG)  # held: a collected client fails its pending futures
+    for _, future in admin.delete_acls(filters).items():
+        try:
+            deleted = future.result(30)
+        except KafkaException as exc:
+            raise KafkaException(f"deleting ACLs: {exc.args[0].str()}") from None
+        gone += [f"acl {b.principal} {b.operation.name} {b.restype.name.lower()} {b.name}" for b in deleted]
+    return gone
 
 
 def prepare_run(config: Config, role: str, params: SqlParams) -> None:

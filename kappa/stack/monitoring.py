@@ -79,8 +79,11 @@ class PushgatewayService(_MetricsService):
         return [self.config.metrics.pushgateway_port]
 
     def _launch(self) -> None:
+        # Debian's build persists to one machine-wide file (/var/lib/prometheus/pushgateway.data) by
+        # default: every stack would load the others' (and old runs') series. Memory only: Flink
+        # pushes every series again each interval.
         self.process.start(["prometheus-pushgateway", f"--web.listen-address={self.host}:{self.ports[0]}",
-                            "--log.level=warn"], cwd=self.data_dir)
+                            "--persistence.file=", "--log.level=warn"], cwd=self.data_dir)
 
     def ready(self) -> bool:
         return _answers(f"{self.config.metrics.pushgateway_url}/-/ready")

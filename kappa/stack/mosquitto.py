@@ -12,13 +12,13 @@ import os
 import pwd
 import shutil
 import signal
-import time
 import uuid
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from kappa import waiting
 from kappa.config import Config
 from kappa.devices import brokerfiles
 from kappa.stack.base import Service
@@ -109,9 +109,9 @@ def try_connect(config: Config, username: str | None, password: str | None, time
     answer: list[str] = []
     c.on_connect = lambda _c, _u, _f, reason, _p: answer.append(str(reason))
     c.connect(config.mqtt.host, config.mqtt.port, keepalive=10)
-    deadline = time.monotonic() + timeout_s
+    deadline = waiting.Deadline(timeout_s)
     try:
-        while not answer and time.monotonic() < deadline:
+        while not answer and not deadline.passed:
             if c.loop(timeout=0.2) != mqtt.MQTT_ERR_SUCCESS and not answer:
                 break
     finally:

@@ -77,6 +77,29 @@ def hba_conf(host: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bootstrap(config: Config) -> None:
+    """As the server's superuser: the owner role, the database and the least-privilege roles, then the
+    owner's grants on what is already migrated (idempotent; passwords follow the secrets). Run by
+    `stack up` on its own server, and by `kappa db roles` for an external one (deploy/k8s)."""
+    pg = config.postgres
+    password = config.secret(pg.password_env)
+    with connect(config, admin=True, dbname="postgres") as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (pg.user,)).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        conn.execute(
+            sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(pg.user), sql.Literal(password))
+        )
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (pg.database,)).fetchone():
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(pg.database), sql.Identifier(pg.user))
+            )
+        pg_setup.create_roles(config, conn)
+    with connect(config, admin=True) as conn:  # in the project's database
+        pg_setup.own_schemas(config, conn)
+    with connect(config) as conn:  # as the owner: grants on what is already migrated (restart, upgrade)
+        pg_setup.grant(config, conn)
+
+
 class PostgresService(Service):
     name = "postgres"
     start_timeout_s = 60.0
@@ -162,28 +185,7 @@ class PostgresService(Service):
         return True
 
     def after_ready(self) -> None:
-        """The owner role, the database and the least-privilege roles (idempotent; passwords follow the secrets)."""
-        pg = self.config.postgres
-        password = self.config.secret(pg.password_env)
-        with connect(self.config, admin=True, dbname="postgres") as conn:
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (pg.user,)).fetchone()
-            verb = "ALTER" if exists else "CREATE"
-            conn.execute(
-                sql.SQL(verb + " ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(pg.user), sql.Literal(password)
-                )
-            )
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (pg.database,)).fetchone():
-                conn.execute(
-                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                        sql.Identifier(pg.database), sql.Identifier(pg.user)
-                    )
-                )
-            pg_setup.create_roles(self.config, conn)
-        with connect(self.config, admin=True) as conn:  # in the project's database
-            pg_setup.own_schemas(self.config, conn)
-        with connect(self.config) as conn:  # as the owner: grants on what is already migrated (restart, upgrade)
-            pg_setup.grant(self.config, conn)
+        bootstrap(self.config)
 
     def stop(self) -> bool:
         # SIGINT is PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.

@@ -1,7 +1,8 @@
 """Background processes the stack owns: started detached, tracked by a PID file, stopped by that PID.
 
 Nothing here looks processes up by name: a service is ours only if its PID file says so and the PID
-still runs the command we started (checked through /proc), so `down` never touches anyone else's.
+still runs the process we started (the PID file also records the process's start time, compared
+through psutil), so `down` never signals anyone else's process, even when the PID was recycled.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
+from kappa import waiting
 from kappa.errors import KappaError
 
 
@@ -36,15 +40,26 @@ class ManagedProcess:
         return self.run_dir / f"{self.name}.pid"
 
     def pid(self) -> int | None:
-        """The PID if the process we started is still alive, else None (stale files are removed)."""
+        """The PID if the process we started is still alive, else None (stale files are removed).
+
+        A PID whose process started at another time than the one recorded is a recycled PID: another
+        process now, never ours to signal. (A file with no start time, written by an older version,
+        is trusted on its PID alone.)
+        """
         try:
-            pid = int(self.pid_file.read_text().split()[0])
+            fields = self.pid_file.read_text().split()
+            pid = int(fields[0])
+            started = float(fields[1]) if len(fields) > 1 else None
         except (FileNotFoundError, ValueError, IndexError):
             return None
-        if is_running(pid):
+        if is_running(pid) and (started is None or started_at(pid) == started):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
+
+    def _record(self, pid: int) -> None:
+        started = started_at(pid)
+        self.pid_file.write_text(f"{pid}\n" if started is None else f"{pid} {started!r}\n")
 
     def start(
         self,
@@ -74,13 +89,13 @@ class ManagedProcess:
                 user=user,
                 group=user,
             )
-        self.pid_file.write_text(f"{proc.pid}\n")
+        self._record(proc.pid)
         return proc.pid
 
     def adopt(self, pid: int) -> None:
         """Record a PID started by another tool (e.g. pg_ctl) as ours."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.pid_file.write_text(f"{pid}\n")
+        self._record(pid)
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 40.0) -> bool:
         """Signal our PID, wait for it to exit, SIGKILL after the timeout. True if something stopped."""
@@ -88,12 +103,10 @@ class ManagedProcess:
         if pid is None:
             return False
         _signal(pid, sig)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not is_running(pid):
-                break
-            time.sleep(0.2)
-        else:
+        try:
+            waiting.wait_until(lambda: not is_running(pid), timeout_s=timeout_s, interval_s=0.2,
+                               what=f"{self.name} (PID {pid}) to exit")
+        except waiting.WaitTimeout:
             _signal(pid, signal.SIGKILL)
             while is_running(pid):
                 time.sleep(0.1)
@@ -133,16 +146,19 @@ def is_running(pid: int) -> bool:
     except ChildProcessError:
         pass  # not our child (started by an earlier `kappa` command): fall through to kill(0)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
+
+
+def started_at(pid: int) -> float | None:
+    """When `pid`'s process started (seconds since the epoch, as psutil reads it), None if it is gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
+        return float(psutil.Process(pid).create_time())
+    except psutil.NoSuchProcess:
+        return None
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -160,25 +176,24 @@ def wait_until(
     log_file: Path,
     timeout_s: float,
     process: ManagedProcess | None = None,
-    processes: Sequence[ManagedProcess] = (),
 ) -> None:
-    """Poll `check` until it returns True; fail with a message naming service, port and log file, at
-    once if `process` (or one of `processes`: a service of several) exits meanwhile."""
-    watched = [*([process] if process is not None else []), *processes]
-    deadline = time.monotonic() + timeout_s
+    """Poll `check` until it returns True; fail with a message naming service, port and log file."""
     last_error = ""
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
+        nonlocal last_error
         try:
             if check():
-                return
+                return True
         except Exception as exc:  # noqa: BLE001 - any failure just means "not ready yet"
             last_error = f"{type(exc).__name__}: {exc}"
-        for proc in watched:
-            if proc.pid() is None:
-                who = service if proc.name == service else f"{service} ({proc.name})"
-                raise ServiceError(f"{who} exited during start-up (port {port}); see {proc.log_file}\n{proc.tail(15)}")
-        time.sleep(0.5)
-    raise ServiceError(
+        if process is not None and process.pid() is None:
+            raise ServiceError(
+                f"{service} exited during start-up (port {port}); see {log_file}\n{process.tail(15)}"
+            )
+        return False
+
+    waiting.wait_until(ready, timeout_s=timeout_s, what=service, on_timeout=lambda _: ServiceError(
         f"{service} did not answer on port {port} within {timeout_s:.0f}s"
         f"{' (' + last_error + ')' if last_error else ''}; see {log_file}"
-    )
+    ))

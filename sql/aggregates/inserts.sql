@@ -1,3 +1,7 @@
+-- reads: device_windows_1m, site_windows_5m, duplicate_counts_1m, telemetry_late, telemetry_dead_letters
+-- defines: -
+-- writes: device_agg_1m_sink, aggregates_topic, site_agg_5m_sink, duplicates_1m_sink, late_readings_sink
+-- writes: dead_letters_sink, dead_letters_topic, late_readings_topic
 -- What the aggregation job writes; all INSERTs run as one Flink job (one statement set).
 INSERT INTO device_agg_1m_sink
 SELECT device_id, site_id, device_type, window_start, window_end, reading_count,

@@ -1,3 +1,6 @@
+-- reads: -
+-- defines: device_agg_1m_sink, site_agg_5m_sink, duplicates_1m_sink, late_readings_sink, dead_letters_sink
+-- defines: dead_letters_topic, aggregates_topic, late_readings_topic
 -- Sinks of the aggregation job. PostgreSQL tables are written with JDBC upserts keyed by
 -- (entity, window start), so a restart, a replay or a window updated by a reading within allowed
 -- lateness rewrites the same row; Kafka topics use Flink's transactional (exactly-once) sink, visible

@@ -1,3 +1,5 @@
+-- reads: readings_with_metadata, resent_copies
+-- defines: device_windows_1m, site_windows_5m, duplicate_counts_1m
 -- Windows with allowed lateness. Group windows (GROUP BY TUMBLE(...)), not window table functions:
 -- only they take Flink's table.exec.emit.allow-lateness / late-fire options (set by kappa.lateness
 -- from job.allowed_lateness_s). A window fires once when the watermark passes its end (+I), then each

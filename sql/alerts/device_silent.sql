@@ -1,3 +1,5 @@
+-- reads: device_silences
+-- defines: alerts_device_silent
 -- DEVICE_SILENT, part 2: the detector's output (view device_silences: device_id, site_id, first_ms,
 -- last_ms, silent_after_s, rule_version, cooldown_s, resolved) as alerts.
 --

@@ -1,3 +1,5 @@
+-- reads: readings_with_thresholds
+-- defines: device_silence_input
 -- DEVICE_SILENT, part 1: what the silence detector sees. MATCH_RECOGNIZE cannot match the absence
 -- of readings, so this rule is a keyed process function with event-time timers
 -- (udfs/device_silence.py, wired in jobs/alerts.py); it gets each on-time reading of a device with

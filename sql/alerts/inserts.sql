@@ -1,3 +1,6 @@
+-- reads: alerts_final
+-- defines: -
+-- writes: alerts_sink, alerts_topic
 -- What the alerting job writes; both INSERTs run as one Flink job (one statement set).
 -- detected_at is the event time the pattern completed (last_event_time), never the wall clock.
 INSERT INTO alerts_sink

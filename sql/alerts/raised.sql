@@ -1,3 +1,5 @@
+-- reads: alerts_raised
+-- defines: alerts_final
 -- The alerts that passed the cool-down (view alerts_raised), with their deterministic id.
 --
 -- Cool-down (suppression): after an alert of one type on one device, a match of the same type on

@@ -1,3 +1,5 @@
+-- reads: -
+-- defines: alert_threshold_versions
 -- Alert thresholds as a versioned table on the rules topic (kappa/rules, `kappa rules set`): one record
 -- per version of a rule key, valid from its valid_from (event time). rule_key is the device type for
 -- the type's default and '<device_type>/<device_id>' for a device's override (a temporal join needs the

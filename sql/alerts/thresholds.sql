@@ -1,3 +1,5 @@
+-- reads: telemetry_ontime, alert_threshold_versions
+-- defines: alert_readings, readings_with_thresholds
 -- Each reading with the rule thresholds in force for its device AT THE READING'S EVENT TIME: an
 -- event-time temporal join against the versioned table alert_threshold_versions (declared in
 -- threshold_versions.sql on the rules topic; a golden fixture gives its own rows under that name,

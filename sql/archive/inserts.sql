@@ -1,3 +1,8 @@
+-- reads: telemetry_valid, device_windows_1m, telemetry_dead_letters
+-- defines: -
+-- writes: ${lake_catalog}.${lake_namespace}.telemetry${output_suffix}
+-- writes: ${lake_catalog}.${lake_namespace}.device_agg_1m${output_suffix}
+-- writes: ${lake_catalog}.${lake_namespace}.dead_letters${output_suffix}
 -- The aggregation job's archive: Iceberg tables committed at each checkpoint (exactly once: Iceberg's
 -- FlinkSink commits the files of a checkpoint once it completes, and a restore re-commits only a
 -- checkpoint's files not yet committed). The default FlinkSink, not the v2 IcebergSink, which can stop

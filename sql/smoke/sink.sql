@@ -1,3 +1,5 @@
+-- reads: -
+-- defines: smoke_counts_sink
 -- Sink of the smoke pipeline: upserts into PostgreSQL keyed by (device, window start),
 -- so a restart or a replay rewrites the same rows instead of adding new ones.
 CREATE TABLE smoke_counts_sink (

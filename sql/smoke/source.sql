@@ -1,3 +1,5 @@
+-- reads: -
+-- defines: smoke_readings
 -- Source of the smoke pipeline: JSON readings from Kafka with an event-time watermark.
 -- Placeholders (${...}) are filled from kappa.toml; ${source_options} adds bounded-read options.
 CREATE TABLE smoke_readings (

@@ -1,3 +1,5 @@
+-- reads: telemetry_accepted
+-- defines: telemetry_copies, readings, resent_copies
 -- Re-sent readings (same device and sequence number): the first copy read is the reading, every later
 -- copy is a duplicate. A running count per (device, seq) in arrival order numbers the copies; copies of
 -- a reading share its key, so they are in one Kafka partition and their order is offset order. Both

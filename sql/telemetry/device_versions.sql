@@ -1,3 +1,5 @@
+-- reads: -
+-- defines: device_metadata_versions
 -- Device metadata as a versioned table on the devices topic (kappa/devices/versions.py: registering,
 -- moving or decommissioning a device writes a version, valid from its valid_from in event time; a
 -- device's first version is valid from the epoch). Same reading rules as the alert thresholds (see

@@ -1,3 +1,5 @@
+-- reads: readings, device_metadata_versions
+-- defines: readings_with_metadata
 -- Aggregated readings with their device's metadata AS OF THE READING'S EVENT TIME (event-time temporal
 -- join on device_metadata_versions, declared in device_versions.sql): a device moved to another site at
 -- T has its readings before T under the old site and from T under the new one, in a live run and in any

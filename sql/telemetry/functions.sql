@@ -1,3 +1,6 @@
+-- reads: -
+-- defines: decode_telemetry, telemetry_event_time, FIRST_BY_TIME, LAST_BY_TIME, STDDEV_POP_STABLE
+-- defines: BYTE_LENGTH
 -- Functions the telemetry SQL uses, implemented in Java (udfs/java, built by `make setup`) so the
 -- hot path stays in the JVM. decode_telemetry never throws on bad input: it returns dlq_reason.
 CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS decode_telemetry AS 'io.kappa.udfs.DecodeTelemetry' LANGUAGE JAVA;

@@ -1,3 +1,5 @@
+-- reads: telemetry_valid
+-- defines: telemetry_sequenced, telemetry_late, telemetry_accepted
 -- Late readings, decided from the log (the aggregation job; the alerting job keeps ontime.sql).
 --
 -- A reading is late when its event time is more than watermark_delay + allowed_lateness behind the
@@ -16,10 +18,13 @@ SELECT *,
                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS partition_max_ms
 FROM (SELECT *, PROCTIME() AS proc_time FROM telemetry_valid);
 
+-- The SQL lint's Flink dialect cannot parse TIMESTAMPADD(SECOND, ...): parse errors off from here
+-- noqa: disable=PRS
 CREATE TEMPORARY VIEW telemetry_late AS
 SELECT *
 FROM telemetry_sequenced
-WHERE event_ms <= partition_max_ms - CAST(${watermark_delay_s} AS BIGINT) * 1000 - CAST(${allowed_lateness_ms} AS BIGINT)
+WHERE event_ms <= partition_max_ms - CAST(${watermark_delay_s} AS BIGINT) * 1000
+                  - CAST(${allowed_lateness_ms} AS BIGINT)
    OR (CURRENT_WATERMARK(event_time) IS NOT NULL
        AND TIMESTAMPADD(SECOND, ${allowed_lateness_s}, event_time) <= CURRENT_WATERMARK(event_time));
 

@@ -1,3 +1,5 @@
+-- reads: telemetry_valid
+-- defines: telemetry_late, telemetry_ontime
 -- The alerting job's on-time readings: event time ahead of the watermark when the reading is read.
 -- MATCH_RECOGNIZE and the silence detector's event-time timers drop anything behind their watermark,
 -- which can only be behind this one, so a reading that passes is never dropped there. This rule

@@ -1,3 +1,5 @@
+-- reads: -
+-- defines: telemetry_raw
 -- The telemetry topic as raw bytes plus Kafka metadata, with the event time taken from the payload:
 -- the reading's own event_time, decoded by telemetry_event_time() (udfs/java). The Kafka record
 -- timestamp (kafka_ts) is metadata only: producers leave it to their client's clock, as most do.

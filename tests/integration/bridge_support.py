@@ -15,6 +15,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from kappa import waiting
 from kappa.config import Config
 from kappa.stack.mosquitto import client as broker_client
 from tests.integration.kafka_support import committed_messages
@@ -78,9 +79,9 @@ class Device:
 
     def wait_acked(self, timeout_s: float = 120.0) -> None:
         """Every publish stored by the broker (its PUBACK to the device came back)."""
-        deadline = time.monotonic() + timeout_s
+        deadline = waiting.Deadline(timeout_s)
         for info in self.infos:
-            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+            info.wait_for_publish(max(0.1, deadline.remaining))
             assert info.is_published(), f"{self.device_id}: the broker did not acknowledge a publish"
 
     def close(self) -> None:
@@ -104,9 +105,5 @@ class TopicReader:
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(1.0)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+    waiting.wait_until(check, timeout_s=timeout_s, interval_s=1.0, what=what,
+                       on_timeout=lambda _: AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}"))

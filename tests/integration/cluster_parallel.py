@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import requests
 
-from kappa import jobrunner
+from kappa import jobrunner, waiting
 from kappa.config import Config
 from kappa.stack import manager
 from kappa.stack.flink import FlinkService
@@ -21,10 +20,9 @@ def flink_service(config: Config) -> FlinkService:
 
 
 def _wait_registered(flink: FlinkService, wanted: int, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s  # a liveness bound, not a measurement
-    while flink.registered_taskmanagers() != wanted:
-        assert time.monotonic() < deadline, f"{flink.registered_taskmanagers()} TaskManagers registered, not {wanted}"
-        time.sleep(0.5)
+    waiting.wait_until(  # a liveness bound, not a measurement
+        lambda: flink.registered_taskmanagers() == wanted, timeout_s=timeout_s, what=f"{wanted} TaskManagers",
+        on_timeout=lambda _: AssertionError(f"{flink.registered_taskmanagers()} TaskManagers registered, not {wanted}"))
 
 
 @contextmanager

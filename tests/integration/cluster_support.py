@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from kappa import jobrunner
+from kappa import jobrunner, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.stack import manager
@@ -18,10 +16,9 @@ def run_with_taskmanager_kill(config: Config, job: str, options: JobOptions, tim
     Everything after that checkpoint is lost from the operators' memory and must be recovered from
     the checkpoint and the log. Fails if the job had already finished (the input was too small)."""
     job_id = jobrunner.submit(config, job, options)
-    deadline = time.monotonic() + 300  # a liveness bound: a loaded 2-core machine took over 120 s
-    while jobrunner.completed_checkpoints(config, job_id) < 1:
-        assert time.monotonic() < deadline, "no checkpoint completed"
-        time.sleep(0.1)
+    # a liveness bound: a loaded 2-core machine took over 120 s
+    waiting.wait_until(lambda: jobrunner.completed_checkpoints(config, job_id) >= 1, timeout_s=300, interval_s=0.1,
+                       what="a checkpoint", on_timeout=lambda _: AssertionError("no checkpoint completed"))
     assert jobrunner.job_state(config, job_id) == "RUNNING", "job finished before the fault: use more data"
     flink = manager.service(config, "flink")
     assert isinstance(flink, FlinkService)
@@ -30,10 +27,8 @@ def run_with_taskmanager_kill(config: Config, job: str, options: JobOptions, tim
     # Restart only once the JobManager has dropped the dead TaskManager (heartbeat timeout): a new
     # one at the same RPC address while the old one is still registered got stuck in Pekko's
     # "read-only association" and never registered (seen with the alerting job, Flink 2.0.2).
-    deadline = time.monotonic() + 120
-    while flink.registered_taskmanagers() >= registered:
-        assert time.monotonic() < deadline, "the JobManager never noticed the killed TaskManager"
-        time.sleep(0.5)
+    waiting.wait_until(lambda: flink.registered_taskmanagers() < registered, timeout_s=120, what="the TaskManager gone",
+                       on_timeout=lambda _: AssertionError("the JobManager never noticed the killed TaskManager"))
     flink.start_taskmanager()
     assert jobrunner.wait_for_state(config, job_id, {"FINISHED"}, timeout_s=timeout_s) == "FINISHED"
     return job_id

@@ -10,6 +10,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from kappa import waiting
 from kappa.config import Config
 from kappa.stack.mosquitto import client
 
@@ -89,19 +90,15 @@ class Session:
 
 
 def wait_for(check: object, what: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    waiting.wait_until(check, timeout_s=timeout_s, interval_s=0.05, what=what,  # type: ignore[arg-type]
+                       on_timeout=lambda _: AssertionError(f"timed out waiting for {what}"))
 
 
 def settle(session: Session, idle_s: float = 1.0, timeout_s: float = 30.0) -> list[bytes]:
     """Payloads a subscriber got once nothing new arrived for `idle_s` (for asserting what did NOT come)."""
-    deadline = time.monotonic() + timeout_s
+    deadline = waiting.Deadline(timeout_s)
     seen, quiet_since = -1, time.monotonic()
-    while time.monotonic() < deadline:
+    while not deadline.passed:
         count = len(session.messages)
         if count != seen:
             seen, quiet_since = count, time.monotonic()

@@ -21,7 +21,7 @@ import pytest
 import requests
 from confluent_kafka import TopicPartition
 
-from kappa import jobrunner, kafka_clients, outputs
+from kappa import jobrunner, kafka_clients, outputs, waiting
 from kappa.config import Config, load_config
 from kappa.flinkenv import JobOptions
 from kappa.simulate import Manifest, simulate
@@ -69,11 +69,10 @@ def _through(config: Config, index: int) -> Config:
 
 
 def _wait_leader(config: Config) -> int:
-    deadline = time.monotonic() + LIVENESS_S
-    while (leader := flink_ha.leader_index(config)) is None:
-        assert time.monotonic() < deadline, "no JobManager leads"
-        time.sleep(1)
-    return leader
+    led = waiting.wait_until(lambda: None if (index := flink_ha.leader_index(config)) is None else (index,),
+                             timeout_s=LIVENESS_S, interval_s=1, what="a leader",
+                             on_timeout=lambda _: AssertionError("no JobManager leads"))
+    return led[0]
 
 
 def _committed(config: Config, group: str, topic: str) -> dict[int, int]:
@@ -116,40 +115,42 @@ def test_leader_jobmanager_kill9_mid_stream_standby_recovers_the_job(ha_cluster:
     # test fires the open windows through the source's end-of-time watermark, which Flink drops while the
     # source's output is idle (seen: with idleness on, the stream's last windows never fired after it ended)
     job_id = jobrunner.submit(_through(config, leader), "aggregate", JobOptions(
-        output_suffix=suffix, lake=False, extra={"telemetry_topic": topic, "source_idle_timeout_s": "0"}))
+        output_suffix=suffix, lake=False, extra={"telemetry_topic": topic, "source_idle_timeout_s": "0",
+                                                  # its own, empty: earlier tests publish versions to the default
+                                                  "devices_topic": f"device-metadata{suffix.replace('_', '-')}"}))
     producer = _Producer(config, topic)
     producer.start()
 
     # mid-stream: the job has read part of the stream and committed a checkpoint of it
-    deadline = time.monotonic() + LIVENESS_S
-    while not _committed(config, group, topic):
-        assert time.monotonic() < deadline, "the job committed no checkpoint of what it read"
+    def checkpointed() -> bool:
         assert producer.error is None, producer.error
-        time.sleep(0.5)
+        return bool(_committed(config, group, topic))
+
+    waiting.wait_until(checkpointed, timeout_s=LIVENESS_S, what="a checkpoint", on_timeout=lambda _: AssertionError(
+        "the job committed no checkpoint of what it read"))
     assert producer.is_alive(), "the stream had ended before the fault: slow it down (RATE)"
     killed = flink.jobmanager_process(leader).kill9()  # the PID the stack recorded, and its process group
     assert killed is not None
     killed_at, survivor = time.monotonic(), 1 - leader
 
     # no command from here on: the standby must win the election and recover the job by itself
-    deadline = time.monotonic() + LIVENESS_S
-    while flink_ha.leader_index(config) != survivor:
-        assert time.monotonic() < deadline, "the standby JobManager never took the lead"
-        time.sleep(1)
+    waiting.wait_until(lambda: flink_ha.leader_index(config) == survivor, timeout_s=LIVENESS_S, interval_s=1,
+                       what="the standby",
+                       on_timeout=lambda _: AssertionError("the standby JobManager never took the lead"))
     print(f"JobManager {leader} (pid {killed}) killed; {survivor} leads after {time.monotonic() - killed_at:.0f} s",
           flush=True)  # figures for the README, not assertions
     through = _through(config, survivor)
-    deadline = time.monotonic() + LIVENESS_S
-    while True:
-        try:
-            response = requests.get(f"{through.flink.rest_url}/jobs/{job_id}/checkpoints", timeout=10)
-            checkpoints = response.json() if response.ok else {}
-            if jobrunner.job_state(through, job_id) == "RUNNING" and (checkpoints.get("latest") or {}).get("restored"):
-                break
-        except (jobrunner.JobError, requests.RequestException):  # the new leader does not know the job yet
-            pass
-        assert time.monotonic() < deadline, "the job did not recover on the new leader"
-        time.sleep(1)
+
+    def recovered() -> dict | None:
+        response = requests.get(f"{through.flink.rest_url}/jobs/{job_id}/checkpoints", timeout=10)
+        checkpoints = response.json() if response.ok else {}
+        running = jobrunner.job_state(through, job_id) == "RUNNING"
+        return checkpoints if running and (checkpoints.get("latest") or {}).get("restored") else None
+
+    checkpoints = waiting.wait_until(  # JobError, RequestException: the new leader does not know the job yet
+        recovered, timeout_s=LIVENESS_S, interval_s=1, what="the job", retry_on=(jobrunner.JobError,
+                                                                                 requests.RequestException),
+        on_timeout=lambda _: AssertionError("the job did not recover on the new leader"))
     restored = checkpoints["latest"]["restored"]
     assert not restored["is_savepoint"], restored  # from its latest checkpoint, on S3
     assert str(restored["external_path"]).startswith(flink_ha.s3_uri(config, "checkpoints")), restored
@@ -162,10 +163,9 @@ def test_leader_jobmanager_kill9_mid_stream_standby_recovers_the_job(ha_cluster:
     assert manifest is not None
     # the whole stream read and checkpointed, then a drain fires every open window
     ends = end_offsets(config, topic)
-    deadline = time.monotonic() + LIVENESS_S
-    while _committed(config, group, topic) != ends:
-        assert time.monotonic() < deadline, f"the job did not read to {ends}: {_committed(config, group, topic)}"
-        time.sleep(1)
+    waiting.wait_until(lambda: _committed(config, group, topic) == ends, timeout_s=LIVENESS_S, interval_s=1,
+                       what="the ends", on_timeout=lambda _: AssertionError(
+                           f"the job did not read to {ends}: {_committed(config, group, topic)}"))
     jobrunner.stop_with_savepoint(through, job_id, drain=True)
 
     books = assert_matches_python(config, suffix, manifest, topic)

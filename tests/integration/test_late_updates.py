@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
-import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -31,7 +30,7 @@ import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from kappa import expected, jobrunner, kafka_clients, outputs
+from kappa import expected, jobrunner, kafka_clients, outputs, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.simulate import Category, Manifest, ProducedRecord, SimulationSpec, simulate
@@ -56,10 +55,10 @@ class Case:
 CASES = {
     "late-readings": Case(SimulationSpec(devices=6, sites=2, readings_per_device=40, seed=7, late=0.08,
                                          late_margin_s=100, out_of_order=0.05, duplicates=0.04, malformed=0,
-                                         v1_fraction=0.0, anomalies=False), 120, 30),
+                                         v1_fraction=0.0, anomalies=False), 120, 60),
     "offline-device": Case(SimulationSpec(devices=4, sites=2, readings_per_device=240, seed=9, duplicates=0.02,
                                           malformed=0, v1_fraction=0.0, anomalies=False, offline_devices=1,
-                                          offline_s=1800), 7200, 120),
+                                          offline_s=1800), 7200, 300),
 }
 
 
@@ -95,11 +94,10 @@ def _read_up_to_end(config: Config, topic: str, group: str) -> None:
     try:
         partitions = [TopicPartition(topic, p) for p in range(config.kafka.partitions)]
         ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
-        deadline = time.monotonic() + 120
-        while any(tp.offset < ends[tp.partition] for tp in consumer.committed(partitions, timeout=10)
-                  if ends[tp.partition] > 0):
-            assert time.monotonic() < deadline, f"the live job did not read {topic} up to {ends}"
-            time.sleep(0.5)
+        waiting.wait_until(
+            lambda: all(tp.offset >= ends[tp.partition] for tp in consumer.committed(partitions, timeout=10)
+                        if ends[tp.partition] > 0), timeout_s=120, what="the live job's reads",
+            on_timeout=lambda _: AssertionError(f"the live job did not read {topic} up to {ends}"))
     finally:
         consumer.close()
 
@@ -126,10 +124,9 @@ def _live_run(config: Config, topic: str, suffix: str, case: Case) -> Manifest:
             _read_up_to_end(config, topic, group)
         _sentinels(config, topic, manifest.records)
         total = manifest.data["counts"]["total"]  # the sentinels stay in open windows: not accounted yet
-        deadline = time.monotonic() + 300
-        while _books(config, topic, suffix)[1].total != total:
-            assert time.monotonic() < deadline, f"live run never accounted for {total}: {_books(config, topic, suffix)}"
-            time.sleep(2)
+        waiting.wait_until(lambda: _books(config, topic, suffix)[1].total == total, timeout_s=300, interval_s=2,
+                           what="the books", on_timeout=lambda _: AssertionError(
+                               f"live run never accounted for {total}: {_books(config, topic, suffix)}"))
         return manifest
     finally:
         client.cancel().result()

@@ -21,7 +21,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from kappa import jobrunner, kafka_clients, lake, outputs, smoke
+from kappa import jobrunner, kafka_clients, lake, outputs, smoke, waiting
 from kappa.cli import main
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
@@ -37,14 +37,15 @@ pytestmark = pytest.mark.integration
 
 
 def _eventually(check: Callable[[], Any], what: str, timeout_s: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout_s
     last: Any = None
-    while time.monotonic() < deadline:
+
+    def seen() -> Any:
+        nonlocal last
         last = check()
-        if last:
-            return last
-        time.sleep(1.0)
-    raise AssertionError(f"{what}: not seen within {timeout_s:.0f} s (last: {last!r})")
+        return last
+
+    return waiting.wait_until(seen, timeout_s=timeout_s, interval_s=1.0, what=what, on_timeout=lambda _: AssertionError(
+        f"{what}: not seen within {timeout_s:.0f} s (last: {last!r})"))
 
 
 def _query(config: Config, promql: str) -> list[dict[str, Any]]:

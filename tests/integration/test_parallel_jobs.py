@@ -16,7 +16,6 @@ device metadata topic): the last test checks its windows close.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from confluent_kafka.admin import NewTopic
 
-from kappa import expected, jobrunner, outputs
+from kappa import expected, jobrunner, outputs, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.kafka_clients import admin
@@ -119,15 +118,20 @@ def test_live_job_at_parallelism_2_is_not_held_back_by_idle_partitions(two_taskm
                          extra={"telemetry_topic": topic, "devices_topic": f"device-metadata-parallel-{tag}"})
     job_id = jobrunner.submit(config, "aggregate", options)
     try:
-        deadline = time.monotonic() + 300  # a liveness bound: idleness releases the watermark after 10 s
-        while True:
+        actual: dict = {}
+
+        def written() -> bool:
             with connect(config) as conn:
-                actual = outputs.device_windows(conn, suffix)
+                actual.clear()
+                actual.update(outputs.device_windows(conn, suffix))
             if want.keys() <= actual.keys():
-                break
+                return True
             assert jobrunner.job_state(config, job_id) == "RUNNING"
-            assert time.monotonic() < deadline, f"{len(want.keys() - actual.keys())} of {len(want)} windows not written"
-            time.sleep(1)
+            return False
+
+        waiting.wait_until(  # a liveness bound: idleness releases the watermark after 10 s
+            written, timeout_s=300, interval_s=1, what="the windows", on_timeout=lambda _: AssertionError(
+                f"{len(want.keys() - actual.keys())} of {len(want)} windows not written"))
     finally:
         jobrunner.cancel(config, job_id)
         jobrunner.wait_for_state(config, job_id, {"CANCELED"}, timeout_s=120)

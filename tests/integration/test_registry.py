@@ -14,7 +14,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 import requests
 
+from kappa import waiting
 from kappa.config import PROJECT_ROOT, Config
 from kappa.registry import client_conf, compat, credentials
 
@@ -338,20 +338,16 @@ def registry_process(stack: Config, **env_extra: str) -> Iterator[str]:
     proc = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def answers() -> bool:
             if proc.poll() is not None:
                 pytest.fail(
                     f"registry exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
                 )
-            try:
-                if requests.get(f"{url}/subjects", timeout=1).status_code in (200, 401):
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("registry did not answer within 30 s")
-            time.sleep(0.2)
+            return requests.get(f"{url}/subjects", timeout=1).status_code in (200, 401)
+
+        waiting.wait_until(answers, timeout_s=30, interval_s=0.2, what="the registry",
+                           retry_on=(requests.ConnectionError,),
+                           on_timeout=lambda _: AssertionError("registry did not answer within 30 s"))
         yield url
     finally:
         if proc.poll() is None:

@@ -5,8 +5,8 @@ record stops: non-zero exit with the job's exception, the version marked failed,
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-import time
 import uuid
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import psycopg
 import pytest
 import requests
 
-from kappa import cli, jobrunner, kafka_clients, outputs
+from kappa import cli, jobrunner, kafka_clients, outputs, waiting
 from kappa.config import Config
 from kappa.registry import credentials
 from kappa.replay import ReplayError, compare, offsets, promote, runner, versions, watch
@@ -48,9 +48,15 @@ def _topics(config: Config) -> set[str]:
 
 def _topics_settle(config: Config, want: set[str]) -> set[str]:
     """The topics once deletions have reached the metadata the client reads (or what is left then)."""
-    deadline = time.monotonic() + 60
-    while (found := _topics(config)) != want and time.monotonic() < deadline:
-        time.sleep(0.5)
+    found: set[str] = set()
+
+    def settled() -> bool:
+        found.clear()
+        found.update(_topics(config))
+        return found == want
+
+    with contextlib.suppress(waiting.WaitTimeout):  # the caller asserts on what is left
+        waiting.wait_until(settled, timeout_s=60, what="the topics to settle")
     return found
 
 
@@ -58,6 +64,23 @@ def _subjects(config: Config) -> set[str]:
     response = requests.get(f"{config.registry.url}/subjects", auth=credentials(config), timeout=10)
     response.raise_for_status()
     return set(response.json())
+
+
+def _acls_naming(config: Config, text: str) -> set[tuple[str, str, str]]:
+    """(resource type, name, operation) of every ACL whose resource name contains `text`."""
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    every = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
+                             AclPermissionType.ANY)
+    admin = kafka_clients.admin(config)  # held: a collected client fails its pending futures
+    bindings = admin.describe_acls(every).result(30)
+    return {(b.restype.name, b.name, b.operation.name) for b in bindings if text in b.name}
 
 
 def _kappa(*argv: str) -> int:
@@ -126,11 +149,18 @@ def test_alert_replay_creates_compares_promotes_and_drops_only_the_alerting_jobs
             assert _view_reads(conn, "v_alerts") == alerts_view_before
 
         # drop: the version's table and topic, and the registry subject its Avro sink registered, nothing else
+        # and the version's own Kafka ACLs (its topic, group and transactional ids), not the live job's
         assert f"alerts_{v2}-value" in _subjects(migrated)
+        own_acls, live_acls = _acls_naming(migrated, v2), _acls_naming(migrated, "alerts")
+        assert ("TOPIC", f"alerts_{v2}", "WRITE") in own_acls and ("TOPIC", "alerts", "WRITE") in live_acls
+        assert {kind for kind, _, _ in own_acls} == {"TOPIC", "GROUP", "TRANSACTIONAL_ID"}, own_acls
         assert _kappa("drop", "alerts", v2) == 0
-        assert capsys.readouterr().out.strip() == (f"dropped: table alerts_{v2}, topic alerts_{v2}, "
-                                                   f"subject alerts_{v2}-value")
+        out = capsys.readouterr().out.strip()
+        assert out.startswith(f"dropped: table alerts_{v2}, topic alerts_{v2}, subject alerts_{v2}-value, "), out
+        assert out.count(", acl ") == len(own_acls), out
         assert f"alerts_{v2}-value" not in _subjects(migrated)
+        assert not _acls_naming(migrated, v2)
+        assert _acls_naming(migrated, "alerts") == live_acls - own_acls
         assert _kappa("drop", "alerts", v3) == 0
         with connect(migrated) as conn:
             assert _tables(conn) == tables_before and _aggregate_views(conn) == views_before

@@ -10,13 +10,12 @@ as the bounded replay's follow-on job is, would replace them with their part aft
 from __future__ import annotations
 
 import dataclasses
-import time
 import uuid
 from collections.abc import Iterable
 
 import pytest
 
-from kappa import expected, jobrunner, kafka_clients, outputs
+from kappa import expected, jobrunner, kafka_clients, outputs, waiting
 from kappa.config import Config
 from kappa.replay import ReplayError, offsets, promote, runner, versions
 from kappa.simulate import ProducedRecord, simulate
@@ -79,10 +78,14 @@ def _mismatches(config: Config, suffix: str, readings: list[expected.Reading], t
 
 
 def _wait_until_equal(config: Config, suffix: str, readings: list[expected.Reading], total: int) -> None:
-    deadline = time.monotonic() + CONVERGE_TIMEOUT_S
-    while problems := _mismatches(config, suffix, readings, total):
-        assert time.monotonic() < deadline, problems[:10]
-        time.sleep(2.0)
+    problems: list = []
+
+    def equal() -> bool:
+        problems[:] = _mismatches(config, suffix, readings, total)
+        return not problems
+
+    waiting.wait_until(equal, timeout_s=CONVERGE_TIMEOUT_S, interval_s=2.0, what="the outputs to match",
+                       on_timeout=lambda _: AssertionError(problems[:10]))
 
 
 def test_follow_replay_catches_up_keeps_running_and_leaves_no_seam(migrated: Config) -> None:

@@ -5,6 +5,7 @@ live run's offsets give exactly the live alerts, also after a version valid only
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from kappa import jobrunner, outputs
+from kappa import jobrunner, outputs, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay import offsets, runner
@@ -90,11 +91,15 @@ def _produce(config: Config, topic: str, fleet: Fleet, records: list[tuple[int, 
 
 
 def _wait_for(conn: psycopg.Connection, suffix: str, wanted: set[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
-    deadline = time.monotonic() + WAIT_S
-    got = _overheating(conn, suffix)
-    while not wanted <= got and time.monotonic() < deadline:
-        time.sleep(2)
-        got = _overheating(conn, suffix)
+    got: set[tuple[Any, ...]] = set()
+
+    def arrived() -> bool:
+        got.clear()
+        got.update(_overheating(conn, suffix))
+        return wanted <= got
+
+    with contextlib.suppress(waiting.WaitTimeout):  # the caller asserts on what arrived
+        waiting.wait_until(arrived, timeout_s=WAIT_S, interval_s=2, what="the alerts")
     return got
 
 

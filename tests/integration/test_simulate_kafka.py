@@ -19,7 +19,7 @@ import requests
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from kappa import kafka_clients
+from kappa import kafka_clients, waiting
 from kappa.config import Config
 from kappa.registry import client_conf, credentials
 from kappa.simulate import MALFORMED_KINDS, Category, Manifest, SimulationSpec, simulate
@@ -70,9 +70,9 @@ def _consume_all(config: Config, topic: str, expected: int, timeout_s: float = 6
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in range(config.kafka.partitions)])
         messages: list = []
-        deadline = time.monotonic() + timeout_s
+        deadline = waiting.Deadline(timeout_s)
         quiet_until = None
-        while time.monotonic() < deadline:
+        while not deadline.passed:
             msg = consumer.poll(0.5)
             if msg is None:
                 if len(messages) >= expected:

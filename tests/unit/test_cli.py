@@ -262,7 +262,7 @@ DOCUMENTED = [
     "submit smoke --bounded --wait --timeout 300 --output-suffix _cluster --set smoke_topic=t",
     "submit aggregate --from-savepoint /tmp/sp", "jobs", "stop aggregate --savepoint", "cancel 0123abcd",
     "doctor", "demo --keep-running --via kafka --devices 3 --readings 10 --seed 1",
-    "db migrate", "db refresh", "db status", "db retention --older-than 90_days --table device_agg_1m",
+    "db roles", "db migrate", "db refresh", "db status", "db retention --older-than 90_days --table device_agg_1m",
     "archive run --dataset aggregates --batch 60 --follow --topic t --prefix p",
     "archive compact --prefix P --topic T --min-age-hours 2 --target-mb 128", "archive status --partitions",
     "query SELECT_1", "query --lake SELECT_1", "query --as-of 4392697543497746305 SELECT_1", "query --snapshots",

@@ -44,3 +44,12 @@ def test_sql_dir_defaults_to_the_repo_sql_and_is_overridable(tmp_path: Path) -> 
     assert relative.sql_dir == relative.root / "changed" / "sql"  # like data_dir: against the project root
     absolute = load_config(profile="local", environ={"KAPPA_PATHS__SQL_DIR": str(tmp_path)})
     assert absolute.sql_dir == tmp_path
+
+
+def test_an_unknown_section_in_the_environment_is_an_error_and_os_environ_is_not_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(ValueError, match="nope"):
+        load_config(profile="local", environ={"KAPPA_NOPE__PORT": "1"})
+    monkeypatch.setenv("KAPPA_KAFKA__PORT", "not-a-port")  # only the mapping given is read
+    assert load_config(profile="local", environ={}).kafka.port == 19092

@@ -14,14 +14,26 @@ pytestmark = pytest.mark.unit
 def test_missing_jar_names_the_artifact_and_the_fix(tmp_path: Path) -> None:
     config = load_config(profile="local", environ={"KAPPA_PATHS__JARS_DIR": str(tmp_path)})
     (tmp_path / "flink").mkdir()
-    (tmp_path / "flink" / "flink-sql-connector-kafka-4.0.1-2.0.jar").write_bytes(b"")
+    (tmp_path / "flink" / "flink-connector-jdbc-core-4.0.0-2.0.jar").write_bytes(b"")
     with pytest.raises(jars.MissingJarError) as error:
         jars.flink_job_jars(config)
     message = str(error.value)
-    assert "flink-connector-jdbc-core" in message and "make setup" in message
-    assert "flink-sql-connector-kafka" not in message.split("in ")[0]
+    assert "flink-connector-jdbc-postgres" in message and "make setup" in message
+    assert "flink-connector-jdbc-core" not in message.split("in ")[0]
     rows = {artifact: version for artifact, version, _ in jars.report(config)}
-    assert rows["flink-sql-connector-kafka"] == "4.0.1-2.0" and rows["postgresql"] == "MISSING"
+    assert rows["flink-connector-jdbc-core"] == "4.0.0-2.0" and rows["postgresql"] == "MISSING"
+
+
+def test_the_kafka_connector_is_on_every_flink_jvms_class_path_not_in_pipeline_jars(tmp_path: Path) -> None:
+    """Its SASL provider is registered JVM-wide: from a job's class loader it outlived the job
+    (tests/integration/test_cluster_classloading.py)."""
+    config = load_config(profile="local", environ={"KAPPA_PATHS__JARS_DIR": str(tmp_path)})
+    for folder, artifacts in (("flink", jars.FLINK_JOB_ARTIFACTS), ("flink-lib", jars.FLINK_LIB_ARTIFACTS)):
+        (tmp_path / folder).mkdir()
+        for artifact in artifacts:
+            (tmp_path / folder / f"{artifact}-1.0.jar").write_bytes(b"")
+    assert "flink-sql-connector-kafka" not in jars.pipeline_jars_value(config)
+    assert "flink-sql-connector-kafka-1.0.jar" in jars.flink_lib_classpath(config)
 
 
 def _free_port() -> int:

@@ -6,8 +6,10 @@ Operator's API jar and Strimzi's CRDs generated from its api jar, both fetched f
 strict field validation. Core kinds have no schema here: pod templates are checked against the Pod
 schema the Flink CRD embeds, the rest by hand (names, references). The manifests are also checked
 against the project itself: the KAPPA_* overrides load into its config, every topic it names exists
-with the whole log kept, every secret comes from a Secret, and every flinkConfiguration key is an
-option of Flink 2.0 (the option classes of the installed PyFlink's jars).
+with the whole log kept, every secret-looking variable comes from a Secret, and every
+flinkConfiguration key is an option of Flink 2.0 (the option classes of the installed PyFlink's jars).
+Which secrets each container needs, and PostgreSQL's CA, are checked against the code in
+tests/unit/test_k8s_secrets.py.
 """
 
 from __future__ import annotations
@@ -172,7 +174,7 @@ def validation_errors(manifest: Manifest, schemas: Schemas) -> list[str]:
         if manifest["spec"]["selector"]["matchLabels"].items() - template["metadata"]["labels"].items():
             errors.append(f"Deployment/{name}: the selector does not match the pod template's labels")
     for spec in _pod_specs(manifest):
-        for container in spec["containers"]:
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
             for var in _env(container):
                 if SECRET_NAME.search(var["name"]) and "secretKeyRef" not in var.get("valueFrom", {}):
                     errors.append(f"{key[1]}/{name}: {var['name']} must come from a Secret (secretKeyRef)")
@@ -279,16 +281,6 @@ def test_the_image_and_the_manifests_name_the_projects_flink_version(manifests: 
         env = {v["name"]: v.get("value") for v in _env(deployment["spec"]["podTemplate"]["spec"]["containers"][0])}
         assert env["ENABLE_BUILT_IN_PLUGINS"] == f"flink-s3-fs-presto-{flink}.jar"
         assert deployment["spec"]["flinkVersion"] == "v" + "_".join(flink.split(".")[:2])
-
-
-def test_every_workload_reading_postgres_gets_its_password_from_a_secret(manifests: list[Manifest]) -> None:
-    config = load_config(environ={})
-    workloads = _of(manifests, "FlinkDeployment") + _of(manifests, "Deployment") + _of(manifests, "Job")
-    assert len(workloads) == 4
-    for workload in workloads:
-        for spec in _pod_specs(workload):
-            refs = {v["name"]: v.get("valueFrom", {}).get("secretKeyRef") for v in _env(spec["containers"][0])}
-            assert refs.get(config.postgres.password_env), workload["metadata"]["name"]
 
 
 def test_every_topic_of_the_project_exists_and_keeps_its_whole_log(manifests: list[Manifest]) -> None:

@@ -17,8 +17,7 @@ pytestmark = pytest.mark.unit
 _SCRIPT = """
 import logging
 import sys
-import time
-from kappa import kafka_clients
+from kappa import kafka_clients, waiting
 from kappa.config import load_config
 
 config = load_config()
@@ -27,8 +26,8 @@ logger = logging.getLogger("kappa.reference") if sys.argv[1] == "module" else No
 producer = kafka_clients.producer(config, logger, **{"reconnect.backoff.ms": 50, "reconnect.backoff.max.ms": 200})
 producer.produce("nowhere", b"x")
 path = kafka_clients.client_log_path(config)
-deadline = time.monotonic() + 60
-while time.monotonic() < deadline:
+deadline = waiting.Deadline(60)
+while not deadline.passed:
     producer.poll(0.2)
     if path.exists() and "Connection refused" in path.read_text():
         print("logged")
