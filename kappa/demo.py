@@ -52,7 +52,8 @@ def recreate_topic(config: Config, topic: str) -> None:
             time.sleep(0.5)
     for _ in range(20):
         try:
-            admin.create_topics([NewTopic(topic, config.kafka.partitions, 1)])[topic].result(30)
+            new = NewTopic(topic, config.kafka.partitions, config.kafka.replication_factor)
+            admin.create_topics([new])[topic].result(30)
             return
         except Exception:  # noqa: BLE001 - deletion may still be in progress
             time.sleep(0.5)

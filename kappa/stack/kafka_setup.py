@@ -54,13 +54,14 @@ def upsert_users(config: Config) -> None:
 
 
 def ensure_topics(config: Config, topics: list[str]) -> None:
-    """Create the topics that do not exist yet (partitions from the config, replication 1)."""
+    """Create the topics that do not exist yet (partitions and replication factor from the config)."""
     admin = kafka_clients.admin(config, _LOG)
     present = admin.list_topics(timeout=10).topics
     missing = [t for t in dict.fromkeys(topics) if t not in present]
     if not missing:
         return
-    for topic, future in admin.create_topics([NewTopic(t, config.kafka.partitions, 1) for t in missing]).items():
+    new = [NewTopic(t, config.kafka.partitions, config.kafka.replication_factor) for t in missing]
+    for topic, future in admin.create_topics(new).items():
         try:
             future.result(30)
         except KafkaException as exc:
