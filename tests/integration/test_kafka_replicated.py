@@ -29,7 +29,7 @@ import pytest
 import requests
 from confluent_kafka import KafkaException, TopicPartition
 
-from kappa import jobrunner, kafka_clients, outputs
+from kappa import jobrunner, kafka_clients, outputs, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay.watch import fetch_health, minicluster_rest_url
@@ -98,9 +98,9 @@ def _in_topic(config: Config, topic: str) -> dict[tuple[int, int], bytes | None]
     seen: dict[tuple[int, int], bytes | None] = {}
     try:
         consumer.assign([TopicPartition(topic, p, 0) for p in ends if ends[p] > 0])
-        deadline = time.monotonic() + LIVENESS_S
+        deadline = waiting.Deadline(LIVENESS_S)
         while any(max((o for p2, o in seen if p2 == p), default=-1) < ends[p] - 1 for p in ends if ends[p] > 0):
-            assert time.monotonic() < deadline, f"{topic} not read up to {ends}"
+            assert not deadline.passed, f"{topic} not read up to {ends}"
             message = consumer.poll(0.5)
             if message is not None and not message.error():
                 seen[(message.partition() or 0, message.offset() or 0)] = message.value()
@@ -111,19 +111,16 @@ def _in_topic(config: Config, topic: str) -> dict[tuple[int, int], bytes | None]
 
 def _wait_running(client: Any, rest_url: str | None, job_id: str) -> None:
     """Until every task of the local job runs (its start takes from seconds to a minute on a loaded machine)."""
-    deadline = time.monotonic() + LIVENESS_S
-    while True:
-        try:
-            if rest_url:
-                vertices = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json().get("vertices", [])
-                if vertices and all(v.get("status") == "RUNNING" for v in vertices):
-                    return
-            elif str(client.get_job_status().result()).endswith("RUNNING"):
-                return
-        except (requests.RequestException, ValueError):
-            pass
-        assert time.monotonic() < deadline, "the job's tasks did not start"
-        time.sleep(1)
+
+    def running() -> bool:
+        if rest_url:
+            vertices = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json().get("vertices", [])
+            return bool(vertices) and all(v.get("status") == "RUNNING" for v in vertices)
+        return str(client.get_job_status().result()).endswith("RUNNING")
+
+    waiting.wait_until(running, timeout_s=LIVENESS_S, interval_s=1, what="the job's tasks",
+                       retry_on=(requests.RequestException, ValueError),
+                       on_timeout=lambda _: AssertionError("the job's tasks did not start"))
 
 
 def _drain(client: Any, folder: Path) -> None:
@@ -174,11 +171,13 @@ def test_one_broker_of_three_kill9_mid_stream_loses_no_acknowledged_record(repli
         _wait_running(client, rest_url, job_id)  # the stream starts once the job reads: the kill lands mid-stream
         producer = _Producer(config, topic)
         producer.start()
-        deadline = time.monotonic() + LIVENESS_S
-        while not _committed(config, group, topic):  # mid-stream: the job has read and checkpointed a part
-            assert time.monotonic() < deadline, "the job committed no checkpoint of what it read"
+
+        def checkpointed() -> bool:  # mid-stream: the job has read and checkpointed a part
             assert producer.error is None, producer.error
-            time.sleep(0.5)
+            return bool(_committed(config, group, topic))
+
+        waiting.wait_until(checkpointed, timeout_s=LIVENESS_S, what="a checkpoint", on_timeout=lambda _: AssertionError(
+            "the job committed no checkpoint of what it read"))
         assert producer.is_alive(), "the stream had ended before the fault: slow it down (RATE)"
 
         # the victim: a broker leading partitions of the stream (the one leading most, internal topics included)
@@ -203,10 +202,9 @@ def test_one_broker_of_three_kill9_mid_stream_loses_no_acknowledged_record(repli
         ends = end_offsets(config, topic)
         written_after = sum(ends.values()) - sum(before.values())
         assert written_after > 0, "no record was written after the kill"
-        deadline = time.monotonic() + LIVENESS_S
-        while _committed(config, group, topic) != ends:
-            assert time.monotonic() < deadline, f"the job did not read to {ends}: {_committed(config, group, topic)}"
-            time.sleep(1)
+        waiting.wait_until(lambda: _committed(config, group, topic) == ends, timeout_s=LIVENESS_S, interval_s=1,
+                           what="the ends", on_timeout=lambda _: AssertionError(
+                               f"the job did not read to {ends}: {_committed(config, group, topic)}"))
         health = fetch_health(rest_url, job_id) if rest_url else None
         state = str(client.get_job_status().result()).rsplit(".", 1)[-1]
         assert state == "RUNNING", f"the job is {state}: {health}"
@@ -232,8 +230,8 @@ def test_one_broker_of_three_kill9_mid_stream_loses_no_acknowledged_record(repli
 
     # `stack up` restores the redundancy: the killed node returns and catches up into every ISR
     service.wait_ready()
-    deadline = time.monotonic() + LIVENESS_S
-    while any(len(p.isrs) < config.kafka.replication_factor
-              for p in kafka_clients.admin(config).list_topics(topic, timeout=10).topics[topic].partitions.values()):
-        assert time.monotonic() < deadline, "the restarted broker did not rejoin the in-sync replicas"
-        time.sleep(1)
+    admin = kafka_clients.admin(config)
+    waiting.wait_until(lambda: all(len(p.isrs) >= config.kafka.replication_factor for p in
+                                   admin.list_topics(topic, timeout=10).topics[topic].partitions.values()),
+                       timeout_s=LIVENESS_S, interval_s=1, what="the in-sync replicas",
+                       on_timeout=lambda _: AssertionError("the restarted broker did not rejoin the in-sync replicas"))
