@@ -15,19 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from jobs import aggregate  # noqa: E402
-from kappa import kafka_clients  # noqa: E402
-from kappa.config import get_config  # noqa: E402
-from kappa.demo import recreate_topic  # noqa: E402
-from kappa.flinkenv import JobContext, JobOptions  # noqa: E402
-from kappa.pipeline import Stage, blackholes  # noqa: E402
-from kappa.simulate import SimulationSpec, simulate  # noqa: E402
-from kappa.stack import manager  # noqa: E402
+from jobs import aggregate
+from kappa import kafka_clients
+from kappa.benchkit import AGGREGATE_VIEWS, aggregate_into_blackholes, time_bounded_run
+from kappa.config import get_config
+from kappa.pipeline import Stage, blackholes
+from kappa.simulate import SimulationSpec, simulate
+from kappa.stack import manager
+from kappa.stack.kafka_setup import recreate_topic
 
 BENCH_SQL = Path(__file__).resolve().parent / "sql"
 JSON_FIELDS = ("device_id", "site_id", "device_type", "seq", "event_time", "status", "firmware_version",
@@ -55,20 +52,13 @@ def produce_inputs(config, records: int, tag: str) -> tuple[str, str]:  # type: 
 
 
 def run_path(config, path: str, topic: str) -> float:  # type: ignore[no-untyped-def]
-    """Wall time of one bounded run (build + execute + wait)."""
-    started = time.perf_counter()
-    ctx = JobContext(config, JobOptions(bounded=True, extra={"telemetry_topic": topic}), job_name=f"bench-{path}")
-    # the job's own logic (kappa.pipeline resolves it from the SQL headers) between a swapped source and
-    # blackhole sinks; the Avro path keeps the job's dead-letter branch, which decodes too
-    views = ["device_windows_1m", "site_windows_5m", "duplicate_counts_1m", "telemetry_late"]
-    pipeline = aggregate.PIPELINE
+    """Wall time of one bounded run: the job's own logic (kappa.pipeline resolves it from the SQL headers)
+    between a swapped source and blackhole sinks; the Avro path keeps the job's dead-letter branch,
+    which decodes too."""
     if path == "avro":
-        pipeline = pipeline.with_sinks(blackholes(*views, "telemetry_dead_letters"))
-    else:
-        pipeline = pipeline.with_source(Stage("json", (BENCH_SQL / "json_source.sql",))).with_sinks(blackholes(*views))
-    statements = pipeline.build(ctx)
-    statements.execute().wait()
-    return time.perf_counter() - started
+        return time_bounded_run(config, aggregate_into_blackholes(), topic, "bench-avro")
+    pipeline = aggregate.PIPELINE.with_source(Stage("json", (BENCH_SQL / "json_source.sql",)))
+    return time_bounded_run(config, pipeline.with_sinks(blackholes(*AGGREGATE_VIEWS)), topic, "bench-json")
 
 
 def main() -> int:

@@ -27,27 +27,24 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import fastavro
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
 
-import fastavro  # noqa: E402
-from confluent_kafka.schema_registry import SchemaRegistryClient  # noqa: E402
-from confluent_kafka.schema_registry.avro import AvroDeserializer  # noqa: E402
-from confluent_kafka.serialization import MessageField, SerializationContext  # noqa: E402
-
-from kappa import jobrunner, kafka_clients, outputs, reference, waiting  # noqa: E402
-from kappa.config import Config, get_config  # noqa: E402
-from kappa.db import migrate  # noqa: E402
-from kappa.demo import recreate_topic  # noqa: E402
-from kappa.flinkenv import JobOptions  # noqa: E402
-from kappa.registry import client_conf, credentials  # noqa: E402
-from kappa.rules import service as rules  # noqa: E402
-from kappa.rules.model import Rule  # noqa: E402
-from kappa.schemas import read_schema  # noqa: E402
-from kappa.simulate import SCHEMA_DIR, register_schema  # noqa: E402
-from kappa.stack import manager  # noqa: E402
-from kappa.stack.postgres import connect  # noqa: E402
+from kappa import jobrunner, kafka_clients, outputs, reference, waiting
+from kappa.config import Config, get_config
+from kappa.db import migrate
+from kappa.flinkenv import JobOptions
+from kappa.registry import client_conf, credentials
+from kappa.rules import service as rules
+from kappa.rules.model import Rule
+from kappa.schemas import read_schema
+from kappa.simulate import SCHEMA_DIR, register_schema
+from kappa.stack import manager
+from kappa.stack.kafka_setup import recreate_topic
+from kappa.stack.postgres import connect
 
 HOT, COOL = 90.0, 60.0  # thermal threshold: above 85.0 on 3 consecutive readings
 

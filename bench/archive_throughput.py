@@ -14,20 +14,17 @@ import argparse
 import sys
 import time
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
 
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-from pyarrow import fs as pafs  # noqa: E402
-
-from kappa.archive import ArchiveWriter  # noqa: E402
-from kappa.config import get_config  # noqa: E402
-from kappa.db import migrate  # noqa: E402
-from kappa.simulate import SimulationSpec, simulate  # noqa: E402
-from kappa.stack import manager  # noqa: E402
-from kappa.stack.postgres import connect  # noqa: E402
+from kappa.archive import ArchiveWriter
+from kappa.config import get_config
+from kappa.db import migrate
+from kappa.simulate import SimulationSpec, simulate
+from kappa.stack import manager
+from kappa.stack.postgres import connect
 
 
 def _bytes_under(filesystem: pafs.S3FileSystem, path: str) -> int:

@@ -29,25 +29,22 @@ import sys
 import time
 import uuid
 import warnings
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import NewTopic
 
-from confluent_kafka import TopicPartition  # noqa: E402
-from confluent_kafka.admin import NewTopic  # noqa: E402
-
-from kappa import kafka_clients, waiting  # noqa: E402
-from kappa.bridge import status  # noqa: E402
-from kappa.config import Config, get_config  # noqa: E402
-from kappa.db import migrate  # noqa: E402
-from kappa.devices import admin as device_admin  # noqa: E402
-from kappa.devices.model import parse_csv  # noqa: E402
-from kappa.registry import client_conf  # noqa: E402
-from kappa.schemas import default_root  # noqa: E402
-from kappa.stack import manager  # noqa: E402
-from kappa.stack.mosquitto import MosquittoService  # noqa: E402
-from kappa.stack.mosquitto import client as broker_client  # noqa: E402
-from kappa.stack.postgres import connect  # noqa: E402
+from kappa import kafka_clients, waiting
+from kappa.bridge import status
+from kappa.config import Config, get_config
+from kappa.db import migrate
+from kappa.devices import admin as device_admin
+from kappa.devices.model import parse_csv
+from kappa.registry import client_conf
+from kappa.schemas import default_root
+from kappa.stack import manager
+from kappa.stack.mosquitto import MosquittoService
+from kappa.stack.mosquitto import client as broker_client
+from kappa.stack.postgres import connect
 
 with warnings.catch_warnings(record=True):
     from confluent_kafka.schema_registry import Schema, SchemaRegistryClient

@@ -17,15 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import fastavro
+import pandas as pd
 
-import fastavro  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from kappa.config import get_config  # noqa: E402
-from kappa.simulate import SimulationSpec, simulate  # noqa: E402
-from udfs.avro_decoder import AvroDecoder, decode_batch, load_reader_schema  # noqa: E402
-from udfs.schema_lookup import DictSchemaLookup  # noqa: E402
+from kappa.config import get_config
+from kappa.simulate import SimulationSpec, simulate
+from udfs.avro_decoder import AvroDecoder, decode_batch, load_reader_schema
+from udfs.schema_lookup import DictSchemaLookup
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas" / "avro" / "telemetry"
 

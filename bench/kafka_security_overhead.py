@@ -21,18 +21,15 @@ import shutil
 import sys
 import time
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from confluent_kafka import TopicPartition
 
-from confluent_kafka import TopicPartition  # noqa: E402
-
-from kappa import kafka_clients  # noqa: E402
-from kappa.config import LOCAL_SECRETS_FILE, Config, get_config  # noqa: E402
-from kappa.private_files import write_private  # noqa: E402
-from kappa.stack import manager  # noqa: E402
-from kappa.stack.kafka import KafkaService  # noqa: E402
-from kappa.stack.kafka_setup import ensure_topics  # noqa: E402
+from kappa import kafka_clients
+from kappa.config import LOCAL_SECRETS_FILE, Config, get_config
+from kappa.private_files import write_private
+from kappa.stack import manager
+from kappa.stack.kafka import KafkaService
+from kappa.stack.kafka_setup import ensure_topics
 
 
 def plaintext_twin(config: Config, port_offset: int) -> Config:
@@ -91,10 +88,11 @@ def one_round(config: Config, records: int, value: bytes) -> tuple[float, float]
 
 def job_rates(configs: dict[str, Config], small: int, large: int) -> dict[str, float]:
     """Marginal readings/s of the aggregation pipeline per broker (fastest of two runs per size)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from aggregate_throughput import run_path  # type: ignore[import-not-found]
-
+    from kappa.benchkit import aggregate_into_blackholes, time_bounded_run
     from kappa.simulate import SimulationSpec, simulate
+
+    def run(cfg: Config, topic: str) -> float:
+        return time_bounded_run(cfg, aggregate_into_blackholes(), topic, "bench-avro")
 
     topics: dict[tuple[str, int], str] = {}
     for name, cfg in configs.items():
@@ -104,12 +102,12 @@ def job_rates(configs: dict[str, Config], small: int, large: int) -> dict[str, f
                                   anomalies=False, v1_fraction=0.2)
             simulate(cfg, spec, produce=True, log=lambda _: None)
             topics[(name, size)] = topic
-    run_path(configs["PLAINTEXT"], "avro", topics[("PLAINTEXT", small)])  # warm-up
+    run(configs["PLAINTEXT"], topics[("PLAINTEXT", small)])  # warm-up
     times: dict[tuple[str, int], float] = {}
     for _ in range(2):
         for size in (small, large):
             for name, cfg in configs.items():  # interleaved: machine load drifts hit both
-                elapsed = run_path(cfg, "avro", topics[(name, size)])
+                elapsed = run(cfg, topics[(name, size)])
                 print(f"  job {name:<9} {size:>8} readings: {elapsed:6.1f} s", flush=True)
                 times[(name, size)] = min(elapsed, times.get((name, size), elapsed))
     return {name: (large - small) / (times[(name, large)] - times[(name, small)]) for name in configs}

@@ -14,20 +14,17 @@ import argparse
 import sys
 import time
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from jobs import aggregate  # noqa: E402
-from kappa import lake, outputs  # noqa: E402
-from kappa.config import get_config  # noqa: E402
-from kappa.db import migrate  # noqa: E402
-from kappa.demo import recreate_topic  # noqa: E402
-from kappa.flinkenv import JobContext, JobOptions  # noqa: E402
-from kappa.pipeline import Stage, Step  # noqa: E402
-from kappa.simulate import SimulationSpec, simulate  # noqa: E402
-from kappa.stack import manager  # noqa: E402
-from kappa.stack.postgres import connect  # noqa: E402
+from jobs import aggregate
+from kappa import lake, outputs
+from kappa.config import get_config
+from kappa.db import migrate
+from kappa.flinkenv import JobContext, JobOptions
+from kappa.pipeline import Stage, Step
+from kappa.simulate import SimulationSpec, simulate
+from kappa.stack import manager
+from kappa.stack.kafka_setup import recreate_topic
+from kappa.stack.postgres import connect
 
 
 def produce(config, records: int) -> str:  # type: ignore[no-untyped-def]

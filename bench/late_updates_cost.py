@@ -22,17 +22,15 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pyflink.table import TableDescriptor
 
-from pyflink.table import TableDescriptor  # noqa: E402
-
-from kappa import reference_log  # noqa: E402
-from kappa.config import PROJECT_ROOT, Config, get_config  # noqa: E402
-from kappa.demo import recreate_topic  # noqa: E402
-from kappa.flinkenv import JobContext, JobOptions  # noqa: E402
-from kappa.lateness import allow_late_updates  # noqa: E402
-from kappa.simulate import SimulationSpec, simulate  # noqa: E402
-from kappa.stack import manager  # noqa: E402
+from kappa import reference_log
+from kappa.config import PROJECT_ROOT, Config, get_config
+from kappa.flinkenv import JobContext, JobOptions
+from kappa.lateness import allow_late_updates
+from kappa.simulate import SimulationSpec, simulate
+from kappa.stack import manager
+from kappa.stack.kafka_setup import recreate_topic
 
 VIEWS = ["device_windows_1m", "site_windows_5m", "duplicate_counts_1m", "telemetry_late", "telemetry_dead_letters"]
 DEVICES = 50

@@ -23,22 +23,19 @@ import argparse
 import os
 import sys
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import requests
+from confluent_kafka.admin import NewTopic
 
-import requests  # noqa: E402
-from confluent_kafka.admin import NewTopic  # noqa: E402
-
-from kappa import jobrunner, outputs, waiting  # noqa: E402
-from kappa.config import Config, get_config  # noqa: E402
-from kappa.db import migrate  # noqa: E402
-from kappa.flinkenv import JobOptions  # noqa: E402
-from kappa.kafka_clients import admin  # noqa: E402
-from kappa.simulate import SimulationSpec, simulate  # noqa: E402
-from kappa.stack import manager  # noqa: E402
-from kappa.stack.flink import FlinkService  # noqa: E402
-from kappa.stack.postgres import connect  # noqa: E402
+from kappa import jobrunner, outputs, waiting
+from kappa.config import Config, get_config
+from kappa.db import migrate
+from kappa.flinkenv import JobOptions
+from kappa.kafka_clients import admin
+from kappa.simulate import SimulationSpec, simulate
+from kappa.stack import manager
+from kappa.stack.flink import FlinkService
+from kappa.stack.postgres import connect
 
 PARTITIONS = 6
 

@@ -14,19 +14,16 @@ import argparse
 import sys
 import time
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from confluent_kafka import TopicPartition
 
-from confluent_kafka import TopicPartition  # noqa: E402
-
-from kappa import kafka_clients  # noqa: E402
-from kappa.config import Config, get_config  # noqa: E402
-from kappa.db import migrate  # noqa: E402
-from kappa.replay import offsets, promote, runner  # noqa: E402
-from kappa.simulate import SimulationSpec, simulate  # noqa: E402
-from kappa.stack import manager  # noqa: E402
-from kappa.stack.postgres import connect  # noqa: E402
+from kappa import kafka_clients
+from kappa.config import Config, get_config
+from kappa.db import migrate
+from kappa.replay import offsets, promote, runner
+from kappa.simulate import SimulationSpec, simulate
+from kappa.stack import manager
+from kappa.stack.postgres import connect
 
 
 def plain_read(config: Config, rng: offsets.OffsetRange) -> float:

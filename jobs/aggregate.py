@@ -38,7 +38,7 @@ OUTPUTS = JobOutputs(
   humidity_min, humidity_max, humidity_avg, humidity_first, humidity_last, humidity_stddev,
   vibration_min, vibration_max, vibration_avg, vibration_first, vibration_last, vibration_stddev,
   battery_min, battery_max, battery_avg, battery_first, battery_last, battery_stddev,
-  first_event_time, last_event_time, updated_at"""),
+  first_event_time, last_event_time, updated_at, device_model"""),  # as migration 0012 (appended)
         ReaderView("v_site_5m", "site_agg_5m", """
   site_id, window_start, window_end, device_count, reading_count,
   temp_avg, temp_min, temp_max, humidity_avg, vibration_max, battery_min, updated_at"""),

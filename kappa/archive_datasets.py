@@ -20,6 +20,7 @@ from udfs.schema_lookup import RegistrySchemaLookup, SchemaLookup
 
 ARROW_TYPES = {"STRING": pa.string(), "BIGINT": pa.int64(), "DOUBLE": pa.float64(), "INT": pa.int32()}
 SOURCE_COLUMNS = [("kafka_partition", pa.int32()), ("kafka_offset", pa.int64())]
+AGGREGATES_READER_SCHEMA = "aggregates/v2.avsc"  # the latest version of the aggregates-1m-value subject
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,9 @@ class TelemetryDecoder:
 
 class AggregateDecoder:
     """Confluent-framed Avro (magic 0, schema id, body) read with the registry's writer schema and the
-    project's reader schema (schemas/avro/aggregates/v1.avsc); timestamps as naive UTC."""
+    project's reader schema (the latest, schemas/avro/aggregates/v2.avsc); timestamps as naive UTC. A record
+    written with an older schema gets the reader's defaults for fields added since (v1 records: a null
+    device_model), so files archived before hold no such column and readers union them by name."""
 
     def __init__(self, lookup: SchemaLookup, reader_schema: dict[str, Any]) -> None:
         self.lookup = lookup
@@ -121,5 +124,5 @@ def decoder_for(dataset: Dataset, config: Config) -> Decoder:
     lookup = RegistrySchemaLookup(config.registry.url, auth=credentials(config))
     if dataset.name == "telemetry":
         return TelemetryDecoder(lookup, config.job.max_clock_skew_s * 1000)
-    reader = json.loads((config.root / "schemas" / "avro" / "aggregates" / "v1.avsc").read_text())
+    reader = json.loads((config.root / "schemas" / "avro" / AGGREGATES_READER_SCHEMA).read_text())
     return AggregateDecoder(lookup, reader)

@@ -11,20 +11,19 @@ is kept) unless --keep-running.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from confluent_kafka.admin import NewTopic
 
-from kappa import expected, jobrunner, kafka_clients, lake, lake_query, outputs, reference
+from kappa import expected, jobrunner, lake, lake_query, outputs, reference
 from kappa.bridge import audit
 from kappa.config import Config
 from kappa.db import migrate
 from kappa.flinkenv import JobOptions
 from kappa.simulate import Category, Manifest, SimulationSpec, simulate
 from kappa.stack import manager
+from kappa.stack.kafka_setup import recreate_topic
 from kappa.stack.postgres import connect
 
 
@@ -41,22 +40,6 @@ class DemoOptions:
 
 def _step(message: str) -> None:
     print(f"\n==> {message}", flush=True)
-
-
-def recreate_topic(config: Config, topic: str) -> None:
-    """Start the demo from an empty topic, so its expected output is exactly what it produces."""
-    admin = kafka_clients.admin(config, None, **{"log_level": 4})  # warnings and errors (to the client log file)
-    if topic in admin.list_topics(timeout=10).topics:
-        admin.delete_topics([topic])[topic].result(30)
-        while topic in admin.list_topics(timeout=10).topics:
-            time.sleep(0.5)
-    for _ in range(20):
-        try:
-            new = NewTopic(topic, config.kafka.partitions, config.kafka.replication_factor)
-            admin.create_topics([new])[topic].result(30)
-            return
-        except Exception:  # noqa: BLE001 - deletion may still be in progress
-            time.sleep(0.5)
 
 
 def run(config: Config, options: DemoOptions) -> int:

@@ -26,6 +26,7 @@ class Reading:
     seq: int
     event_time: int  # epoch ms
     values: Mapping[str, float | None]
+    device_model: str | None = None  # the registry version's model as of event_time; None without one
 
 
 def _stats(points: list[tuple[int, float]]) -> dict[str, float | None]:
@@ -59,9 +60,12 @@ def device_windows_1m(readings: Iterable[Reading]) -> dict[tuple[str, int], dict
         groups[(reading.device_id, reading.event_time - reading.event_time % MINUTE_MS)].append(reading)
     result = {}
     for key, rows in groups.items():
-        # site and type of the window's first reading by event time (ties: the smallest), as windows.sql
+        # site, type and model of the window's first reading by event time (ties: the smallest), as
+        # windows.sql; the model is None when that reading has none (at one event time, none first)
+        first_model = min((r.event_time, r.device_model is not None, r.device_model or "") for r in rows)
         row: dict[str, Any] = {"site_id": min((r.event_time, r.site_id) for r in rows)[1],
                                "device_type": min((r.event_time, r.device_type) for r in rows)[1],
+                               "device_model": first_model[2] if first_model[1] else None,
                                "reading_count": len(rows),
                                "first_event_time": min(r.event_time for r in rows),
                                "last_event_time": max(r.event_time for r in rows)}

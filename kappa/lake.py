@@ -65,7 +65,7 @@ DEVICE_AGG_1M = LakeTable(
     _columns("device_id string, site_id string, device_type string, window_start timestamp, window_end timestamp,"
              " reading_count long, "
              + ", ".join(f"{m}_{s} double" for m in _STATS for s in ("min", "max", "avg", "first", "last", "stddev"))
-             + ", first_event_time timestamp, last_event_time timestamp",
+             + ", first_event_time timestamp, last_event_time timestamp, device_model string",
              required=("device_id", "device_type", "window_start")),
     time_column="window_start", sort=("device_id", "window_start"), key=("device_id", "device_type", "window_start"))
 DEAD_LETTERS = LakeTable(
@@ -93,13 +93,18 @@ def catalog(config: Config) -> SqlCatalog:
         "s3.secret-access-key": config.secret(s3.secret_key_env)})
 
 
+def _type(kind: str) -> Any:
+    from pyiceberg import types
+
+    return {"string": types.StringType, "long": types.LongType, "int": types.IntegerType,
+            "double": types.DoubleType, "timestamp": types.TimestampType}[kind]()
+
+
 def _schema(table: LakeTable) -> Any:
     from pyiceberg.schema import Schema
-    from pyiceberg.types import DoubleType, IntegerType, LongType, NestedField, StringType, TimestampType
+    from pyiceberg.types import NestedField
 
-    types = {"string": StringType, "long": LongType, "int": IntegerType, "double": DoubleType,
-             "timestamp": TimestampType}
-    fields = [NestedField(i, c.name, types[c.kind](), required=c.required) for i, c in enumerate(table.columns, 1)]
+    fields = [NestedField(i, c.name, _type(c.kind), required=c.required) for i, c in enumerate(table.columns, 1)]
     ids = {c.name: i for i, c in enumerate(table.columns, 1)}
     return Schema(*fields, identifier_field_ids=[ids[name] for name in table.key])
 
@@ -134,17 +139,36 @@ def table_properties(config: Config, table: LakeTable) -> dict[str, str]:
 
 
 def ensure_tables(config: Config, tables: tuple[LakeTable, ...], suffix: str = "") -> list[IcebergTable]:
-    """Create the namespace and `<table><suffix>` of each table unless they exist (idempotent)."""
+    """Create the namespace and `<table><suffix>` of each table unless they exist, and add the columns
+    declared since an existing table was made (idempotent)."""
     lake = catalog(config)
     lake.create_namespace_if_not_exists(config.lake.namespace)
     created = []
     for table in tables:
         schema = _schema(table)
         spec, order = _layout(table, schema)
-        created.append(lake.create_table_if_not_exists(
+        existing = lake.create_table_if_not_exists(
             table.identifier(config, suffix), schema=schema, partition_spec=spec, sort_order=order,
-            properties=table_properties(config, table)))
+            properties=table_properties(config, table))
+        created.append(add_missing_columns(existing, table))
     return created
+
+
+def add_missing_columns(existing: IcebergTable, table: LakeTable) -> IcebergTable:
+    """Iceberg schema evolution: a column declared after the table was created (e.g. device_agg_1m's
+    device_model) is added at the end, optional, with a new field id. Files written before read it as
+    null (readers match columns by field id), so old data stays readable; the job's INSERT lists the
+    columns in declaration order, which is the evolved table's order too (new columns are appended)."""
+    have = {field.name for field in existing.schema().fields}
+    missing = [column for column in table.columns if column.name not in have]
+    if not missing:
+        return existing
+    if any(column.required for column in missing):
+        raise ValueError(f"{table.name}: a required column cannot be added to an existing table: {missing}")
+    with existing.update_schema() as update:
+        for column in missing:
+            update.add_column(column.name, _type(column.kind))
+    return existing
 
 
 def drop_tables(config: Config, tables: tuple[LakeTable, ...], suffix: str) -> list[str]:

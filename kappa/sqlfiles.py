@@ -76,7 +76,7 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         # Suffix of output tables/topics: '' for live outputs, '_v2' etc. for replays.
         "output_suffix": "",
         "job_name": "adhoc",
-        "aggregates_avro_schema": avro_schema_literal("aggregates/v1.avsc"),
+        "aggregates_avro_schema": avro_schema_literal("aggregates/v2.avsc"),
         "alerts_avro_schema": avro_schema_literal("alerts/v1.avsc"),
         "dead_letters_avro_schema": avro_schema_literal("dead_letters/v1.avsc"),
     }

@@ -68,6 +68,24 @@ def ensure_topics(config: Config, topics: list[str]) -> None:
                 raise KafkaException(f"cannot create topic {topic}: {exc.args[0].str()}") from None
 
 
+def recreate_topic(config: Config, topic: str) -> None:
+    """The topic empty: deleted if it exists (waiting until the broker no longer lists it), then created
+    as ensure_topics does. The demo and the benches start from one, so what they read is what they wrote."""
+    from kappa.waiting import wait_until
+
+    admin = kafka_clients.admin(config, _LOG)  # held: a collected client fails its pending futures
+    if topic in admin.list_topics(timeout=10).topics:
+        admin.delete_topics([topic])[topic].result(30)
+        wait_until(lambda: topic not in admin.list_topics(timeout=10).topics, timeout_s=60,
+                   what=f"topic {topic} deleted")
+    # a deletion still in progress refuses the creation (TOPIC_ALREADY_EXISTS is not raised then)
+    def created() -> bool:
+        ensure_topics(config, [topic])
+        return True
+
+    wait_until(created, timeout_s=30, what=f"topic {topic} created", retry_on=(KafkaException,))
+
+
 def grant(config: Config, role: str, params: SqlParams) -> None:
     """Create `role`'s ACLs for the names in `params` (creating an existing binding is a no-op)."""
     bindings = kafka_security.acl_bindings(config, role, params)

@@ -4,7 +4,7 @@
 -- writes: dead_letters_sink, dead_letters_topic, late_readings_topic
 -- What the aggregation job writes; all INSERTs run as one Flink job (one statement set).
 INSERT INTO device_agg_1m_sink
-SELECT device_id, site_id, device_type, window_start, window_end, reading_count,
+SELECT device_id, site_id, device_type, device_model, window_start, window_end, reading_count,
        temp_min, temp_max, temp_avg, temp_first, temp_last, temp_stddev,
        humidity_min, humidity_max, humidity_avg, humidity_first, humidity_last, humidity_stddev,
        vibration_min, vibration_max, vibration_avg, vibration_first, vibration_last, vibration_stddev,
@@ -17,7 +17,7 @@ SELECT device_id, site_id, device_type, window_start, window_end, reading_count,
        temp_min, temp_max, temp_avg, temp_stddev, temp_first, temp_last,
        humidity_min, humidity_max, humidity_avg, humidity_stddev,
        vibration_min, vibration_max, vibration_avg, vibration_stddev,
-       battery_min, battery_max, battery_avg, battery_last
+       battery_min, battery_max, battery_avg, battery_last, device_model
 FROM device_windows_1m;
 
 INSERT INTO site_agg_5m_sink

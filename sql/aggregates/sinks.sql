@@ -6,8 +6,10 @@
 -- lateness rewrites the same row; Kafka topics use Flink's transactional (exactly-once) sink, visible
 -- to read_committed consumers at each checkpoint.
 
+-- device_model is the last column of the PostgreSQL table (migration 0012 added it); the JDBC sink
+-- writes by column name, so it may sit next to site and type here.
 CREATE TABLE device_agg_1m_sink (
-  device_id STRING, site_id STRING, device_type STRING,
+  device_id STRING, site_id STRING, device_type STRING, device_model STRING,
   window_start TIMESTAMP(3), window_end TIMESTAMP(3), reading_count BIGINT,
   temp_min DOUBLE, temp_max DOUBLE, temp_avg DOUBLE, temp_first DOUBLE, temp_last DOUBLE, temp_stddev DOUBLE,
   humidity_min DOUBLE, humidity_max DOUBLE, humidity_avg DOUBLE, humidity_first DOUBLE, humidity_last DOUBLE,
@@ -79,8 +81,9 @@ CREATE TABLE dead_letters_topic (
   'avro-confluent.schema' = '${dead_letters_avro_schema}'
 );
 
--- Field order and types follow schemas/avro/aggregates/v1.avsc. An upsert topic: a window is written
--- when it fires and again each time a reading within allowed lateness updates it, under the same key
+-- Field order and types follow schemas/avro/aggregates/v2.avsc (v1 + device_model, last). An upsert
+-- topic: a window is written when it fires and again each time a reading within allowed lateness
+-- updates it, under the same key
 -- {"device_id": ..., "window_start": ...} (JSON), so a consumer keeps the last record per key (compaction
 -- does the same). Records of one key stay in one partition, in order. Exactly-once as the other topics;
 -- the writer keeps only the last version of a key it buffers between flushes.
@@ -92,6 +95,7 @@ CREATE TABLE aggregates_topic (
   humidity_pct_min DOUBLE, humidity_pct_max DOUBLE, humidity_pct_avg DOUBLE, humidity_pct_stddev DOUBLE,
   vibration_mm_s_min DOUBLE, vibration_mm_s_max DOUBLE, vibration_mm_s_avg DOUBLE, vibration_mm_s_stddev DOUBLE,
   battery_pct_min DOUBLE, battery_pct_max DOUBLE, battery_pct_avg DOUBLE, battery_pct_last DOUBLE,
+  device_model STRING,
   PRIMARY KEY (device_id, window_start) NOT ENFORCED
 ) WITH (
   'connector' = 'upsert-kafka',

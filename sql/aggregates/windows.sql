@@ -10,10 +10,18 @@
 -- Per-device one-minute tumbling windows over event time: what a maintenance engineer looks at.
 -- first/last are by event time (FIRST_BY_TIME / LAST_BY_TIME, not arrival order), stddev is the
 -- population standard deviation; measurements a device type lacks stay NULL.
--- Site and type are the device's metadata as of its readings (devices.sql, readings_with_metadata);
--- a window carries those of its FIRST reading by event time (ties: the smallest value), so a device
--- moved in the middle of a minute belongs to the new site from the next window on. Written as the
--- MIN of '<event ms, 15 digits><site>' minus its prefix: a plain aggregate, no Java function.
+-- Site, type and model are the device's metadata as of its readings (devices.sql,
+-- readings_with_metadata); a window carries those of its FIRST reading by event time (ties: the
+-- smallest value), so a device moved (or given another model) in the middle of a minute belongs to the
+-- new site from the next window on. Written as the MIN of '<event ms, 15 digits><site>' minus its
+-- prefix: a plain aggregate, no Java function. Readings of one event time join the same version, so
+-- the three come from one version.
+-- device_model is NULL when that first reading has no model: no registry version was in force at its
+-- event time (readings do not send a model; the payload default has none) or the version has none. A
+-- plain '<ms>' || device_model would be NULL for such a reading and MIN would skip it, taking the model
+-- of a later reading instead (and of another version than the site's): so a reading's model is
+-- encoded '<ms>=<model>', or '<ms>-' without one ('-' sorts before '=', so at one event time no model
+-- comes first), and the '-' is turned back into NULL.
 -- Grouped by device only, not by site and type: the window's key is then the sinks' key (device,
 -- window start), so an update reaches them as the new row alone (+U). Grouped by site and type too,
 -- the planner sent a retraction first (-U), which the upsert sinks write as a delete (a tombstone in
@@ -23,6 +31,8 @@ SELECT
   device_id,
   SUBSTRING(MIN(LPAD(CAST(event_ms AS STRING), 15, '0') || site_id) FROM 16) AS site_id,
   SUBSTRING(MIN(LPAD(CAST(event_ms AS STRING), 15, '0') || device_type) FROM 16) AS device_type,
+  SUBSTRING(NULLIF(SUBSTRING(MIN(LPAD(CAST(event_ms AS STRING), 15, '0') || COALESCE('=' || device_model, '-'))
+    FROM 16), '-') FROM 2) AS device_model,
   TUMBLE_START(event_time, INTERVAL '1' MINUTE) AS window_start,
   TUMBLE_END(event_time, INTERVAL '1' MINUTE) AS window_end,
   COUNT(*) AS reading_count,

@@ -15,7 +15,8 @@ SELECT device_id, site_id, device_type, seq, CAST(event_time AS TIMESTAMP(6)), s
        schema_id, kafka_partition, kafka_offset
 FROM telemetry_valid;
 
--- The 1-minute windows, upserted by (device, type, window start) as the PostgreSQL table is.
+-- The 1-minute windows, upserted by (device, type, window start) as the PostgreSQL table is; columns in
+-- kappa.lake.DEVICE_AGG_1M order (device_model last: tables made before it have it added at the end).
 INSERT INTO `${lake_catalog}`.`${lake_namespace}`.`device_agg_1m${output_suffix}`
 SELECT device_id, site_id, device_type, CAST(window_start AS TIMESTAMP(6)), CAST(window_end AS TIMESTAMP(6)),
        reading_count,
@@ -23,7 +24,7 @@ SELECT device_id, site_id, device_type, CAST(window_start AS TIMESTAMP(6)), CAST
        humidity_min, humidity_max, humidity_avg, humidity_first, humidity_last, humidity_stddev,
        vibration_min, vibration_max, vibration_avg, vibration_first, vibration_last, vibration_stddev,
        battery_min, battery_max, battery_avg, battery_first, battery_last, battery_stddev,
-       CAST(first_event_time AS TIMESTAMP(6)), CAST(last_event_time AS TIMESTAMP(6))
+       CAST(first_event_time AS TIMESTAMP(6)), CAST(last_event_time AS TIMESTAMP(6)), device_model
 FROM device_windows_1m;
 
 -- Dead letters' metadata (their payloads stay in the dead-letter topic and table).

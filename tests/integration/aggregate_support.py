@@ -26,17 +26,18 @@ def faulty_spec(topic: str, seed: int = 11, devices: int = 8, readings: int = 40
                           out_of_order=0.05, late=0.03, duplicates=0.04, malformed=2, v1_fraction=0.3)
 
 
-# (device, event ms) -> (site, type) of the device's metadata version in force then, None without one
-Metadata = Callable[[str, int], "tuple[str, str] | None"]
+# (device, event ms) -> (site, type, model) of the device's metadata version in force then, None without one
+Metadata = Callable[[str, int], "tuple[str, str, str | None] | None"]
 
 
 def to_reading(record: ProducedRecord, metadata: Metadata | None = None) -> expected.Reading:
-    """The reading as the windows see it: the registry's site and type as of its event time, when a
-    metadata version is in force then; otherwise those the device sent (sql/telemetry/devices.sql)."""
+    """The reading as the windows see it: the registry's site, type and model as of its event time, when
+    a metadata version is in force then; otherwise the site and type the device sent, and no model
+    (sql/telemetry/devices.sql)."""
     assert record.row is not None
-    site, kind = (metadata and metadata(record.device_id, record.event_time)) or (
-        record.row["site_id"], record.row["device_type"])
-    return expected.Reading(record.device_id, site, kind, record.seq, record.event_time, record.row)
+    site, kind, model = (metadata and metadata(record.device_id, record.event_time)) or (
+        record.row["site_id"], record.row["device_type"], None)
+    return expected.Reading(record.device_id, site, kind, record.seq, record.event_time, record.row, model)
 
 
 def prepare(config: Config, name: str, spec_seed: int = 11) -> tuple[str, str, Manifest]:
@@ -138,6 +139,7 @@ def assert_lake_matches(config: Config, suffix: str, manifest: Manifest) -> int:
     with connect(config) as conn:
         live = outputs.device_windows(conn, suffix)
     assert archived.keys() == live.keys()
+    assert set(names) == set(next(iter(live.values()), {})) - outputs.IGNORED_COLUMNS  # device_model too
     for key, row in live.items():
         for column, value in row.items():
             if column in archived[key] and column not in ("window_start", "window_end"):

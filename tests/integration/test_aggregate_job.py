@@ -3,21 +3,23 @@ out-of-order, late, duplicate, malformed and mixed-schema input, compared with P
 
 The same run carries device metadata versions (a device metadata topic of its own, so other tests'
 registrations do not matter): one device moved to another site in the middle of the data, in the
-middle of a minute, and one whose first version starts there. Its windows carry the site of the
-version in force at their first reading; readings before a device's first version keep the site they
-sent (the default, explicitly)."""
+middle of a minute, its model replaced in the same version, and one whose first version starts there.
+Its windows carry the site and model of the version in force at their first reading; readings before a
+device's first version keep the site they sent and have no model (the default, explicitly)."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from kappa import jobrunner, outputs
+from kappa import jobrunner, lake, outputs
 from kappa.config import Config
 from kappa.devices import versions
 from kappa.devices.model import Device
 from kappa.flinkenv import JobOptions
+from kappa.registry import client_conf
 from kappa.simulate import Category, Manifest
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import Metadata, assert_lake_matches, assert_matches_python, prepare
@@ -33,7 +35,12 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     metadata, moved, registered_late, move_ms = _metadata_versions(migrated, manifest, devices_topic)
     options = JobOptions(bounded=True, output_suffix=suffix,
                          extra={"telemetry_topic": topic, "devices_topic": devices_topic})
+    registry, subject = _subject_holding_v1(migrated, suffix)
+    _windows_table_made_before_device_model(migrated, suffix)
     jobrunner.run_local(migrated, "aggregate", options, wait=True)
+    # the job's Avro sink registered v2 (device_model) on top of v1 under FULL, as on an upgraded stack
+    assert registry.get_versions(subject) == [1, 2]
+    assert "device_model" in registry.get_latest_version(subject).schema.schema_str
     books = assert_matches_python(migrated, suffix, manifest, topic, metadata)
     # every re-sent copy is dropped as a duplicate, unless the copy itself arrived late (then it is
     # counted late); the total is exact either way (checked above)
@@ -59,31 +66,70 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     assert early and "site-registered" not in early  # before its first version: the site it sent
     assert {site for (device, start), site in sites.items()
             if device == registered_late and start >= move_ms} == {"site-registered"}
+    # the model the same way: the windows after the move carry the new one; a window holding the move or
+    # a device's first version carries its first reading's (none before the first version, although
+    # later readings of that window have one)
+    models = {(device, start): row["device_model"] for (device, start), row in device_rows.items()}
+    holding = move_ms - move_ms % 60_000
+    assert ({m for (d, start), m in models.items() if d == moved and start + 60_000 <= move_ms},
+            models[(moved, holding)],
+            {m for (d, start), m in models.items() if d == moved and start >= move_ms}) == ({"M-1"}, "M-1", {"M-2"})
+    assert ({m for (d, start), m in models.items() if d == registered_late and start + 60_000 <= move_ms},
+            models[(registered_late, holding)],
+            {m for (d, start), m in models.items() if d == registered_late and start >= move_ms}) == (
+        {None}, None, {"M-3"})
+    assert all(latest[key]["device_model"] == model for key, model in models.items())  # v2 records
     assert len(dead) == manifest.data["counts"]["malformed"]
     assert max(len(value or b"") for _, value in dead) < migrated_limits().max_record_bytes + 4096
     assert_poison_pills_dead_lettered(migrated, suffix, manifest)
     # the Iceberg archive: every decodable record once, and the same windows as PostgreSQL
     assert assert_lake_matches(migrated, suffix, manifest) == books.total - books.dead_letters
+    evolved = lake.catalog(migrated).load_table(lake.DEVICE_AGG_1M.identifier(migrated, suffix)).schema()
+    assert [f.name for f in evolved.fields] == [c.name for c in lake.DEVICE_AGG_1M.columns]
+
+
+def _windows_table_made_before_device_model(config: Config, suffix: str) -> None:
+    """The run's Iceberg windows table as an archive made before device_model has it: the job's
+    lake.ensure_tables adds the column by schema evolution, then its positional INSERT must line up with
+    the evolved table (assert_lake_matches compares every column with PostgreSQL, the model included)."""
+    import dataclasses
+
+    old = dataclasses.replace(lake.DEVICE_AGG_1M, columns=tuple(
+        c for c in lake.DEVICE_AGG_1M.columns if c.name != "device_model"))
+    (table,) = lake.ensure_tables(config, (old,), suffix)
+    assert "device_model" not in {f.name for f in table.schema().fields}
+
+
+def _subject_holding_v1(config: Config, suffix: str) -> tuple[SchemaRegistryClient, str]:
+    """The run's aggregates subject with v1 registered under FULL, as a stack that ran the job before
+    aggregates/v2.avsc has it; the job's sink must then pass the registry's compatibility check."""
+    registry = SchemaRegistryClient(client_conf(config))
+    subject = f"{config.kafka.aggregates_topic}{suffix}-value"
+    registry.set_compatibility(subject, "FULL")
+    registry.register_schema(subject, Schema((config.root / "schemas/avro/aggregates/v1.avsc").read_text(), "AVRO"))
+    return registry, subject
 
 
 def _metadata_versions(config: Config, manifest: Manifest, topic: str) -> tuple[Metadata, str, str, int]:
     """Versions in `topic` for two simulated devices: one at a site from the epoch and moved to another
-    in the middle of the data (mid-minute), one whose first version starts there. Returns what Python
-    takes as each reading's site and type, the two devices and the move's event time."""
+    (with another model) in the middle of the data (mid-minute), one whose first version starts there.
+    Returns what Python takes as each reading's site, type and model, the two devices and the move's
+    event time."""
     rows = [r for r in manifest.records if r.row is not None]
     first, last = min(r.event_time for r in rows), max(r.event_time for r in rows)
     move_ms = (first + (last - first) // 2) // 60_000 * 60_000 + 30_500
     moved, registered_late = sorted({r.device_id for r in rows})[:2]
     kinds = {r.device_id: r.row["device_type"] for r in rows if r.row is not None}
-    table = [(moved, 0, "site-before-move"), (moved, move_ms, "site-after-move"),
-             (registered_late, move_ms, "site-registered")]
+    table = [(moved, 0, "site-before-move", "M-1"), (moved, move_ms, "site-after-move", "M-2"),
+             (registered_late, move_ms, "site-registered", "M-3")]
     own = config.model_copy(update={"kafka": config.kafka.model_copy(update={"devices_topic": topic})})
-    versions.publish(own, [(Device(device, site, kinds[device], model="M-1"), valid_from)
-                           for device, valid_from, site in table])
+    versions.publish(own, [(Device(device, site, kinds[device], model=model), valid_from)
+                           for device, valid_from, site, model in table])
 
-    def metadata(device: str, event_ms: int) -> tuple[str, str] | None:
-        in_force = [(valid_from, site) for d, valid_from, site in table if d == device and valid_from <= event_ms]
-        return (max(in_force)[1], kinds[device]) if in_force else None
+    def metadata(device: str, event_ms: int) -> tuple[str, str, str | None] | None:
+        in_force = [(valid_from, site, model) for d, valid_from, site, model in table
+                    if d == device and valid_from <= event_ms]
+        return (max(in_force)[1], kinds[device], max(in_force)[2]) if in_force else None
 
     return metadata, moved, registered_late, move_ms
 

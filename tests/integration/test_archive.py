@@ -230,14 +230,23 @@ def test_compaction_interrupted_before_and_after_its_commit_recovers(stack: Conf
 
 def test_archive_of_the_aggregates_topic_matches_the_aggregate_table(migrated: Config) -> None:
     """The aggregation job run bounded, its exactly-once Avro upsert topic archived: every 1-minute window
-    of device_agg_1m<suffix> once in the archive's view (its last version), with the same reading count."""
+    of device_agg_1m<suffix> once in the archive's view (its last version), with the same reading count
+    and device model (v2 records; one device has a registry version with a model, the others none)."""
     from kappa import jobrunner, outputs
     from kappa.archive_datasets import AGGREGATES
+    from kappa.devices import versions
+    from kappa.devices.model import Device
     from kappa.flinkenv import JobOptions
     from tests.integration.aggregate_support import prepare
 
-    topic, suffix, _ = prepare(migrated, "archive")
-    options = JobOptions(bounded=True, output_suffix=suffix, extra={"telemetry_topic": topic})
+    topic, suffix, manifest = prepare(migrated, "archive")
+    devices_topic = f"device-metadata{suffix.replace('_', '-')}"
+    first = min((r for r in manifest.records if r.row is not None), key=lambda r: r.device_id)
+    assert first.row is not None
+    own = migrated.model_copy(update={"kafka": migrated.kafka.model_copy(update={"devices_topic": devices_topic})})
+    versions.publish(own, [(Device(first.device_id, first.row["site_id"], first.row["device_type"], model="M-A"), 0)])
+    options = JobOptions(bounded=True, output_suffix=suffix,
+                         extra={"telemetry_topic": topic, "devices_topic": devices_topic})
     jobrunner.run_local(migrated, "aggregate", options, wait=True)
     source = f"{migrated.kafka.aggregates_topic}{suffix}"
     prefix = f"test-{source}"
@@ -250,10 +259,13 @@ def test_archive_of_the_aggregates_topic_matches_the_aggregate_table(migrated: C
     with connect(migrated) as conn:
         table = outputs.device_windows(conn, suffix)
     rows = duckdb_connection(migrated, prefix, view=AGGREGATES.view).execute(
-        "SELECT device_id, epoch_ms(window_start), reading_count, window_date, hour FROM aggregates_1m").fetchall()
+        "SELECT device_id, epoch_ms(window_start), reading_count, device_model, window_date, hour "
+        "FROM aggregates_1m").fetchall()
     # every version of a window is archived (a reading within allowed lateness updates a fired window);
     # the view shows the last one of each, which is the table's row
     assert archived >= len(rows) == len(table) > 0
     assert Counter((device, start) for device, start, *_ in rows) == Counter(table.keys())
-    assert all(table[(device, start)]["reading_count"] == count for device, start, count, *_ in rows)
+    assert all((table[(device, start)]["reading_count"], table[(device, start)]["device_model"]) == (count, model)
+               for device, start, count, model, *_ in rows)
+    assert {model for _, _, _, model, *_ in rows} == {"M-A", None}
     assert all(f.hive_partition.startswith("window_date=") for f in _files(migrated, prefix))

@@ -7,11 +7,14 @@ stack's database."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,7 +22,8 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from kappa import db
+from jobs import aggregate
+from kappa import db, outputs
 from kappa.config import Config
 from kappa.stack.postgres import connect
 from tests.integration.migration_data import assert_rollups_equal, expected_views, minute_rows, readings, rollup_rows
@@ -29,21 +33,28 @@ pytestmark = pytest.mark.integration
 KEY = ("device_id", "window_start")
 
 
+@contextlib.contextmanager
+def _new_database(config: Config) -> Iterator[psycopg.Connection]:
+    """A new, empty database on the test server; dropped afterwards."""
+    name = f"kappa_mig_{uuid.uuid4().hex[:8]}"
+    with connect(config, admin=True, dbname="postgres") as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(config.postgres.user))
+        )
+    try:
+        with connect(config, dbname=name) as conn:
+            yield conn
+    finally:
+        with connect(config, admin=True, dbname="postgres") as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @pytest.fixture
 def fresh_db(migrated: Config) -> Iterator[psycopg.Connection]:
     """A new, migrated database on the test server; dropped afterwards."""
-    name = f"kappa_mig_{uuid.uuid4().hex[:8]}"
-    with connect(migrated, admin=True, dbname="postgres") as admin:
-        admin.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(migrated.postgres.user))
-        )
-    try:
-        with connect(migrated, dbname=name) as conn:
-            assert [m.version for m in db.migrate(conn)] == [m.version for m in db.plan(db.MIGRATIONS_DIR, False)]
-            yield conn
-    finally:
-        with connect(migrated, admin=True, dbname="postgres") as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with _new_database(migrated) as conn:
+        assert [m.version for m in db.migrate(conn)] == [m.version for m in db.plan(db.MIGRATIONS_DIR, False)]
+        yield conn
 
 
 def _row(device_id: str, start: datetime, **values: Any) -> dict[str, Any]:
@@ -246,3 +257,56 @@ def test_retention_drops_whole_old_partitions(fresh_db: psycopg.Connection) -> N
     years = sorted(r[0].year for r in conn.execute("SELECT window_start FROM device_agg_1m"))
     assert years == [now_utc.year, 2090]
     assert db.retention(conn, "20 years") == []
+
+
+# The reader view as migration 0004 made it, before device_model (0012).
+V_DEVICE_1M_0004 = aggregate.OUTPUTS.views[0].columns.replace(", device_model", "")
+
+
+def test_device_model_added_to_data_replay_versions_and_a_promoted_view(migrated: Config, tmp_path: Path) -> None:
+    """Migration 0012 on a database migrated up to 0011 that holds windows in monthly partitions, a
+    replayed version's table and the reader view promoted to it: every one gets the nullable column
+    (rows written before read NULL), the view keeps reading the promoted version and gains the column,
+    and the job's declared view (jobs/aggregate.py, used by `promote`) fits the migrated schema."""
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for migration in db.plan(db.MIGRATIONS_DIR, timescale=False):
+        if migration.version < 12:
+            shutil.copy(migration.path, before / migration.path.name)
+    with _new_database(migrated) as conn:
+        db.migrate(conn, before)
+        _ensure(conn, "device_agg_1m", "2001-01-01", "2001-02-01")
+        jan, far = datetime(2001, 1, 5, 10, 0), datetime(2090, 6, 1, 12, 0)
+        _upsert(conn, "device_agg_1m", KEY, [_row("d1", jan), _row("d1", far)])
+        outputs.create_versioned_tables(conn, "_v7")
+        _upsert(conn, "device_agg_1m_v7", KEY, [_row("d1", jan, site_id="site-v7")])
+        conn.execute("INSERT INTO replay_versions (job, version, topic, start_offsets, end_offsets, from_spec, state) "
+                     "VALUES ('aggregate', 'v7', 'telemetry', '{}', '{}', 'earliest', 'promoted')")
+        conn.execute(f"CREATE OR REPLACE VIEW v_device_1m AS SELECT {V_DEVICE_1M_0004} FROM device_agg_1m_v7")
+
+        assert [m.version for m in db.migrate(conn)] == [12]
+        having = conn.execute(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'device_model' "
+            "AND data_type = 'text' AND is_nullable = 'YES' AND table_name LIKE 'device\\_agg\\_1m%' ORDER BY 1"
+        ).fetchall()
+        tables = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+                              "AND table_name LIKE 'device\\_agg\\_1m%' ORDER BY 1").fetchall()
+        assert having == tables  # the table, every partition (the months 0003 made too) and the version
+        assert {"device_agg_1m", "device_agg_1m_default", "device_agg_1m_p200101", "device_agg_1m_v7"} <= {
+            t for (t,) in having}
+        assert conn.execute("SELECT count(*), count(device_model) FROM device_agg_1m").fetchone() == (2, 0)
+        # still the promoted version's rows, now with the model column last
+        assert conn.execute("SELECT site_id, device_model FROM v_device_1m").fetchall() == [("site-v7", None)]
+        view_columns = [c for (c,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'v_device_1m' "
+            "ORDER BY ordinal_position")]
+        assert view_columns == [c.strip() for c in aggregate.OUTPUTS.views[0].columns.split(",")]
+        # the job's sink writes it (an upsert into a partition), a version made now has it, promote works
+        _upsert(conn, "device_agg_1m", KEY, [_row("d1", jan, device_model="M-1")])
+        outputs.create_versioned_tables(conn, "_v8")
+        _upsert(conn, "device_agg_1m_v8", KEY, [_row("d1", far, device_model="M-2")])
+        conn.execute(aggregate.OUTPUTS.views[0].definition(""))
+        assert conn.execute("SELECT device_model FROM v_device_1m ORDER BY window_start").fetchall() == [
+            ("M-1",), (None,)]
+        conn.execute(aggregate.OUTPUTS.views[0].definition("_v8"))
+        assert conn.execute("SELECT device_model FROM v_device_1m").fetchall() == [("M-2",)]

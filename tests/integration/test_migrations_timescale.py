@@ -11,6 +11,7 @@ import json
 import shutil
 import subprocess
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +44,15 @@ ALERT = (
     "INSERT INTO alerts (alert_id, device_id, site_id, alert_type, severity, first_event_time, last_event_time, "
     "trigger_values, rule_version, detected_at) VALUES ('a-1', 'dev-t', 'site-a', 'OVERHEATING', 'WARNING', "
     "'2001-02-01 05:00', '2001-02-01 05:01', '{\"max_temperature_c\": 91.5}', 'rules-v1', '2001-02-01 05:01')"
+)
+ADDED_LATER = (12,)
+"""Migrations applied only once device_agg_1m has rows in compressed chunks, as on a running server."""
+MODEL = (
+    "INSERT INTO device_agg_1m (device_id, site_id, device_type, window_start, window_end, reading_count, "
+    "device_model) VALUES ('{device_id}', '{site_id}', '{device_type}', '{t}', "
+    "'{t}'::timestamp + INTERVAL '1 minute', 7, 'M-2') "
+    "ON CONFLICT (device_id, window_start) DO UPDATE SET reading_count = EXCLUDED.reading_count, "
+    "device_model = EXCLUDED.device_model"
 )
 REWRITE = (
     "INSERT INTO device_agg_1m (device_id, site_id, device_type, window_start, window_end, reading_count, temp_max) "
@@ -84,8 +94,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One PGlite run: the TimescaleDB migration chain, then every check below, in order."""
     _ensure_driver()
     raw = readings(START, MINUTES)
-    minute = minute_rows(raw)[0]
-    checks: list[tuple[str, str]] = [
+    minute, second = minute_rows(raw)[:2]
+    chain = db.plan(db.MIGRATIONS_DIR, timescale=True)
+    later = [m for m in chain if m.version in ADDED_LATER]
+    checks: list[tuple[str, str | Path]] = [
         (
             "hypertables",
             "SELECT hypertable_name, num_dimensions, compression_enabled "
@@ -99,11 +111,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         (
             "caggs",
             "SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY 1",
-        ),
-        (
-            "views",
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND table_name LIKE 'v\\_%' ORDER BY table_name, ordinal_position",
         ),
         ("thresholds", "SELECT device_type FROM alert_thresholds WHERE device_id IS NULL ORDER BY 1"),
     ]
@@ -127,6 +134,26 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "SELECT count(*)::int AS n, count(*) FILTER (WHERE is_compressed)::int AS compressed "
             "FROM timescaledb_information.chunks WHERE hypertable_name = 'device_agg_1m'",
         ),
+        # a column added to the hypertable whose chunks are all compressed (migration 0012)
+        *((f"migrate_{m.version:04d}", m.path) for m in later),
+        (
+            "model_column",
+            "SELECT data_type, is_nullable, column_default FROM information_schema.columns "
+            "WHERE table_name = 'device_agg_1m' AND column_name = 'device_model'",
+        ),
+        ("model_in_compressed", "SELECT count(*)::int AS n, count(device_model)::int AS with_model FROM device_agg_1m"),
+        ("model_upsert", MODEL.format(t=second["window_start"].isoformat(sep=" "), **second)),
+        (
+            "model_read",
+            "SELECT device_model, reading_count::int AS reading_count, temp_min FROM v_device_1m "
+            f"WHERE device_id = '{second['device_id']}' "
+            f"AND window_start = '{second['window_start'].isoformat(sep=' ')}'",
+        ),
+        (
+            "views",
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name LIKE 'v\\_%' ORDER BY table_name, ordinal_position",
+        ),
         ("rewrite", REWRITE.format(t=minute["window_start"].isoformat(sep=" "), **minute)),
         (
             "rewritten",
@@ -146,8 +173,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ),
     ]
     checks_file = tmp_path_factory.mktemp("timescale") / "checks.json"
-    checks_file.write_text(json.dumps([{"name": n, "sql": s} for n, s in checks]))
-    files = [str(m.path) for m in db.plan(db.MIGRATIONS_DIR, timescale=True)]
+    checks_file.write_text(json.dumps([{"name": n, "file": str(s)} if isinstance(s, Path) else {"name": n, "sql": s}
+                                       for n, s in checks]))
+    files = [str(m.path) for m in chain if m not in later]
     proc = subprocess.run(
         ["node", str(DRIVER_DIR / "run_sql.mjs"), "--checks", str(checks_file), *files],
         cwd=DRIVER_DIR,
@@ -159,7 +187,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result = json.loads(proc.stdout)
     assert proc.returncode == 0 and "error" not in result, (result.get("failed"), result.get("error"))
     assert result["applied"] == files
-    return {"raw": raw, "minute": minute, **result["checks"]}
+    return {"raw": raw, "minute": minute, "second": second, **result["checks"]}
 
 
 def test_chain_is_the_timescale_flavour() -> None:
@@ -198,6 +226,16 @@ def test_refreshed_rollups_equal_a_computation_from_raw_readings(run: dict[str, 
 def test_compression_policy_and_upsert_into_a_compressed_chunk(run: dict[str, Any]) -> None:
     assert run["chunks"] == [{"n": 3, "compressed": 3}]  # 2001-01-31, 02-01, 02-02: all older than 7 days
     assert run["rewritten"] == [{"reading_count": 99, "temp_max": 999.0, "temp_min": run["minute"]["temp_min"]}]
+
+
+def test_device_model_added_to_the_compressed_hypertable(run: dict[str, Any]) -> None:
+    """Migration 0012 on a hypertable whose every chunk is compressed: the nullable column without a
+    default is accepted, compressed rows read it as NULL, and an upsert into a compressed chunk (as the
+    job's JDBC sink issues) writes it, read back through the reader view."""
+    assert run["chunks"] == [{"n": 3, "compressed": 3}]  # compressed before the migration ran
+    assert run["model_column"] == [{"data_type": "text", "is_nullable": "YES", "column_default": None}]
+    assert run["model_in_compressed"] == [{"n": len(minute_rows(run["raw"])), "with_model": 0}]
+    assert run["model_read"] == [{"device_model": "M-2", "reading_count": 7, "temp_min": run["second"]["temp_min"]}]
 
 
 def test_alert_trigger_values_read_as_jsonb(run: dict[str, Any]) -> None:

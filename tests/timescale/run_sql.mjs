@@ -4,7 +4,8 @@
 //   node run_sql.mjs [--checks checks.json] file1.sql [file2.sql ...]
 //
 // Each SQL file runs in its own transaction (BEGIN ... COMMIT), as `kappa db migrate` applies a
-// migration. checks.json is a list of {"name": ..., "sql": ...}: each runs on its own, outside a
+// migration. checks.json is a list of {"name": ..., "sql": ...} or {"name": ..., "file": ...} (a migration
+// file applied then, in its own transaction, with no rows): each runs on its own, outside a
 // transaction block (so CALL refresh_continuous_aggregate works), in order; statements may change
 // data for later checks; `${name}` in a check's SQL stands for the first value of the first row of
 // the earlier check `name` (CALL takes no subqueries: `CALL run_job(${compress_job})`). Output: {"applied": [files], "checks": {name: rows}} with rows as objects;
@@ -33,6 +34,18 @@ function toJson(value) {
   return JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? Number(v) : v));
 }
 
+// One migration file in its own transaction, as `kappa db migrate` applies it.
+async function migrate(file) {
+  await db.exec('BEGIN');
+  try {
+    await db.exec(readFileSync(file, 'utf8'));
+    await db.exec('COMMIT');
+  } catch (err) {
+    await db.exec('ROLLBACK');
+    throw err;
+  }
+}
+
 const { files, checks } = parseArgs(process.argv.slice(2));
 const out = { applied: [], checks: {} };
 let current = null;
@@ -40,19 +53,16 @@ const db = new PGlite({ extensions: { timescaledb } });
 try {
   for (const file of files) {
     current = file;
-    const text = readFileSync(file, 'utf8');
-    await db.exec('BEGIN');
-    try {
-      await db.exec(text);
-      await db.exec('COMMIT');
-    } catch (err) {
-      await db.exec('ROLLBACK');
-      throw err;
-    }
+    await migrate(file);
     out.applied.push(file);
   }
   for (const check of checks) {
     current = check.name;
+    if (check.file) {  // a migration applied once data exists (e.g. in compressed chunks)
+      await migrate(check.file);
+      out.checks[check.name] = [];
+      continue;
+    }
     const text = check.sql.replace(/\$\{(\w+)\}/g, (_m, name) => {
       const rows = out.checks[name];
       if (!rows || rows.length === 0) throw new Error(`\${${name}}: no earlier check ${name} with a row`);

@@ -80,3 +80,37 @@ def test_reference_time_is_the_record_timestamp_capped_at_the_clock() -> None:
     assert reference_time_ms(9_000, now_ms=5_000) == 5_000
     assert reference_time_ms(None, now_ms=5_000) == 5_000
     assert reference_time_ms(-1, now_ms=5_000) == 5_000
+
+
+V2_SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas/avro/aggregates/v2.avsc").read_text())
+
+
+def test_archive_reads_v1_and_v2_aggregates_with_the_latest_reader_schema() -> None:
+    """The archive's reader is v2 (kappa.archive_datasets.AGGREGATES_READER_SCHEMA): records the job wrote
+    with v1 read device_model as null, v2 records carry it; Parquet files archived before (v1 reader, no
+    such column) and after concatenate as compaction does, the old rows null."""
+    from kappa.archive_datasets import AGGREGATES_READER_SCHEMA
+
+    assert AGGREGATES_READER_SCHEMA == "aggregates/v2.avsc"
+    decoder = AggregateDecoder(DictSchemaLookup({1: json.dumps(SCHEMA), 2: json.dumps(V2_SCHEMA)}), V2_SCHEMA)
+    start = datetime(2026, 1, 1, 3, 4, tzinfo=UTC)
+    record = {"device_id": "d1", "site_id": "s1", "device_type": "thermal", "window_start": start,
+              "window_end": datetime(2026, 1, 1, 3, 5, tzinfo=UTC), "reading_count": 6}
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(V2_SCHEMA), dict(record, device_model="M-2"))
+    old = decoder.decode(_framed(1, record), 0)
+    new = decoder.decode(b"\x00" + (2).to_bytes(4, "big") + body.getvalue(), 0)
+    assert old is not None and new is not None
+    assert (old["device_model"], old["schema_id"], new["device_model"], new["schema_id"]) == (None, 1, "M-2", 2)
+    assert "device_model" in decoder.schema.names
+    before = pa.Table.from_pylist([dict(_decoded_v1(record), kafka_partition=0, kafka_offset=1)],
+                                  schema=AggregateDecoder(DictSchemaLookup({}), SCHEMA).schema)
+    after = pa.Table.from_pylist([dict(new, kafka_partition=0, kafka_offset=2)], schema=decoder.schema)
+    merged = pa.concat_tables([before, after], promote_options="default")  # as kappa.archive_compact
+    assert merged.column("device_model").to_pylist() == [None, "M-2"]
+
+
+def _decoded_v1(record: dict[str, object]) -> dict[str, object]:
+    row = AggregateDecoder(DictSchemaLookup({1: json.dumps(SCHEMA)}), SCHEMA).decode(_framed(1, record), 0)
+    assert row is not None and "device_model" not in row
+    return row

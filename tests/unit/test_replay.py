@@ -253,3 +253,14 @@ def test_run_refuses_set_without_a_value() -> None:
     assert cli.run.make_context("run", ["alerts", "--as", "v2", "--max-restarts", "2"]).params["max_restarts"] == 2
     with pytest.raises(click.BadParameter, match="NAME=VALUE"):
         cli.run.make_context("run", ["alerts", "--as", "v2", "--set", "watermark_delay_s"])
+
+
+def test_compare_sees_a_changed_device_model_and_a_version_made_before_the_column() -> None:
+    """Two versions' device_agg_1m rows (SELECT *) are compared column by column: a window whose model
+    differs (a device's model changed in the registry between the runs) differs in device_model only; a
+    version whose table predates the column (no device_model key) equals one whose model is NULL."""
+    left = dict([_row("a", 0, n=1, device_model="M-1"), _row("a", 1, n=2, device_model=None), _row("b", 1, n=3)])
+    right = dict([_row("a", 0, n=1, device_model="M-2"), _row("a", 1, n=2, device_model=None),
+                  _row("b", 1, n=3, device_model=None)])
+    diff = compare.compare_rows("device_agg_1m", left, right)
+    assert (diff.differing_keys, diff.columns, diff.same) == ({("a", 0)}, {"device_model": 1}, 2)

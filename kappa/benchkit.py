@@ -1,0 +1,32 @@
+"""Plumbing shared by the scripts in bench/ (they import the installed package, never each other)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kappa.config import Config
+    from kappa.pipeline import Pipeline
+
+# What the aggregation job computes, each read by a blackhole in the benches that time its logic alone
+AGGREGATE_VIEWS = ("device_windows_1m", "site_windows_5m", "duplicate_counts_1m", "telemetry_late")
+
+
+def aggregate_into_blackholes() -> Pipeline:
+    """The aggregation job from its Kafka source on, its outputs (dead letters included) discarded."""
+    from jobs import aggregate
+    from kappa.pipeline import blackholes
+
+    return aggregate.PIPELINE.with_sinks(blackholes(*AGGREGATE_VIEWS, "telemetry_dead_letters"))
+
+
+def time_bounded_run(config: Config, pipeline: Pipeline, topic: str, job_name: str) -> float:
+    """Wall seconds of one bounded run of `pipeline` over `topic` in a local MiniCluster (build, execute,
+    wait): callers time two input sizes and divide, so start-up drops out (a marginal rate)."""
+    from kappa.flinkenv import JobContext, JobOptions
+
+    started = time.perf_counter()
+    ctx = JobContext(config, JobOptions(bounded=True, extra={"telemetry_topic": topic}), job_name=job_name)
+    pipeline.build(ctx).execute().wait()
+    return time.perf_counter() - started
