@@ -1,11 +1,24 @@
 """The Kafka nodes of the stack and their rendered server.properties (kappa/stack/kafka_nodes.py), for one
-broker (the default) and a replicated cluster (kafka.brokers = 3), without starting a broker."""
+broker (the default) and a replicated cluster (kafka.brokers = 3), without starting a broker; and the wait
+of a grant on a replicated cluster until every broker has applied the ACLs (a scripted admin client)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from concurrent.futures import Future
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    ResourcePatternType,
+    ResourceType,
+)
 
 from kappa.config import BROKER_PORT_STEP, Config, load_config
 from kappa.errors import ConfigError
@@ -127,3 +140,50 @@ def test_down_stops_the_nodes_of_any_layout(tmp_path: Path, monkeypatch: pytest.
     for name in ("kafka-1", "kafka-3", "kafka-x", "kafka-admin", "flink-taskmanager-1"):
         (run / f"{name}.pid").write_text("1\n")
     assert [p.name for p in kafka_nodes.stray_processes(config)] == ["kafka", "kafka-1", "kafka-3"]
+
+
+class _Cluster:
+    """An admin client's view of 3 brokers for kafka_setup's ACL wait: each metadata read names the next
+    "controller" of `order` (librdkafka sends DescribeAcls to it); a broker answers with the bindings once
+    it has been asked `lag[broker]` times (it applies the metadata log later than the controller commits)."""
+
+    def __init__(self, order: list[int], lag: dict[int, int]) -> None:
+        self.order, self.lag, self.asked = iter(order), lag, Counter[int]()
+        self.controller = -1
+
+    def list_topics(self, timeout: float) -> SimpleNamespace:
+        self.controller = next(self.order)
+        return SimpleNamespace(brokers={1: None, 2: None, 3: None}, controller_id=self.controller)
+
+    def describe_acls(self, acl_filter: AclBindingFilter) -> Future[list[AclBindingFilter]]:
+        self.asked[self.controller] += 1
+        future: Future[list[AclBindingFilter]] = Future()
+        future.set_result([acl_filter] if self.asked[self.controller] > self.lag.get(self.controller, 0) else [])
+        return future
+
+
+def _binding() -> AclBinding:
+    return AclBinding(ResourceType.TOPIC, "telemetry", ResourcePatternType.LITERAL, "User:kappa-producer", "*",
+                      AclOperation.WRITE, AclPermissionType.ALLOW)
+
+
+def _await(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster: _Cluster, timeout_s: float) -> None:
+    from kappa.stack import kafka_setup
+
+    monkeypatch.setattr(kafka_setup.kafka_clients, "admin", lambda *args, **kwargs: cluster)
+    kafka_setup._await_on_every_broker(_config(tmp_path, monkeypatch, 3), [_binding()], timeout_s=timeout_s)
+
+
+def test_a_grant_waits_until_every_broker_has_answered_with_the_acls(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # broker 3 is named only on the 5th read and has not applied the ACLs when first asked
+    cluster = _Cluster([1, 1, 2, 2, 3, 1, 3, 2], lag={3: 1})
+    _await(tmp_path, monkeypatch, cluster, timeout_s=30)
+    assert cluster.asked == Counter({1: 3, 2: 2, 3: 2})  # done at the 7th read: 3 answered with the ACLs
+
+
+def test_a_broker_that_never_applies_the_acls_fails_the_grant_by_name(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = _Cluster([1, 2, 3] * 1000, lag={3: 10**6})
+    with pytest.raises(KafkaException, match=r"brokers \[3\] did not apply the new ACLs"):
+        _await(tmp_path, monkeypatch, cluster, timeout_s=0.5)
