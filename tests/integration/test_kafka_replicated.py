@@ -134,18 +134,25 @@ def _drain(client: Any, folder: Path) -> None:
 
 class _Producer(threading.Thread):
     """The simulated stream, paced, in the background: `kappa simulate`'s producer (client factory,
-    idempotent, acks=all); it raises if any record is not acknowledged."""
+    idempotent, acks=all); it raises if any record is not acknowledged. At least its second half is written
+    after the fault: at the midpoint it waits for `fault` unless set already (under load, the job's first
+    checkpoint, which the fault waits for, came after the end of the paced stream: 1 run of 4)."""
 
     def __init__(self, config: Config, topic: str) -> None:
         super().__init__(daemon=True)
         self.config, self.spec = config, dataclasses.replace(
             faulty_spec(topic, seed=23, devices=DEVICES, readings=READINGS), rate=RATE)
+        self.fault = threading.Event()
         self.manifest: Manifest | None = None
         self.error: BaseException | None = None
 
+    def _hold(self, sent: int, total: int) -> None:
+        if sent == total // 2 and not self.fault.wait(LIVENESS_S):
+            raise TimeoutError(f"no fault within {LIVENESS_S} s of the stream's midpoint")
+
     def run(self) -> None:
         try:
-            self.manifest = simulate(self.config, self.spec, produce=True, log=lambda _: None)
+            self.manifest = simulate(self.config, self.spec, produce=True, log=lambda _: None, advance=self._hold)
         except BaseException as exc:  # noqa: BLE001 - handed to the test thread
             self.error = exc
 
@@ -178,7 +185,7 @@ def test_one_broker_of_three_kill9_mid_stream_loses_no_acknowledged_record(repli
 
         waiting.wait_until(checkpointed, timeout_s=LIVENESS_S, what="a checkpoint", on_timeout=lambda _: AssertionError(
             "the job committed no checkpoint of what it read"))
-        assert producer.is_alive(), "the stream had ended before the fault: slow it down (RATE)"
+        assert producer.is_alive(), "the stream had ended before the fault"  # it holds at its midpoint
 
         # the victim: a broker leading partitions of the stream (the one leading most, internal topics included)
         metadata = kafka_clients.admin(config).list_topics(topic, timeout=10).topics[topic]
@@ -190,6 +197,7 @@ def test_one_broker_of_three_kill9_mid_stream_loses_no_acknowledged_record(repli
         killed = service.node(victim).process.kill9()  # the PID the stack recorded, and its process group
         assert killed is not None
         killed_at = time.monotonic()
+        producer.fault.set()
         print(f"broker {victim} (pid {killed}) killed; it led {leads[victim]} partitions, "
               f"{sum(p.leader == victim for p in metadata.partitions.values())} of {topic}", flush=True)
 
