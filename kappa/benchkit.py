@@ -30,3 +30,10 @@ def time_bounded_run(config: Config, pipeline: Pipeline, topic: str, job_name: s
     ctx = JobContext(config, JobOptions(bounded=True, extra={"telemetry_topic": topic}), job_name=job_name)
     pipeline.build(ctx).execute().wait()
     return time.perf_counter() - started
+
+
+def marginal_rate(small: int, large: int, small_s: float, large_s: float) -> float | None:
+    """Extra records over extra seconds, or None when the larger input did not take longer (start-up
+    noise larger than the work: the sizes are too close or too small for this machine's load)."""
+    extra_s = large_s - small_s
+    return (large - small) / extra_s if extra_s > 0 else None
