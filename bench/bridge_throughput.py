@@ -60,7 +60,8 @@ def reading(device_id: str, seq: int) -> dict:
 
 def create_topic(config: Config, topic: str) -> None:
     admin = kafka_clients.admin(config)
-    new = NewTopic(topic, config.kafka.partitions, 1, config={"message.timestamp.type": "LogAppendTime"})
+    new = NewTopic(topic, config.kafka.partitions, config.kafka.replication_factor,
+                   config={"message.timestamp.type": "LogAppendTime"})
     admin.create_topics([new])[topic].result(30)
 
 

@@ -44,7 +44,7 @@ def produce_input(config: Config, readings: int, tag: str) -> tuple[str, int]:
     """A 6-partition topic of simulated readings (no faults); returns it and how many readings it holds."""
     topic = f"bench-parallel-{tag}"
     client = admin(config)  # kept referenced until the answer: a collected client aborts the request
-    client.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
+    client.create_topics([NewTopic(topic, PARTITIONS, config.kafka.replication_factor)])[topic].result(30)
     devices = 120
     spec = SimulationSpec(devices=devices, sites=6, readings_per_device=readings // devices, seed=7, topic=topic,
                           anomalies=False, v1_fraction=0.2)

@@ -39,7 +39,7 @@ SERVICES = ["postgres", "kafka", "registry", "pushgateway"]
 def produce(config: Config, records: int) -> str:
     topic = f"bench-reporter-{records}-{uuid.uuid4().hex[:6]}"
     admin = kafka_clients.admin(config)  # held until the result: a collected client fails its futures
-    admin.create_topics([NewTopic(topic, config.kafka.partitions, 1)])[topic].result(30)
+    admin.create_topics([NewTopic(topic, config.kafka.partitions, config.kafka.replication_factor)])[topic].result(30)
     devices = 100
     spec = SimulationSpec(devices=devices, sites=5, readings_per_device=records // devices, seed=5, topic=topic,
                           anomalies=False, v1_fraction=0.2)

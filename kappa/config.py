@@ -36,6 +36,10 @@ class PathsConfig(_Section):
     sql_dir: Path = PROJECT_ROOT / "sql"  # the jobs' SQL files; another folder = changed logic (replays)
 
 
+# Node i of a replicated Kafka (kafka.brokers > 1) listens on kafka.port/controller_port + BROKER_PORT_STEP * i.
+BROKER_PORT_STEP = 10
+
+
 class KafkaConfig(_Section):
     host: str
     port: int
@@ -61,12 +65,32 @@ class KafkaConfig(_Section):
     password_env: str = "KAPPA_KAFKA_PASSWORD"
     user_prefix: str = "kappa-"
     ca_file: str = ""  # the CA clients trust; '' = the stack's CA (made at the first `stack up`)
-    # the KRaft controller listener (loopback, SASL PLAIN, only the broker itself logs in there)
+    # the KRaft controller listener (loopback, SASL PLAIN, only the brokers themselves log in there)
     controller_password_env: str = "KAPPA_KAFKA_CONTROLLER_PASSWORD"
+    # 1: one broker (the default, the demo and the test session). 3 or more: a replicated cluster, every
+    # node a broker and a KRaft controller voter; node i (0-based) on port/controller_port + BROKER_PORT_STEP*i,
+    # topics (internal ones included) with replication_factor and min_insync_replicas below.
+    brokers: int = Field(default=1, ge=1)
+
+    def broker_ports(self, index: int) -> tuple[int, int]:
+        """(client port, controller port) of node `index` (0-based): the configured ones for node 0."""
+        shift = BROKER_PORT_STEP * index
+        return self.port + shift, self.controller_port + shift
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.host}:{self.port}"
+        """Every broker's address: a client still finds the cluster while any one of them is down."""
+        return ",".join(f"{self.host}:{self.broker_ports(i)[0]}" for i in range(self.brokers))
+
+    @property
+    def replication_factor(self) -> int:
+        """Copies of each partition: one per broker, at most 3."""
+        return min(self.brokers, 3)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Copies an acks=all write needs: 2 of 3 (one broker may be lost without losing a write), else 1."""
+        return 2 if self.replication_factor >= 3 else 1
 
     @property
     def secure(self) -> bool:

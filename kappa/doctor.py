@@ -63,7 +63,7 @@ class KafkaSemantics:
 
     def __enter__(self) -> KafkaSemantics:
         admin = kafka_clients.admin(self.config)
-        admin.create_topics([NewTopic(self.topic, 1, 1)])[self.topic].result(15)
+        admin.create_topics([NewTopic(self.topic, 1, self.config.kafka.replication_factor)])[self.topic].result(15)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -61,7 +61,8 @@ def ensure_topic(config: Config, topic: str) -> None:
     admin = kafka_clients.admin(config, _LOG)
     try:
         if topic not in admin.list_topics(timeout=10).topics:
-            future = admin.create_topics([NewTopic(topic, 1, 1, config=TOPIC_CONFIG)])[topic]
+            new = NewTopic(topic, 1, config.kafka.replication_factor, config=TOPIC_CONFIG)
+            future = admin.create_topics([new])[topic]
             try:
                 future.result(30)
             except KafkaException as exc:

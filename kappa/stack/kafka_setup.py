@@ -21,7 +21,7 @@ from confluent_kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from kappa import kafka_clients, kafka_security
+from kappa import kafka_clients, kafka_security, waiting
 from kappa.config import Config
 from kappa.kafka_security import ADMIN, PRINCIPALS
 
@@ -53,13 +53,14 @@ def upsert_users(config: Config) -> None:
 
 
 def ensure_topics(config: Config, topics: list[str]) -> None:
-    """Create the topics that do not exist yet (partitions from the config, replication 1)."""
+    """Create the topics that do not exist yet (partitions and replication factor from the config)."""
     admin = kafka_clients.admin(config, _LOG)
     present = admin.list_topics(timeout=10).topics
     missing = [t for t in dict.fromkeys(topics) if t not in present]
     if not missing:
         return
-    for topic, future in admin.create_topics([NewTopic(t, config.kafka.partitions, 1) for t in missing]).items():
+    new = [NewTopic(t, config.kafka.partitions, config.kafka.replication_factor) for t in missing]
+    for topic, future in admin.create_topics(new).items():
         try:
             future.result(30)
         except KafkaException as exc:
@@ -94,6 +95,37 @@ def grant(config: Config, role: str, params: SqlParams) -> None:
             future.result(30)
         except KafkaException as exc:
             raise KafkaException(f"ACL {binding}: {exc.args[0].str()}") from None
+    if config.kafka.brokers > 1:
+        _await_on_every_broker(config, bindings)
+
+
+def _await_on_every_broker(config: Config, bindings: list[AclBinding], timeout_s: float = 30.0) -> None:
+    """KRaft brokers apply ACL changes from the metadata log asynchronously: a client that writes at once
+    can reach a broker that has not applied them yet and get TOPIC_AUTHORIZATION_FAILED. Wait until every
+    live broker has described every new binding.
+
+    librdkafka sends DescribeAcls to the "controller" of its latest metadata, which a KRaft broker picks at
+    random among the live brokers (a client bootstrapped on one broker alone is no pin): each round reads
+    the metadata, then asks the broker it names, until each broker has answered with all the bindings."""
+    filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
+                                b.permission_type) for b in bindings]
+    # no background metadata refresh: only this loop's requests set the controller the next request goes to
+    admin = kafka_clients.admin(config, _LOG, **{"topic.metadata.refresh.interval.ms": -1})
+    applied: set[int] = set()
+    live: set[int] = set()
+
+    def every_broker() -> bool:
+        metadata = admin.list_topics(timeout=10)
+        live.clear()
+        live.update(metadata.brokers)
+        if all(admin.describe_acls(f).result(10) for f in filters):
+            applied.add(metadata.controller_id)
+        return live <= applied
+
+    waiting.wait_until(every_broker, timeout_s=timeout_s, interval_s=0.1, what="every broker to apply the new ACLs",
+                       retry_on=(KafkaException,), on_timeout=lambda error: KafkaException(
+                           f"brokers {sorted(live - applied)} did not apply "
+                           f"the new ACLs within {timeout_s:.0f} s" + (f" ({error})" if error else "")))
 
 
 def _key(binding: AclBinding) -> tuple[object, ...]:

@@ -176,8 +176,11 @@ def wait_until(
     log_file: Path,
     timeout_s: float,
     process: ManagedProcess | None = None,
+    processes: Sequence[ManagedProcess] = (),
 ) -> None:
-    """Poll `check` until it returns True; fail with a message naming service, port and log file."""
+    """Poll `check` until it returns True; fail with a message naming service, port and log file, at
+    once if `process` (or one of `processes`: a service of several) exits meanwhile."""
+    watched = [*([process] if process is not None else []), *processes]
     last_error = ""
 
     def ready() -> bool:
@@ -187,10 +190,10 @@ def wait_until(
                 return True
         except Exception as exc:  # noqa: BLE001 - any failure just means "not ready yet"
             last_error = f"{type(exc).__name__}: {exc}"
-        if process is not None and process.pid() is None:
-            raise ServiceError(
-                f"{service} exited during start-up (port {port}); see {log_file}\n{process.tail(15)}"
-            )
+        for proc in watched:
+            if proc.pid() is None:
+                who = service if proc.name == service else f"{service} ({proc.name})"
+                raise ServiceError(f"{who} exited during start-up (port {port}); see {proc.log_file}\n{proc.tail(15)}")
         return False
 
     waiting.wait_until(ready, timeout_s=timeout_s, what=service, on_timeout=lambda _: ServiceError(
