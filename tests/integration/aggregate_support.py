@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC
@@ -17,6 +16,7 @@ from kappa.registry import client_conf
 from kappa.simulate import Category, Manifest, ProducedRecord, SimulationSpec, simulate
 from kappa.stack.postgres import connect
 from tests.integration.kafka_support import committed_messages
+from tests.integration.scratch import Names, versioned_outputs
 
 READING_CATEGORIES = {Category.VALID, Category.OUT_OF_ORDER, Category.LATE, Category.DUPLICATE}
 
@@ -42,12 +42,10 @@ def to_reading(record: ProducedRecord, metadata: Metadata | None = None) -> expe
 
 def prepare(config: Config, name: str, spec_seed: int = 11) -> tuple[str, str, Manifest]:
     """A fresh topic with simulated telemetry and fresh versioned output tables."""
-    suffix = f"_{name}_{uuid.uuid4().hex[:6]}"
-    topic = f"telemetry{suffix.replace('_', '-')}"
-    with connect(config) as conn:
-        outputs.create_versioned_tables(conn, suffix)
-    manifest = simulate(config, faulty_spec(topic, seed=spec_seed), produce=True, log=lambda _: None)
-    return topic, suffix, manifest
+    names = Names.new(name)
+    suffix = versioned_outputs(config, names.suffix)
+    manifest = simulate(config, faulty_spec(names.topic, seed=spec_seed), produce=True, log=lambda _: None)
+    return names.topic, suffix, manifest
 
 
 def expected_late(config: Config, records: list[ProducedRecord]) -> Counter[tuple[str, int]]:

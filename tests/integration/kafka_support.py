@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -17,6 +16,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from kappa import kafka_clients
 from kappa.config import Config
 from kappa.registry import client_conf
+from tests.integration.scratch import fresh_topic
 
 
 def committed_messages(config: Config, topic: str, idle_polls: int = 8) -> list[tuple[bytes | None, bytes | None]]:
@@ -57,8 +57,7 @@ def copy_new_records(config: Config, source: str, since: dict[int, int], target:
     """What was appended to `source` since `since` (and passes `keep` by key), copied to a new topic
     `target` partition by partition with its key, bytes and record timestamp, so a bounded job reads
     exactly one run's records of a shared topic such as the one the bridge writes to."""
-    admin = kafka_clients.admin(config)
-    admin.create_topics([NewTopic(target, len(since), 1)])[target].result(30)
+    fresh_topic(config, target, len(since))
     ends = end_offsets(config, source)
     consumer = kafka_clients.consumer(config, f"test-{uuid.uuid4().hex}", None, **{"enable.auto.commit": False})
     producer = kafka_clients.producer(config, None, **{"enable.idempotence": True, "linger.ms": 20})

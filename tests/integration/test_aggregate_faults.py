@@ -7,15 +7,12 @@ counts (each late firing adds a reading), and the last one is the table's row. T
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from kappa import jobrunner, outputs
+from kappa import jobrunner
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.simulate import simulate
-from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import (
     assert_lake_matches,
     assert_matches_python,
@@ -23,6 +20,7 @@ from tests.integration.aggregate_support import (
     faulty_spec,
 )
 from tests.integration.cluster_support import run_with_taskmanager_kill
+from tests.integration.scratch import Names, versioned_outputs
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 
@@ -33,10 +31,8 @@ def test_taskmanager_kill9_mid_stream_loses_and_duplicates_nothing(migrated: Con
     # return took longer than 5 failures x restart_delay_s, and the job failed for good. The submitting
     # client reads the config from its environment: allow more restarts for this job only.
     monkeypatch.setenv("KAPPA_JOB__RESTART_MAX_FAILURES", "30")
-    suffix = f"_fault_{uuid.uuid4().hex[:6]}"
-    topic = f"telemetry{suffix.replace('_', '-')}"
-    with connect(migrated) as conn:
-        outputs.create_versioned_tables(conn, suffix)
+    names = Names.new("fault")
+    topic, suffix = names.topic, versioned_outputs(migrated, names.suffix)
     manifest = simulate(migrated, faulty_spec(topic, seed=5, devices=60, readings=1000), produce=True,
                         log=lambda _: None)
     # Bounded: the job reads up to the end offsets captured at its start, and finishes by itself.

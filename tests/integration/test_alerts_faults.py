@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from kappa import jobrunner, outputs
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.stack.postgres import connect
 from tests.integration.cluster_support import run_with_taskmanager_kill
+from tests.integration.scratch import Names, run_bounded, versioned_outputs
 from tests.integration.test_alerts_job import T0, Fleet, _alerts, _committed_keys, _ms
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
@@ -68,11 +68,9 @@ def _rows(config: Config, suffix: str) -> list[dict[str, Any]]:
 
 def test_taskmanager_kill9_alerts_exactly_once(migrated: Config) -> None:
     tag = uuid.uuid4().hex[:6]
-    topic = f"telemetry-alerts-fault-{tag}"
-    fault, clean = f"_alerts_fault_{tag}", f"_alerts_clean_{tag}"
-    with connect(migrated) as conn:
-        for suffix in (fault, clean):
-            outputs.create_versioned_tables(conn, suffix, "alerts")
+    topic = Names("alerts-fault", tag).topic
+    fault = versioned_outputs(migrated, Names("alerts-fault", tag).suffix, "alerts")
+    clean = versioned_outputs(migrated, Names("alerts-clean", tag).suffix, "alerts")
     fleet, expected, planted = _plant(tag)
     fleet.produce(migrated, topic)
     began = time.monotonic()
@@ -81,8 +79,7 @@ def test_taskmanager_kill9_alerts_exactly_once(migrated: Config) -> None:
     run_with_taskmanager_kill(migrated, "alerts", options)
     print(f"fault run finished after {time.monotonic() - began:.1f} s", flush=True)
     # the oracle: the same topic, fault-free, in a local MiniCluster
-    clean_options = JobOptions(bounded=True, output_suffix=clean, extra={"telemetry_topic": topic})
-    jobrunner.run_local(migrated, "alerts", clean_options, wait=True)
+    run_bounded(migrated, "alerts", topic, clean)
 
     print(f"clean run finished after {time.monotonic() - began:.1f} s", flush=True)
     got, want = _rows(migrated, fault), _rows(migrated, clean)

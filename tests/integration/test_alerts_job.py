@@ -14,9 +14,8 @@ from typing import Any
 import fastavro
 import pytest
 
-from kappa import jobrunner, kafka_clients, outputs
+from kappa import kafka_clients
 from kappa.config import Config
-from kappa.flinkenv import JobOptions
 from kappa.registry import credentials
 from kappa.rules import service as rules
 from kappa.rules.model import Rule
@@ -27,6 +26,7 @@ from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import faulty_spec
 from tests.integration.alerts_support import alert_rows, assert_alerts_match_planted, ms, planted_anomalies
 from tests.integration.kafka_support import committed_messages
+from tests.integration.scratch import Names, run_bounded, versioned_outputs
 
 pytestmark = pytest.mark.integration
 
@@ -51,10 +51,7 @@ ON_EVENT_WATERMARKS = (",\n  'scan.bounded.mode' = 'latest-offset'"
 
 
 def _run(config: Config, topic: str, suffix: str, **extra: str) -> None:
-    with connect(config) as conn:
-        outputs.create_versioned_tables(conn, suffix, "alerts")
-    options = JobOptions(bounded=True, output_suffix=suffix, extra={"telemetry_topic": topic, **extra})
-    jobrunner.run_local(config, "alerts", options, wait=True)
+    run_bounded(config, "alerts", topic, versioned_outputs(config, suffix, "alerts"), extra=extra)
 
 
 # --------------------------------------------------------------------------- golden sequences
@@ -122,10 +119,9 @@ def override_device(migrated: Config) -> str:
 
 
 def test_golden_sequences_raise_exactly_the_expected_alerts(migrated: Config, override_device: str) -> None:
-    tag = uuid.uuid4().hex[:6]
-    suffix = f"_alerts_golden_{tag}"
-    topic = f"telemetry-alerts-golden-{tag}"
-    f = Fleet(tag)
+    names = Names.new("alerts-golden")
+    suffix, topic = names.suffix, names.topic
+    f = Fleet(names.tag)
     want: set[Alert] = set()
     hot, cool = 90.0, 60.0
 
@@ -229,9 +225,8 @@ def test_golden_sequences_raise_exactly_the_expected_alerts(migrated: Config, ov
 
 
 def test_every_planted_anomaly_raises_its_alert_and_nothing_else(migrated: Config) -> None:
-    tag = uuid.uuid4().hex[:6]
-    suffix = f"_alerts_sim_{tag}"
-    topic = f"telemetry-alerts-sim-{tag}"
+    names = Names.new("alerts-sim")
+    suffix, topic = names.suffix, names.topic
     # faults included (out-of-order, late, duplicates, malformed, v1); readings inside a planted
     # anomaly are never made late by the simulator. Seeded defaults match the simulator's constants.
     manifest: Manifest = simulate(migrated, faulty_spec(topic, seed=23, devices=8, readings=40),

@@ -7,20 +7,18 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 
 import pytest
 
-from kappa import expected, jobrunner, outputs
+from kappa import expected
 from kappa.bridge import status
 from kappa.config import Config
-from kappa.flinkenv import JobOptions
 from kappa.stack import manager
-from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import assert_windows_equal_python
 from tests.integration.bridge_support import Device, TopicReader, provision, reading, wait_until
 from tests.integration.kafka_support import copy_new_records, end_offsets
+from tests.integration.scratch import Names, run_bounded, versioned_outputs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -116,14 +114,11 @@ def test_every_reading_survives_bridge_kills_and_a_kafka_restart(bridge: Config)
     assert reader.records(config.kafka.edge_dead_letter_topic, lambda k: k in ours) == []
 
     # the aggregation job over exactly what the bridge forwarded for this fleet (re-sent copies included)
-    topic = f"telemetry-noloss-{uuid.uuid4().hex[:6]}"
+    names = Names.new("noloss")
+    topic, suffix = names.topic, versioned_outputs(config, names.suffix)
     assert copy_new_records(config, config.kafka.telemetry_topic, before, topic, lambda k: k in ours) == sum(
         seen.values())
-    suffix = "_" + topic.replace("-", "_").removeprefix("telemetry_")
-    with connect(config) as conn:
-        outputs.create_versioned_tables(conn, suffix)
-    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, output_suffix=suffix, lake=False,
-                                                         extra={"telemetry_topic": topic}), wait=True)
+    run_bounded(config, "aggregate", topic, suffix)
     readings = [expected.Reading(d, "site-a", "thermal", seq, doc["event_time"], doc)
                 for d, seq in sorted(published) for doc in [reading(d, seq)]]
     books = assert_windows_equal_python(config, suffix, topic, readings, seen)

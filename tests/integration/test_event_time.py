@@ -12,23 +12,21 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from kappa import expected, jobrunner, kafka_clients, outputs
+from kappa import expected, kafka_clients, outputs
 from kappa.config import Config
-from kappa.flinkenv import JobOptions
 from kappa.registry import client_conf
 from kappa.simulate import Category, ProducedRecord, SimulationSpec, simulate
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import to_reading
+from tests.integration.scratch import Names, fresh_topic, run_bounded, versioned_outputs
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +66,7 @@ class _Fixture:
         self.values = [self.serializer(_avro_value(r.row or {}), context) for r in self.records]
 
     def topic(self, name: str) -> str:
-        topic = f"telemetry-{name}-{uuid.uuid4().hex[:6]}"
-        admin = kafka_clients.admin(self.config)
-        admin.create_topics([NewTopic(topic, self.config.kafka.partitions, 1)])[topic].result(30)
-        return topic
+        return fresh_topic(self.config, Names.new(name).topic)
 
     def produce(self, topic: str, event_time_timestamps: bool, head: list[dict[str, Any]] | None = None) -> None:
         """The readings, in simulation order; `head` records go first (each to its own partition)."""
@@ -91,11 +86,8 @@ class _Fixture:
         assert producer.flush(60) == 0
 
     def run(self, topic: str) -> tuple[str, dict, dict, outputs.Accounting]:
-        suffix = "_" + topic.replace("-", "_").removeprefix("telemetry_")
-        with connect(self.config) as conn:
-            outputs.create_versioned_tables(conn, suffix)
-        options = JobOptions(bounded=True, output_suffix=suffix, lake=False, extra={"telemetry_topic": topic})
-        jobrunner.run_local(self.config, "aggregate", options, wait=True)
+        suffix = versioned_outputs(self.config, "_" + topic.replace("-", "_").removeprefix("telemetry_"))
+        run_bounded(self.config, "aggregate", topic, suffix)
         late = outputs.late_keys(self.config, f"{topic}-late{suffix}")
         with connect(self.config) as conn:
             return (suffix, outputs.device_windows(conn, suffix), outputs.site_windows(conn, suffix),

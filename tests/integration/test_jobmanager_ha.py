@@ -14,22 +14,21 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
 import requests
 from confluent_kafka import TopicPartition
 
-from kappa import jobrunner, kafka_clients, outputs, waiting
+from kappa import jobrunner, kafka_clients, waiting
 from kappa.config import Config, load_config
 from kappa.flinkenv import JobOptions
 from kappa.simulate import Manifest, simulate
 from kappa.stack import flink_ha, manager
 from kappa.stack.flink import FlinkService
-from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import assert_matches_python, assert_topic_versions_exactly_once, faulty_spec
 from tests.integration.kafka_support import end_offsets
+from tests.integration.scratch import Names, versioned_outputs
 from tests.integration.secrets_support import leaks
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
@@ -105,11 +104,9 @@ class _Producer(threading.Thread):
 
 def test_leader_jobmanager_kill9_mid_stream_standby_recovers_the_job(ha_cluster: Config) -> None:
     config, flink = ha_cluster, _flink(ha_cluster)
-    suffix = f"_ha_{uuid.uuid4().hex[:6]}"
-    topic = f"telemetry{suffix.replace('_', '-')}"
+    names = Names.new("ha")
+    topic, suffix = names.topic, versioned_outputs(config, names.suffix)
     group = f"{config.job.group_prefix}-aggregate{suffix}"
-    with connect(config) as conn:
-        outputs.create_versioned_tables(conn, suffix)
     leader = _wait_leader(config)
     # Live, with the telemetry partitions' idleness off (0), as in bounded runs: the drain that ends the
     # test fires the open windows through the source's end-of-time watermark, which Flink drops while the
@@ -117,7 +114,7 @@ def test_leader_jobmanager_kill9_mid_stream_standby_recovers_the_job(ha_cluster:
     job_id = jobrunner.submit(_through(config, leader), "aggregate", JobOptions(
         output_suffix=suffix, lake=False, extra={"telemetry_topic": topic, "source_idle_timeout_s": "0",
                                                   # its own, empty: earlier tests publish versions to the default
-                                                  "devices_topic": f"device-metadata{suffix.replace('_', '-')}"}))
+                                                  "devices_topic": names.topic_of("device-metadata")}))
     producer = _Producer(config, topic)
     producer.start()
 

@@ -29,15 +29,15 @@ import pytest
 import requests
 from confluent_kafka import KafkaException, TopicPartition
 
-from kappa import jobrunner, kafka_clients, outputs, waiting
+from kappa import jobrunner, kafka_clients, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay.watch import fetch_health, minicluster_rest_url
 from kappa.simulate import Manifest, simulate
 from kappa.stack.kafka import KafkaService
-from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import assert_matches_python, assert_topic_versions_exactly_once, faulty_spec
 from tests.integration.kafka_support import end_offsets
+from tests.integration.scratch import Names, versioned_outputs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -160,11 +160,9 @@ class _Producer(threading.Thread):
 def test_one_broker_of_three_kill9_mid_stream_loses_no_acknowledged_record(replicated: Config,
                                                                             tmp_path: Path) -> None:
     config = replicated
-    suffix = f"_repl_{uuid.uuid4().hex[:6]}"
-    topic = f"telemetry{suffix.replace('_', '-')}"
+    names = Names.new("repl")
+    topic, suffix = names.topic, versioned_outputs(config, names.suffix)
     group = f"{config.job.group_prefix}-aggregate{suffix}"
-    with connect(config) as conn:
-        outputs.create_versioned_tables(conn, suffix)
     # Live, the telemetry partitions' idleness off (0) as in test_jobmanager_ha.py: the drain that ends
     # the test fires the open windows through the end-of-time watermark, which an idle source would drop
     result = jobrunner.run_local(config, "aggregate", JobOptions(

@@ -28,7 +28,6 @@ from typing import Any
 import fastavro
 import pytest
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import NewTopic
 
 from kappa import expected, jobrunner, kafka_clients, outputs, waiting
 from kappa.config import Config
@@ -38,6 +37,7 @@ from kappa.simulate.encoding import _frame, _parsed_schema
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import READING_CATEGORIES, expected_late, to_reading
 from tests.integration.kafka_support import committed_messages
+from tests.integration.scratch import Names, fresh_topic, run_bounded, versioned_outputs
 
 pytestmark = pytest.mark.integration
 
@@ -151,17 +151,14 @@ def _assert_rows(actual: dict, want: dict[Any, dict[str, Any]]) -> None:
 def test_device_pace_and_catch_up_give_the_same_late_set_and_windows(migrated: Config, case: str) -> None:
     config = _with_lateness(migrated, CASES[case].allowed_lateness_s)
     tag = uuid.uuid4().hex[:6]
-    topic, live, catch_up = f"telemetry-late-{tag}", f"_late_live_{tag}", f"_late_catchup_{tag}"
-    admin = kafka_clients.admin(config)
+    topic = Names("late", tag).topic
+    live = versioned_outputs(config, Names("late-live", tag).suffix)
+    catch_up = versioned_outputs(config, Names("late-catchup", tag).suffix)
     for name in (topic, f"{topic}-staging"):
-        admin.create_topics([NewTopic(name, config.kafka.partitions, 1)])[name].result(30)
-    with connect(config) as conn:
-        outputs.create_versioned_tables(conn, live)
-        outputs.create_versioned_tables(conn, catch_up)
+        fresh_topic(config, name)
 
     manifest = _live_run(config, topic, live, CASES[case])
-    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, output_suffix=catch_up, lake=False,
-                                                         extra={"telemetry_topic": topic}), wait=True)
+    run_bounded(config, "aggregate", topic, catch_up)
 
     readings = [r for r in manifest.records if r.category in READING_CATEGORIES]
     want_late = expected_late(config, readings)

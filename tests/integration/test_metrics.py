@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import requests
 from confluent_kafka import TopicPartition
-from confluent_kafka.admin import NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -32,6 +31,7 @@ from kappa.stack.monitoring import scrape_targets
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import faulty_spec
 from tests.integration.bridge_support import reading
+from tests.integration.scratch import Names, fresh_topic, run_bounded
 
 pytestmark = pytest.mark.integration
 
@@ -78,9 +78,7 @@ def test_lag_in_records_and_in_seconds_of_event_time(migrated: Config, capsys: p
     """Ten readings taken an hour ago, written now (record timestamps = now): a group that committed
     four of them is six records and about an hour of event time behind."""
     config = migrated
-    topic = f"metrics-lag-{uuid.uuid4().hex[:8]}"
-    admin = kafka_clients.admin(config)
-    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+    topic = fresh_topic(config, Names.new("lag").topic_of("metrics"), partitions=1)
     registry = SchemaRegistryClient(client_conf(config))
     serializer = AvroSerializer(registry, None, conf={"auto.register.schemas": False, "use.latest.version": True,
                                                       "subject.name.strategy": lambda *_: "telemetry-value"})
@@ -234,14 +232,11 @@ def test_pipeline_counts_equal_the_accounting_line(migrated: Config) -> None:
     exporter (then Prometheus) reports its lag as 0 on each partition: the runner commits the ends it
     pinned (kappa.bounded), as Flink's source left them behind (20/60, 6/60, 30/30 measured here)."""
     config = migrated
-    topic = f"telemetry-metrics-{uuid.uuid4().hex[:6]}"
-    admin = kafka_clients.admin(config)  # held: a collected client fails its pending futures
-    admin.create_topics([NewTopic(topic, config.kafka.partitions, 1)])[topic].result(30)
+    topic = fresh_topic(config, Names.new("metrics").topic)
     manifest = simulate(config, faulty_spec(topic, seed=23, devices=5, readings=30), produce=True, log=lambda _: None)
     with connect(config) as conn:  # the live outputs (no other test writes them), as the demo empties them
         conn.execute("TRUNCATE " + ", ".join(outputs.job_outputs("aggregate").table_names()))
-    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, lake=False, extra={"telemetry_topic": topic}),
-                        wait=True)
+    run_bounded(config, "aggregate", topic, "")  # "": the live outputs
     with connect(config) as conn:
         books = outputs.accounting(conn, "")
     assert books.total == manifest.data["counts"]["total"]

@@ -21,17 +21,16 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from confluent_kafka.admin import NewTopic
 
 from kappa import expected, jobrunner, outputs, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
-from kappa.kafka_clients import admin
 from kappa.simulate import Manifest, SimulationSpec, simulate
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import assert_matches_python, faulty_spec, to_reading
 from tests.integration.alerts_support import alert_rows, assert_alerts_match_planted, planted_anomalies
 from tests.integration.cluster_parallel import subtask_placement, taskmanagers, vertex_parallelism
+from tests.integration.scratch import Names, fresh_topic, versioned_outputs
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
@@ -45,16 +44,10 @@ def two_taskmanagers(migrated: Config) -> Iterator[Config]:
         yield migrated
 
 
-def _six_partitions(config: Config, topic: str) -> None:
-    client = admin(config)  # kept referenced until the answer: a collected client aborts the request
-    client.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
-
-
 def _six_partition_telemetry(config: Config, tag: str) -> tuple[str, Manifest]:
     """A topic of its own with 6 partitions, and simulated telemetry (faults and planted anomalies) in it: 16
     devices, whose keys reach all 6 partitions with this seed (12 left one empty)."""
-    topic = f"telemetry-parallel-{tag}"
-    _six_partitions(config, topic)
+    topic = fresh_topic(config, Names("parallel", tag).topic, PARTITIONS)
     manifest = simulate(config, faulty_spec(topic, seed=23, devices=16, readings=40), produce=True,
                         log=lambda _: None)
     assert len(manifest.data["partitions"]) == PARTITIONS, manifest.data["partitions"]
@@ -66,10 +59,8 @@ def test_both_jobs_at_parallelism_2_on_2_taskmanagers_match_python(two_taskmanag
     tag = uuid.uuid4().hex[:6]
     topic, manifest = _six_partition_telemetry(config, tag)
     planted_anomalies(manifest)
-    aggregate_suffix, alerts_suffix = f"_par_agg_{tag}", f"_par_alerts_{tag}"
-    with connect(config) as conn:
-        outputs.create_versioned_tables(conn, aggregate_suffix)
-        outputs.create_versioned_tables(conn, alerts_suffix, "alerts")
+    aggregate_suffix = versioned_outputs(config, Names("par-agg", tag).suffix)
+    alerts_suffix = versioned_outputs(config, Names("par-alerts", tag).suffix, "alerts")
     runs = {"aggregate": aggregate_suffix, "alerts": alerts_suffix}
     # lake=False: Iceberg's files committer runs as one subtask by design (and its writer is chained to
     # it), so the archive would hide whether every other operator ran on 2; the archive is checked by
@@ -100,8 +91,8 @@ def test_live_job_at_parallelism_2_is_not_held_back_by_idle_partitions(two_taskm
     passed is written, and equals Python's; then the job is cancelled."""
     config = two_taskmanagers
     tag = uuid.uuid4().hex[:6]
-    topic, suffix = f"telemetry-parallel-live-{tag}", f"_par_live_{tag}"
-    _six_partitions(config, topic)
+    topic = fresh_topic(config, Names("parallel-live", tag).topic, PARTITIONS)
+    suffix = versioned_outputs(config, Names("par-live", tag).suffix)
     manifest = simulate(config, SimulationSpec(devices=8, sites=3, readings_per_device=30, seed=23, topic=topic,
                                                anomalies=False), produce=True, log=lambda _: None)
     busy = {r.partition for r in manifest.records}
@@ -112,8 +103,6 @@ def test_live_job_at_parallelism_2_is_not_held_back_by_idle_partitions(two_taskm
     want = {key: row for key, row in expected.device_windows_1m([to_reading(r) for r in manifest.records]).items()
             if key[1] + 60_000 <= bound_ms}
     assert want
-    with connect(config) as conn:
-        outputs.create_versioned_tables(conn, suffix)
     options = JobOptions(output_suffix=suffix, parallelism=PARALLELISM, lake=False,
                          extra={"telemetry_topic": topic, "devices_topic": f"device-metadata-parallel-{tag}"})
     job_id = jobrunner.submit(config, "aggregate", options)

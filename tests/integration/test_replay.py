@@ -26,6 +26,7 @@ from kappa.simulate import Manifest, simulate
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import READING_CATEGORIES, assert_matches_python, faulty_spec, to_reading
 from tests.integration.kafka_support import committed_messages
+from tests.integration.scratch import Names, run_bounded, versioned_outputs
 
 AGGREGATE = outputs.job_outputs("aggregate")
 
@@ -97,10 +98,8 @@ def _view_reads(conn: psycopg.Connection, view: str) -> str:
 
 @pytest.mark.cluster
 def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrated: Config, tmp_path: Path) -> None:
-    live_suffix = f"_live_{uuid.uuid4().hex[:6]}"
-    topic = f"telemetry{live_suffix.replace('_', '-')}"
-    with connect(migrated) as conn:
-        outputs.create_versioned_tables(conn, live_suffix)
+    names = Names.new("live")
+    topic, live_suffix = names.topic, versioned_outputs(migrated, names.suffix)
     # no late readings and out-of-order ones strictly inside the watermark delay: then no run routes a
     # reading late, whatever the timing of its watermarks, and every run's windows are a function of the data
     delay_s = migrated.job.watermark_delay_s
@@ -109,8 +108,7 @@ def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrate
     manifest = simulate(migrated, spec, produce=True, log=lambda _: None)
     total = manifest.data["counts"]["total"]
     live = live_suffix.lstrip("_")  # the "live" run of this test is version `live_xxxxxx` (V1, repo SQL)
-    jobrunner.run_local(migrated, "aggregate", JobOptions(
-        bounded=True, output_suffix=live_suffix, extra={"telemetry_topic": topic}), wait=True)
+    run_bounded(migrated, "aggregate", topic, live_suffix)
     assert_matches_python(migrated, live_suffix, manifest, topic)  # V1 is right, and none of it late
 
     changed_config = _with_sql_dir(migrated, _changed_sql_dir(tmp_path))

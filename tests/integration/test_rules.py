@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from kappa import jobrunner, outputs, waiting
+from kappa import jobrunner, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay import offsets, runner
@@ -21,6 +21,7 @@ from kappa.rules import service as rules
 from kappa.rules.model import Rule, effective
 from kappa.simulate import parse_time_ms
 from kappa.stack.postgres import connect
+from tests.integration.scratch import Names, versioned_outputs
 from tests.integration.test_alerts_job import Fleet, _alerts, _ms
 
 pytestmark = pytest.mark.integration
@@ -105,8 +106,9 @@ def _wait_for(conn: psycopg.Connection, suffix: str, wanted: set[tuple[Any, ...]
 
 def test_a_threshold_change_mid_data_live_and_replayed(migrated: Config) -> None:
     tag = uuid.uuid4().hex[:6]
-    topic = f"telemetry-rules-{tag}"
-    live, replay1, replay2 = f"_rules_live_{tag}", f"_rules_r1_{tag}", f"_rules_r2_{tag}"
+    topic = Names("rules", tag).topic
+    live, replay1, replay2 = (versioned_outputs(migrated, Names(f"rules-{run}", tag).suffix, "alerts")
+                              for run in ("live", "r1", "r2"))
     f = Fleet(tag)
     readings = _readings(f)
     # every reading in one partition: the telemetry partitions go idle while the test waits for the
@@ -117,8 +119,6 @@ def test_a_threshold_change_mid_data_live_and_replayed(migrated: Config) -> None
             f.reading(device.split("-")[1], "thermal", at, temp=temp, partition=0)
     overridden = [f.dev(name) for name in ("a", "b", "c")]
     with connect(migrated) as conn:
-        for suffix in (live, replay1, replay2):
-            outputs.create_versioned_tables(conn, suffix, "alerts")
         rules.write(migrated, conn, _override(overridden, 85.0, f"t-v1-{tag}", 0))  # valid from the epoch
 
     # the live job (unbounded): the rules topic gets no record while part A flows, so the join moves

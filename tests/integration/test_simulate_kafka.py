@@ -17,7 +17,6 @@ from collections.abc import Iterator
 import pytest
 import requests
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TopicPartition
-from confluent_kafka.admin import NewTopic
 
 from kappa import kafka_clients, waiting
 from kappa.config import Config
@@ -31,15 +30,15 @@ with warnings.catch_warnings(record=True):  # authlib warns about httpx on impor
     from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from tests.integration.scratch import Names, fresh_topic
+
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
 def topic(stack: Config) -> Iterator[str]:
-    name = f"sim-it-{uuid.uuid4().hex[:10]}"
+    name = fresh_topic(stack, Names.new("it").topic_of("sim"))
     admin = kafka_clients.admin(stack)
-    for future in admin.create_topics([NewTopic(name, stack.kafka.partitions, 1)]).values():
-        future.result(30)
     yield name
     for future in admin.delete_topics([name]).values():
         with contextlib.suppress(Exception):  # best-effort cleanup

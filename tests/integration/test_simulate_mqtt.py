@@ -6,22 +6,19 @@ Python's computation of what the devices published."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 
 import pytest
-from confluent_kafka.admin import NewTopic
 
-from kappa import jobrunner, kafka_clients, outputs
 from kappa.bridge import audit
 from kappa.config import Config
-from kappa.flinkenv import JobOptions
 from kappa.simulate import Category, SimulationSpec, simulate
 from kappa.simulate.model import EDGE_MALFORMED_KINDS
-from kappa.stack.postgres import connect
+from kappa.stack import kafka_setup
 from tests.integration.aggregate_support import assert_matches_python
 from tests.integration.bridge_support import TopicReader
 from tests.integration.kafka_support import copy_new_records, end_offsets
+from tests.integration.scratch import Names, run_bounded, versioned_outputs
 
 pytestmark = pytest.mark.integration
 
@@ -29,11 +26,7 @@ pytestmark = pytest.mark.integration
 def test_fleet_through_the_edge_is_accounted_for_and_aggregates_match(migrated: Config) -> None:
     config = migrated
     telemetry, dlq = config.kafka.telemetry_topic, config.kafka.edge_dead_letter_topic
-    admin = kafka_clients.admin(config)
-    existing = admin.list_topics(timeout=10).topics
-    for topic in (telemetry, dlq):  # the bridge may not have written anything yet in this session
-        if topic not in existing:
-            admin.create_topics([NewTopic(topic, config.kafka.partitions, 1)])[topic].result(30)
+    kafka_setup.ensure_topics(config, [telemetry, dlq])  # the bridge may not have written anything yet
     before = end_offsets(config, telemetry)
     before_count, before_dlq = audit.record_count(config, telemetry), audit.record_count(config, dlq)
 
@@ -56,13 +49,10 @@ def test_fleet_through_the_edge_is_accounted_for_and_aggregates_match(migrated: 
     assert reasons == Counter(expected_reasons), reasons
 
     # the aggregation job over exactly what the bridge forwarded for this run equals Python's computation
-    topic = f"telemetry-edge-{uuid.uuid4().hex[:6]}"
+    names = Names.new("edge")
+    topic, suffix = names.topic, versioned_outputs(config, names.suffix)
     assert copy_new_records(config, telemetry, before, topic) == forwarded
-    suffix = "_" + topic.replace("-", "_").removeprefix("telemetry_")
-    with connect(config) as conn:
-        outputs.create_versioned_tables(conn, suffix)
-    jobrunner.run_local(config, "aggregate", JobOptions(bounded=True, output_suffix=suffix,
-                                                         extra={"telemetry_topic": topic}), wait=True)
+    run_bounded(config, "aggregate", topic, suffix)
     books = assert_matches_python(config, suffix, manifest, topic)
     assert books.dead_letters == counts["rejected_by_jobs"] == 1  # the far-future reading: FUTURE_EVENT_TIME
     assert any(r.category is Category.LATE and r.backlog for r in manifest.records)

@@ -7,17 +7,16 @@ events planted in its input."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from kappa import jobrunner, outputs
+from kappa import jobrunner
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.stack.flink import reporter_settings
-from kappa.stack.postgres import connect
+from tests.integration.scratch import Names, versioned_outputs
 from tests.integration.test_alerts_job import T0, Fleet
 
 pytestmark = pytest.mark.integration
@@ -39,9 +38,9 @@ def _counters(config: Config, pipeline_name: str) -> dict[str, float]:
 
 
 def test_the_alerting_jobs_python_functions_count_what_the_sql_cannot(migrated: Config) -> None:
-    tag = uuid.uuid4().hex[:6]
-    suffix, topic = f"_udf_metrics_{tag}", f"telemetry-udf-metrics-{tag}"
-    f = Fleet(tag)
+    names = Names.new("udf-metrics")
+    suffix, topic = names.suffix, names.topic
+    f = Fleet(names.tag)
     cool, hot = 60.0, 90.0
     # OVERHEATING (thermal: above 85.0 three times): one alert, then a second run 50 s later, inside
     # the 300 s cool-down: suppressed once
@@ -53,8 +52,7 @@ def test_the_alerting_jobs_python_functions_count_what_the_sql_cannot(migrated: 
     # every reading in one partition: the others go idle (no data at all), so the watermark follows
     # this partition alone and the data ends with both devices speaking (no final silence)
     f.produce(migrated, topic)
-    with connect(migrated) as conn:
-        outputs.create_versioned_tables(conn, suffix, "alerts")
+    versioned_outputs(migrated, suffix, "alerts")
 
     want = {"alerts_suppressed": 1.0, "silences_raised": 1.0, "silences_resolved": 1.0}
     options = JobOptions(output_suffix=suffix, extra={"telemetry_topic": topic}, flink=reporter_settings(migrated))
