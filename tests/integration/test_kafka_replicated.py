@@ -42,8 +42,8 @@ from tests.integration.scratch import Names, versioned_outputs
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PORT_SHIFT = 1000  # the 3-node cluster's ports: the session's Kafka ports + this (+ 10 per node)
-# ~520 records paced over ~55 s: the kill lands while they stream in, and the stream goes on after it
-DEVICES, READINGS, RATE = 12, 40, 10.0
+# ~310 records paced over ~26 s: the kill lands while they stream in, and the stream goes on after it
+DEVICES, READINGS, RATE = 12, 24, 12.0
 LIVENESS_S = 180  # bounds on waits, not measurements
 
 
