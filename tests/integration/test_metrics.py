@@ -25,7 +25,7 @@ from kappa import jobrunner, kafka_clients, lake, outputs, smoke, waiting
 from kappa.cli import main
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
-from kappa.registry import client_conf
+from kappa.registry import READ, client_conf
 from kappa.replay.offsets import capture_range, committed_offsets
 from kappa.simulate import simulate
 from kappa.stack.monitoring import scrape_targets
@@ -81,7 +81,7 @@ def test_lag_in_records_and_in_seconds_of_event_time(migrated: Config, capsys: p
     topic = f"metrics-lag-{uuid.uuid4().hex[:8]}"
     admin = kafka_clients.admin(config)
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
-    registry = SchemaRegistryClient(client_conf(config))
+    registry = SchemaRegistryClient(client_conf(config, READ))
     serializer = AvroSerializer(registry, None, conf={"auto.register.schemas": False, "use.latest.version": True,
                                                       "subject.name.strategy": lambda *_: "telemetry-value"})
     hour_ago_ms = int(time.time() * 1000) - 3_600_000
