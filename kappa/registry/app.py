@@ -332,13 +332,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
-        started = time.monotonic()
+        started, user = time.monotonic(), "-"
         headers: dict[str, str] = {}
         try:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             url = urlsplit(self.path)
             if self.server.auth is not None:  # 401, or 403 outside the caller's role
-                self.server.auth.authorize(self.headers.get("Authorization") or "", method, url.path)
+                user = self.server.auth.authorize(self.headers.get("Authorization") or "", method, url.path).user
             try:
                 body = json.loads(raw) if raw else None
             except ValueError as exc:
@@ -363,7 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         elapsed_ms = (time.monotonic() - started) * 1000
-        sys.stderr.write(f'{self.client_address[0]} "{method} {self.path}" {status} {elapsed_ms:.1f}ms\n')
+        sys.stderr.write(f'{self.client_address[0]} {user} "{method} {self.path}" {status} {elapsed_ms:.1f}ms\n')
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
