@@ -337,8 +337,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             url = urlsplit(self.path)
-            if self.server.auth is not None:  # 401, or 403 outside the caller's role
-                user = self.server.auth.authorize(self.headers.get("Authorization") or "", method, url.path).user
+            if self.server.auth is not None:  # 401, or 403 outside the caller's role (logged with its user)
+                identity = self.server.auth.identify(self.headers.get("Authorization") or "")
+                user = identity.user if identity else "-"
+                self.server.auth.authorize(identity, method, url.path)
             try:
                 body = json.loads(raw) if raw else None
             except ValueError as exc:

@@ -77,16 +77,14 @@ class Authenticator:
                 found = identity
         return found
 
-    def authorize(self, header: str, method: str, path: str) -> Identity:
-        """The caller's identity; RegistryError 401 unless the header proves a role, 403 (40301) when
-        that role is not enough for the request."""
-        identity = self.identify(header)
+    @staticmethod
+    def authorize(identity: Identity | None, method: str, path: str) -> None:
+        """RegistryError 401 unless a header proved an identity, 403 (40301) when its role is not enough."""
         if identity is None:
             raise RegistryError(errors.UNAUTHORIZED, "Unauthorized")
         needed = required_role(method, path)
         if not allows(identity.role, needed):
             raise RegistryError(errors.FORBIDDEN, forbidden_message(identity, method, needed))
-        return identity
 
 
 def basic_header(user: str, password: str) -> str:

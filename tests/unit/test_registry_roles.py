@@ -69,10 +69,11 @@ def test_route_x_role(method: str, path: str, needed: str, role: str) -> None:
     auth = roles.Authenticator(CREDS)
     header = roles.basic_header(*CREDS[role])
     if RANK[role] >= RANK[needed]:
-        assert auth.authorize(header, method, path) == roles.Identity(CREDS[role][0], role)
+        assert auth.identify(header) == roles.Identity(CREDS[role][0], role)
+        auth.authorize(auth.identify(header), method, path)
     else:
         with pytest.raises(RegistryError) as info:
-            auth.authorize(header, method, path)
+            auth.authorize(auth.identify(header), method, path)
         assert info.value.error_code == 40301 and info.value.http_status == 403
         assert f"'{role}' role" in info.value.message and f"'{needed}' role" in info.value.message
 
@@ -90,7 +91,7 @@ def test_wrong_or_missing_credentials_are_401(header: str) -> None:
     auth = roles.Authenticator(CREDS)
     assert auth.identify(header) is None
     with pytest.raises(RegistryError) as info:
-        auth.authorize(header, "GET", "/subjects")
+        auth.authorize(auth.identify(header), "GET", "/subjects")
     assert info.value.http_status == 401
 
 
@@ -98,7 +99,8 @@ def test_one_credential_for_every_role_is_admin() -> None:
     """The single-credential fallback: the same user and password for all roles resolves to admin."""
     one = ("alice", "s3cret")
     auth = roles.Authenticator({READ: one, WRITE: one, ADMIN: one})
-    assert auth.authorize(roles.basic_header(*one), "DELETE", "/subjects/x") == roles.Identity("alice", ADMIN)
+    assert auth.identify(roles.basic_header(*one)) == roles.Identity("alice", ADMIN)
+    auth.authorize(auth.identify(roles.basic_header(*one)), "DELETE", "/subjects/x")
 
 
 def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **secrets: str) -> Config:
@@ -145,8 +147,9 @@ def server_url() -> Iterator[str]:
         server.server_close()
 
 
-def test_http_refusals(server_url: str) -> None:
-    """The wiring in the HTTP layer: 401 with a challenge, 403 with Confluent's JSON error body."""
+def test_http_refusals(server_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The wiring in the HTTP layer: 401 with a challenge, 403 with Confluent's JSON error body; the access
+    log names the user refused."""
     body = {"schema": '"string"'}
     anonymous = requests.post(f"{server_url}/subjects/x/versions", json=body, timeout=5)
     assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic")
@@ -157,3 +160,6 @@ def test_http_refusals(server_url: str) -> None:
     denied = requests.delete(f"{server_url}/subjects/x?permanent=true", auth=CREDS[WRITE], timeout=5)
     assert denied.status_code == 403 and "'admin' role" in denied.json()["message"]
     assert denied.headers["Content-Type"] == "application/vnd.schemaregistry.v1+json"
+    log = capsys.readouterr().err
+    assert '127.0.0.1 - "POST /subjects/x/versions" 401' in log
+    assert '127.0.0.1 reader "POST /subjects/x/versions" 403' in log and "r-pw" not in log
