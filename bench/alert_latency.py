@@ -37,7 +37,7 @@ from kappa import jobrunner, kafka_clients, outputs, reference, waiting
 from kappa.config import Config, get_config
 from kappa.db import migrate
 from kappa.flinkenv import JobOptions
-from kappa.registry import client_conf, credentials
+from kappa.registry import READ, WRITE, client_conf, credentials
 from kappa.rules import service as rules
 from kappa.rules.model import Rule
 from kappa.schemas import read_schema
@@ -70,7 +70,7 @@ class AlertWatcher(threading.Thread):
         self.consumer = kafka_clients.consumer(config, uuid.uuid4().hex, **{
             "isolation.level": isolation, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
-        self.deserialize = AvroDeserializer(SchemaRegistryClient(client_conf(config)))
+        self.deserialize = AvroDeserializer(SchemaRegistryClient(client_conf(config, READ)))
 
     def run(self) -> None:
         self.consumer.subscribe([self.topic], on_assign=lambda c, p: self.ready.set())
@@ -97,7 +97,8 @@ def produce(config: Config, topic: str, rate: float, duration_s: float, devices:
     """Steady production; returns (device_id, event_ms) -> wall time of the send, for readings that
     complete an overheating run (the third hot reading)."""
     schema = read_schema(config.root / SCHEMA_DIR / "v2.avsc")
-    schema_id = register_schema(config.registry.url, f"{topic}-value", schema, auto=True, auth=credentials(config))
+    schema_id = register_schema(config.registry.url, f"{topic}-value", schema, auto=True,
+                                auth=credentials(config, WRITE))
     parsed = fastavro.parse_schema(json.loads(schema))
     producer = kafka_clients.producer(config, **{"enable.idempotence": True, "acks": "all",
                          "linger.ms": 0, "partitioner": "murmur2_random"})

@@ -39,7 +39,7 @@ from kappa.config import Config, get_config
 from kappa.db import migrate
 from kappa.devices import admin as device_admin
 from kappa.devices.model import parse_csv
-from kappa.registry import client_conf
+from kappa.registry import READ, WRITE, client_conf
 from kappa.schemas import default_root
 from kappa.stack import manager
 from kappa.stack.mosquitto import MosquittoService
@@ -66,7 +66,7 @@ def create_topic(config: Config, topic: str) -> None:
 
 
 def register(config: Config, topic: str, schema_file: str) -> None:
-    client = SchemaRegistryClient(client_conf(config))
+    client = SchemaRegistryClient(client_conf(config, WRITE))
     client.register_schema(f"{topic}-value", Schema((default_root(config.root) / schema_file).read_text(), "AVRO"))
 
 
@@ -187,7 +187,7 @@ def main() -> int:
         bridge_rate = total / max(1e-3, (max(times.values()) - min(times.values())) / 1000)
 
         # ---- baseline: a plain producer, same records, same settings --------------------------
-        serializer = AvroSerializer(SchemaRegistryClient(client_conf(config)), None,
+        serializer = AvroSerializer(SchemaRegistryClient(client_conf(config, READ)), None,
                                     conf={"auto.register.schemas": False, "use.latest.version": True})
         ctx = SerializationContext(f"{tag}-base", MessageField.VALUE)
         records = [(d, reading(d, s)) for s in range(per_device) for d, _ in clients]

@@ -14,7 +14,7 @@ import fastavro
 import pyarrow as pa
 
 from kappa.config import Config
-from kappa.registry import credentials
+from kappa.registry import READ, credentials
 from udfs.avro_decoder import AvroDecoder, reference_time_ms
 from udfs.schema_lookup import RegistrySchemaLookup, SchemaLookup
 
@@ -121,7 +121,7 @@ def epoch_ms(value: Any) -> int:
 
 
 def decoder_for(dataset: Dataset, config: Config) -> Decoder:
-    lookup = RegistrySchemaLookup(config.registry.url, auth=credentials(config))
+    lookup = RegistrySchemaLookup(config.registry.url, auth=credentials(config, READ))
     if dataset.name == "telemetry":
         return TelemetryDecoder(lookup, config.job.max_clock_skew_s * 1000)
     reader = json.loads((config.root / "schemas" / "avro" / AGGREGATES_READER_SCHEMA).read_text())

@@ -16,7 +16,7 @@ from pathlib import Path
 from kappa import kafka_security, pg_security
 from kappa.config import PROJECT_ROOT, Config
 from kappa.errors import KappaError
-from kappa.registry import credentials
+from kappa.registry import WRITE, credentials
 from udfs.limits import limits
 
 SQL_DIR = PROJECT_ROOT / "sql"
@@ -92,8 +92,11 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
     values["pg_password"] = sql_string(config.secret(pg.password_env)) if include_secrets else MASK
     values["lake_pg_password"] = (sql_string(config.secret(pg_security.password_env(config, "lake")))
                                   if include_secrets else MASK)
-    # avro-confluent sinks: 'basic-auth.user-info' (the registry's auth is always on)
-    values["registry_user_info"] = sql_string(":".join(credentials(config))) if include_secrets else MASK
+    # avro-confluent sinks: 'basic-auth.user-info' (the registry's auth is always on). The write role: Flink's
+    # avro-confluent format registers the sink's schema under its subject on first write (an idempotent
+    # POST /subjects/{s}/versions), so the jobs own their output subjects; they change no levels, delete nothing
+    values["registry_user_info"] = (sql_string(":".join(credentials(config, WRITE))) if include_secrets
+                                    else MASK)
     values["s3_access_key"] = sql_string(config.secret(s3.access_key_env)) if include_secrets else MASK
     values["s3_secret_key"] = sql_string(config.secret(s3.secret_key_env)) if include_secrets else MASK
     return SqlParams(values, secrets)

@@ -26,7 +26,7 @@ from kappa.bridge.payload import (
     validate_record,
 )
 from kappa.config import Config
-from kappa.registry import client_conf
+from kappa.registry import READ, client_conf
 from kappa.schemas import default_root
 
 with warnings.catch_warnings(record=True):  # authlib prints a deprecation warning on import
@@ -53,7 +53,7 @@ class Codec:
 
     def __init__(self, config: Config, client: SchemaRegistryClient | None = None) -> None:
         self.config = config
-        self.client = client or SchemaRegistryClient(client_conf(config))
+        self.client = client or SchemaRegistryClient(client_conf(config, READ))  # never registers
         self.telemetry_topic = config.kafka.telemetry_topic
         self.dlq_topic = config.kafka.edge_dead_letter_topic
         self._telemetry = LatestSchemaWriter(self.client, self.telemetry_topic, AvroSerializer(

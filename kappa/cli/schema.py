@@ -24,7 +24,7 @@ import requests
 from kappa.cli.common import pass_config
 from kappa.config import Config
 from kappa.errors import KappaError
-from kappa.registry import client_conf, compat, credentials
+from kappa.registry import READ, WRITE, client_conf, compat, credentials, ensure_compatibility
 from kappa.schemas import SubjectSpec, default_root, load_subjects, read_schema
 
 if TYPE_CHECKING:
@@ -84,16 +84,18 @@ def _rel(path: Path, config: Config) -> str:
 class _Http:
     """Plain REST calls for what SchemaRegistryClient does not expose (verbose checks, defaults)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, role: str = READ) -> None:
         self.url = config.registry.url
         self.session = requests.Session()
-        self.session.auth = credentials(config)
+        self.session.auth = credentials(config, role)
         self.session.headers["Content-Type"] = "application/vnd.schemaregistry.v1+json"
 
     def call(self, method: str, path: str, body: Any = None, **params: str) -> tuple[int, Any]:
         response = self.session.request(method, self.url + path, json=body, params=params, timeout=10)
         if response.status_code == 401:
             raise KappaError(f"schema registry at {self.url} refused the credentials (HTTP 401)")
+        if response.status_code == 403:
+            raise KappaError(f"schema registry at {self.url}: {response.json().get('message')} (HTTP 403)")
         return response.status_code, response.json()
 
     def level(self, subject: str) -> str:
@@ -129,8 +131,9 @@ def _is_registry_error(exc: Exception) -> bool:
     return module is not None and isinstance(exc, module.SchemaRegistryError)
 
 
-def _client(config: Config) -> SchemaRegistryClient:
-    client: SchemaRegistryClient = _sr().SchemaRegistryClient(client_conf(config))
+def _client(config: Config, role: str = READ) -> SchemaRegistryClient:
+    """A client with the least registry role the command needs (kappa/registry/roles.py)."""
+    client: SchemaRegistryClient = _sr().SchemaRegistryClient(client_conf(config, role))
     return client
 
 
@@ -176,9 +179,11 @@ def show(config: Config, subject: str, version: str) -> int:
 @pass_config
 @_friendly
 def register(config: Config) -> int:
-    client, failed = _client(config), False
+    """Registers with the write role; a declared level that differs from the registry's is set with the
+    admin role (only then: with the levels in place, a schema owner needs no admin credential)."""
+    client, failed = _client(config, WRITE), False
     for spec in _specs(config):
-        client.set_compatibility(spec.subject, spec.compatibility)
+        ensure_compatibility(config, spec.subject, spec.compatibility)
         for path in spec.versions:
             name = _rel(path, config)
             try:
@@ -212,7 +217,7 @@ def _history_problems(spec: SubjectSpec, config: Config) -> list[str]:
 @_friendly
 def check(config: Config, offline: bool) -> int:
     bad = 0
-    http = None if offline else _Http(config)
+    http = None if offline else _Http(config, WRITE)  # POST /compatibility: the write role
     for spec in _specs(config):
         problems = _history_problems(spec, config)
         if http is not None:

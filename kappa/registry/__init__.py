@@ -9,25 +9,72 @@ rejected with 42201); modes other than READWRITE are not supported.
 from __future__ import annotations
 
 import os
+import urllib.parse
 from typing import Any
 
 from kappa.config import Config
+from kappa.errors import KappaError, MissingSecret
+from kappa.registry.roles import ADMIN, READ, ROLES, WRITE
 
 
-def credentials(config: Config) -> tuple[str, str]:
-    """Basic-auth (user, password): always on. The user is `registry.user` (or the `user_env` variable);
-    the password comes from `config.secret` (environment, else the secrets `kappa stack up` generated).
-    A missing password raises KeyError rather than silently turning auth off."""
-    user = os.environ.get(config.registry.user_env) or config.registry.user
-    return user, config.secret(config.registry.password_env)
+def role_user(config: Config, role: str) -> str:
+    """The basic-auth user of `role`; the admin's name may come from the `user_env` variable."""
+    registry = config.registry
+    if role == ADMIN:
+        return os.environ.get(registry.user_env) or registry.user
+    return {READ: registry.read_user, WRITE: registry.write_user}[role]
 
 
-def client_conf(config: Config) -> dict[str, Any]:
-    """Configuration for confluent_kafka's SchemaRegistryClient pointing at this registry."""
-    conf: dict[str, Any] = {"url": config.registry.url}
-    user, password = credentials(config)
-    conf["basic.auth.user.info"] = f"{user}:{password}"
-    return conf
+def role_password_env(config: Config, role: str) -> str:
+    registry = config.registry
+    return {ADMIN: registry.password_env, READ: registry.read_password_env, WRITE: registry.write_password_env}[role]
+
+
+def credentials(config: Config, role: str) -> tuple[str, str]:
+    """Basic-auth (user, password) of `role` (kappa/registry/roles.py); auth is always on.
+
+    Passwords come from `config.secret` (environment, else the secrets `kappa stack up` generated). A read
+    or write role whose password is set nowhere falls back to the admin credential: an external registry
+    with a single credential works unchanged (every client then has that one identity's rights). A
+    missing admin password raises MissingSecret rather than silently turning auth off."""
+    if role not in ROLES:
+        raise ValueError(f"unknown registry role {role!r}; known: {', '.join(ROLES)}")
+    if role != ADMIN:
+        try:
+            return role_user(config, role), config.secret(role_password_env(config, role))
+        except MissingSecret:
+            pass
+    return role_user(config, ADMIN), config.secret(role_password_env(config, ADMIN))
+
+
+def identities(config: Config) -> dict[str, tuple[str, str]]:
+    """role -> (user, password): what the project's registry server accepts."""
+    return {role: credentials(config, role) for role in ROLES}
+
+
+def client_conf(config: Config, role: str) -> dict[str, Any]:
+    """Configuration for confluent_kafka's SchemaRegistryClient, authenticated as `role`."""
+    user, password = credentials(config, role)
+    return {"url": config.registry.url, "basic.auth.user.info": f"{user}:{password}"}
+
+
+def ensure_compatibility(config: Config, subject: str, level: str) -> bool:
+    """Give `subject` its own compatibility `level`; True if it had to change. The level is read with the
+    read role and changed, only when it differs, with the admin role (a level change is an admin's act):
+    a schema owner holding the write role only can re-run `kappa schema register` once levels are set."""
+    import requests
+
+    url = f"{config.registry.url}/config/{urllib.parse.quote(subject, safe='')}"
+    current = requests.get(url, auth=credentials(config, READ), timeout=10)
+    if current.status_code == 200 and current.json().get("compatibilityLevel") == level:
+        return False
+    if current.status_code in (200, 404):
+        current = requests.put(url, json={"compatibility": level}, auth=credentials(config, ADMIN), timeout=10)
+        if current.status_code == 200:
+            return True
+    body = current.json() if current.headers.get("Content-Type", "").endswith("json") else {}
+    raise KappaError(f"schema registry: {body.get('message', current.reason)} (HTTP {current.status_code}, "
+                     f"setting {subject}'s compatibility)")
 
 
 def run_server(config: Config, host: str | None = None, port: int | None = None) -> None:
@@ -37,4 +84,5 @@ def run_server(config: Config, host: str | None = None, port: int | None = None)
     _run(config, host, port)
 
 
-__all__ = ["client_conf", "credentials", "run_server"]
+__all__ = ["ADMIN", "READ", "WRITE", "client_conf", "credentials", "ensure_compatibility", "identities",
+           "role_password_env", "role_user", "run_server"]

@@ -6,8 +6,6 @@ clients cache ids) and adds no dependency next to PyFlink's pinned set.
 
 from __future__ import annotations
 
-import base64
-import hmac
 import json
 import re
 import signal
@@ -24,7 +22,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from kappa.config import Config
-from kappa.registry import compat, credentials, errors
+from kappa.registry import compat, errors, identities, roles
 from kappa.registry.errors import RegistryError
 from kappa.registry.store import Store, VersionRow
 
@@ -303,12 +301,11 @@ class RegistryServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], registry: Registry, auth: tuple[str, str] | None) -> None:
+    def __init__(self, address: tuple[str, int], registry: Registry,
+                 auth: dict[str, tuple[str, str]] | None) -> None:
         super().__init__(address, _Handler)
         self.registry = registry
-        self.expected_auth = (
-            "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode() if auth else None
-        )
+        self.auth = roles.Authenticator(auth) if auth else None  # role -> (user, password); None: no auth
 
     @property
     def url(self) -> str:
@@ -335,24 +332,25 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method: str) -> None:
-        started = time.monotonic()
+        started, user = time.monotonic(), "-"
         headers: dict[str, str] = {}
         try:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            expected = self.server.expected_auth
-            given = self.headers.get("Authorization") or ""
-            if expected and not hmac.compare_digest(given.encode(), expected.encode()):
-                headers["WWW-Authenticate"] = 'Basic realm="kappa-registry"'
-                raise RegistryError(errors.UNAUTHORIZED, "Unauthorized")
+            url = urlsplit(self.path)
+            if self.server.auth is not None:  # 401, or 403 outside the caller's role (logged with its user)
+                identity = self.server.auth.identify(self.headers.get("Authorization") or "")
+                user = identity.user if identity else "-"
+                self.server.auth.authorize(identity, method, url.path)
             try:
                 body = json.loads(raw) if raw else None
             except ValueError as exc:
                 raise RegistryError(400, f"Malformed JSON body: {exc}") from exc
-            url = urlsplit(self.path)
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
             status, payload = self.server.registry.handle(method, url.path, query, body)
         except RegistryError as exc:
             status, payload = exc.http_status, exc.body()
+            if exc.error_code == errors.UNAUTHORIZED:
+                headers["WWW-Authenticate"] = 'Basic realm="kappa-registry"'
         except psycopg.Error as exc:
             status, payload = 500, {"error_code": errors.STORE_ERROR, "message": f"Store error: {exc}"}
         except Exception as exc:  # noqa: BLE001 - answer, log, keep serving
@@ -367,7 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
         elapsed_ms = (time.monotonic() - started) * 1000
-        sys.stderr.write(f'{self.client_address[0]} "{method} {self.path}" {status} {elapsed_ms:.1f}ms\n')
+        sys.stderr.write(f'{self.client_address[0]} {user} "{method} {self.path}" {status} {elapsed_ms:.1f}ms\n')
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
@@ -390,15 +388,17 @@ def dsn(config: Config) -> str:
     )
 
 
-def make_server(store: Store, host: str, port: int, auth: tuple[str, str] | None = None) -> RegistryServer:
-    """Bind (port 0 = any free port); the caller runs `serve_forever` and closes the store."""
+def make_server(store: Store, host: str, port: int,
+                auth: dict[str, tuple[str, str]] | None = None) -> RegistryServer:
+    """Bind (port 0 = any free port); `auth` maps role -> (user, password). The caller runs
+    `serve_forever` and closes the store."""
     return RegistryServer((host, port), Registry(store), auth)
 
 
 def run_server(config: Config, host: str | None = None, port: int | None = None) -> None:
     """Create tables, bind, serve; SIGTERM/SIGINT stop gracefully (in-flight requests finish)."""
     store = Store(dsn(config))
-    auth = credentials(config)
+    auth = identities(config)
     try:
         port = config.registry.port if port is None else port
         server = make_server(store, host or config.registry.host, port, auth)

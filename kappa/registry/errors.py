@@ -16,6 +16,7 @@ INVALID_COMPATIBILITY_LEVEL = 42203
 INVALID_MODE = 42204
 INCOMPATIBLE_SCHEMA = 409
 UNAUTHORIZED = 401
+FORBIDDEN = 40301  # authenticated, but the request is outside the caller's role (kappa/registry/roles.py)
 NOT_FOUND = 404
 STORE_ERROR = 50001
 

@@ -147,10 +147,10 @@ def delete_subjects(config: Config, topics: list[str]) -> list[str]:
     version must not leave them behind. Returns the subjects deleted."""
     import requests
 
-    from kappa.registry import credentials
+    from kappa.registry import ADMIN, credentials
 
     session = requests.Session()
-    session.auth = credentials(config)
+    session.auth = credentials(config, ADMIN)  # deletes: the admin role
     url = config.registry.url
     existing = set(session.get(f"{url}/subjects", timeout=10).json())
     gone = []

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kappa.config import Config
-from kappa.registry import credentials
+from kappa.registry import WRITE, credentials
 from kappa.schemas import read_schema
 from kappa.simulate.encoding import register_schema
 from kappa.simulate.manifest import _manifest_data
@@ -106,7 +106,7 @@ def simulate(
         raise ValueError(f"through MQTT the bridge writes to {config.kafka.telemetry_topic}: --topic does not apply")
     subject = f"{topic}-value"
     if produce:
-        url, auth = config.registry.url, credentials(config)
+        url, auth = config.registry.url, credentials(config, WRITE)  # registers its schemas
         # the registry's canonical form, as `kappa schema register` sends it
         texts = {v: read_schema(config.root / SCHEMA_DIR / f"v{v}.avsc") for v in (1, 2)}
         versions = (1, 2) if spec.v1_fraction > 0 else (2,)

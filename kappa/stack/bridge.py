@@ -13,7 +13,7 @@ import warnings
 
 from kappa.bridge import status
 from kappa.config import Config
-from kappa.registry import client_conf
+from kappa.registry import WRITE, client_conf, ensure_compatibility
 from kappa.schemas import default_root, load_subjects, read_schema
 from kappa.stack.base import Service
 from kappa.stack.process import ServiceError
@@ -25,13 +25,13 @@ def register_bridge_subjects(config: Config) -> None:
         from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
     wanted = {f"{config.kafka.telemetry_topic}-value", f"{config.kafka.edge_dead_letter_topic}-value"}
-    client = SchemaRegistryClient(client_conf(config))
+    client = SchemaRegistryClient(client_conf(config, WRITE))
     specs = [spec for spec in load_subjects(default_root(config.root)) if spec.subject in wanted]
     missing = wanted - {spec.subject for spec in specs}
     if missing:
         raise ServiceError(f"bridge: subject(s) {', '.join(sorted(missing))} not declared in subjects.toml")
     for spec in specs:
-        client.set_compatibility(spec.subject, spec.compatibility)
+        ensure_compatibility(config, spec.subject, spec.compatibility)  # admin, only if it differs
         for path in spec.versions:
             client.register_schema(spec.subject, Schema(read_schema(path), "AVRO"))
 

@@ -24,7 +24,7 @@ import requests
 
 from kappa.config import PROJECT_ROOT, Config
 from kappa.jars import flink_lib_classpath, s3_plugin_jar
-from kappa.registry import credentials
+from kappa.registry import READ, credentials
 from kappa.stack import flink_ha
 from kappa.stack.base import Service
 from kappa.stack.process import ManagedProcess, ServiceError
@@ -70,10 +70,12 @@ def flink_env(config: Config) -> dict[str, str]:
         # Flink's scripts put HADOOP_CLASSPATH on every daemon's and the client's class path
         HADOOP_CLASSPATH=flink_lib_classpath(config),
     )
-    # The Java decoder's registry credentials (udfs/java RegistrySchemaLookup): in the daemons'
-    # environment, readable only by their own user, never in argv, SQL text or job parameters.
+    # The Java decoder's registry credentials (udfs/java RegistrySchemaLookup): the read role (it only
+    # fetches writer schemas by id), under the two names the decoder reads. In the daemons' environment,
+    # readable only by their own user, never in argv, SQL text or job parameters. (A Python process in
+    # this environment that asks for the registry's admin credential gets these: less, never more.)
     with contextlib.suppress(KeyError):  # no secrets yet (before the first `kappa stack up`)
-        env[REGISTRY_USER_ENV], env[REGISTRY_PASSWORD_ENV] = credentials(config)
+        env[REGISTRY_USER_ENV], env[REGISTRY_PASSWORD_ENV] = credentials(config, READ)
     return env
 
 

@@ -67,7 +67,10 @@ def ensure_local_secrets(config: Config) -> None:
         config.s3.access_key_env: lambda: "kappa" + secrets.token_hex(6),
         config.s3.secret_key_env: lambda: secrets.token_urlsafe(24),
         config.mqtt.bridge_password_env: lambda: secrets.token_urlsafe(24),
+        # the registry's three roles (kappa/registry/roles.py): admin, write, read
         config.registry.password_env: lambda: secrets.token_urlsafe(24),
+        config.registry.write_password_env: lambda: secrets.token_urlsafe(24),
+        config.registry.read_password_env: lambda: secrets.token_urlsafe(24),
         config.kafka.controller_password_env: lambda: secrets.token_urlsafe(24),
         # one SCRAM password per Kafka principal (kappa/kafka_security.py), the admin's included
         **{kafka_security.password_env(config, role): lambda: secrets.token_urlsafe(24)

@@ -7,7 +7,7 @@ import sys
 
 import requests
 
-from kappa.registry import credentials
+from kappa.registry import READ, credentials
 from kappa.stack.base import Service
 
 
@@ -37,5 +37,5 @@ class RegistryService(Service):
         )
 
     def ready(self) -> bool:
-        response = requests.get(f"{self.config.registry.url}/subjects", timeout=2, auth=credentials(self.config))
+        response = requests.get(f"{self.config.registry.url}/subjects", timeout=2, auth=credentials(self.config, READ))
         return response.status_code == 200

@@ -12,7 +12,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from kappa import expected, outputs
 from kappa.config import Config
-from kappa.registry import client_conf
+from kappa.registry import READ, client_conf
 from kappa.simulate import Category, Manifest, ProducedRecord, SimulationSpec, simulate
 from kappa.stack.postgres import connect
 from tests.integration.kafka_support import committed_messages
@@ -150,7 +150,7 @@ def assert_lake_matches(config: Config, suffix: str, manifest: Manifest) -> int:
 def window_versions(config: Config, topic: str) -> dict[tuple[str, int], list[int]]:
     """(device, window start) -> the reading counts of its versions, in the order a read_committed
     consumer sees them."""
-    deserialize = AvroDeserializer(SchemaRegistryClient(client_conf(config)))
+    deserialize = AvroDeserializer(SchemaRegistryClient(client_conf(config, READ)))
     versions: dict[tuple[str, int], list[int]] = {}
     for _, raw in committed_messages(config, topic):
         value = deserialize(raw, SerializationContext(topic, MessageField.VALUE))

@@ -25,7 +25,7 @@ with warnings.catch_warnings(record=True):
     from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-from kappa.registry import client_conf  # noqa: E402
+from kappa.registry import READ, client_conf  # noqa: E402
 
 
 def provision(config: Config, count: int, prefix: str | None = None) -> dict[str, str]:
@@ -94,7 +94,7 @@ class TopicReader:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        registry = SchemaRegistryClient(client_conf(config))
+        registry = SchemaRegistryClient(client_conf(config, READ))
         self.deserializer = AvroDeserializer(registry)
 
     def records(self, topic: str, keep: Callable[[bytes | None], bool],

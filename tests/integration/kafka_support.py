@@ -15,7 +15,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from kappa import kafka_clients
 from kappa.config import Config
-from kappa.registry import client_conf
+from kappa.registry import READ, client_conf
 from tests.integration.scratch import fresh_topic
 
 
@@ -86,7 +86,7 @@ def copy_new_records(config: Config, source: str, since: dict[int, int], target:
 def latest_windows(config: Config, topic: str) -> dict[tuple[str, int], dict[str, Any]]:
     """(device, window start ms) -> the last committed record of that key in the aggregation job's
     upsert topic (JSON key {device_id, window_start}, Avro value), as a consumer of its changelog keeps."""
-    deserialize = AvroDeserializer(SchemaRegistryClient(client_conf(config)))
+    deserialize = AvroDeserializer(SchemaRegistryClient(client_conf(config, READ)))
     latest: dict[tuple[str, int], dict[str, Any]] = {}
     for key, value in committed_messages(config, topic):
         fields = json.loads(key or b"{}")

@@ -19,7 +19,7 @@ from kappa.config import Config
 from kappa.devices import versions
 from kappa.devices.model import Device
 from kappa.flinkenv import JobOptions
-from kappa.registry import client_conf
+from kappa.registry import ADMIN, client_conf
 from kappa.simulate import Category, Manifest
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import Metadata, assert_lake_matches, assert_matches_python, prepare
@@ -103,7 +103,7 @@ def _windows_table_made_before_device_model(config: Config, suffix: str) -> None
 def _subject_holding_v1(config: Config, suffix: str) -> tuple[SchemaRegistryClient, str]:
     """The run's aggregates subject with v1 registered under FULL, as a stack that ran the job before
     aggregates/v2.avsc has it; the job's sink must then pass the registry's compatibility check."""
-    registry = SchemaRegistryClient(client_conf(config))
+    registry = SchemaRegistryClient(client_conf(config, ADMIN))  # sets the subject's level
     subject = f"{config.kafka.aggregates_topic}{suffix}-value"
     registry.set_compatibility(subject, "FULL")
     registry.register_schema(subject, Schema((config.root / "schemas/avro/aggregates/v1.avsc").read_text(), "AVRO"))

@@ -17,7 +17,7 @@ with warnings.catch_warnings(record=True):
     from confluent_kafka.schema_registry.avro import AvroSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-from kappa.registry import client_conf  # noqa: E402
+from kappa.registry import READ, client_conf  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ def test_bad_payloads_are_dead_lettered_with_reason_and_raw_bytes(bridge: Config
     config = bridge
     devices = provision(config, 2)
     (a, password), (b, _) = devices.items()
-    registry = SchemaRegistryClient(client_conf(config))
+    registry = SchemaRegistryClient(client_conf(config, READ))
     serializer = AvroSerializer(registry, None, conf={"auto.register.schemas": False, "use.latest.version": True})
     avro_good = serializer(reading(a, 2), SerializationContext(config.kafka.telemetry_topic, MessageField.VALUE))
     avro_other = serializer(reading(b, 3), SerializationContext(config.kafka.telemetry_topic, MessageField.VALUE))

@@ -22,7 +22,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from kappa import expected, kafka_clients, outputs
 from kappa.config import Config
-from kappa.registry import client_conf
+from kappa.registry import WRITE, client_conf
 from kappa.simulate import Category, ProducedRecord, SimulationSpec, simulate
 from kappa.stack.postgres import connect
 from tests.integration.aggregate_support import to_reading
@@ -53,7 +53,7 @@ class _Fixture:
         manifest = simulate(config, spec, produce=False, log=lambda _: None)
         self.records: list[ProducedRecord] = [r for r in manifest.records if r.row is not None]
         assert self.records and {r.category for r in self.records} <= {Category.VALID, Category.DUPLICATE}
-        registry = SchemaRegistryClient(client_conf(config))
+        registry = SchemaRegistryClient(client_conf(config, WRITE))
         subject = f"{config.kafka.telemetry_topic}-value"
         for version in ("v1", "v2"):  # as `kappa schema register` does; idempotent
             text = (config.root / "schemas" / "avro" / "telemetry" / f"{version}.avsc").read_text()

@@ -24,7 +24,7 @@ from kappa import jobrunner, kafka_clients, lake, outputs, smoke, waiting
 from kappa.cli import main
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
-from kappa.registry import client_conf
+from kappa.registry import READ, client_conf
 from kappa.replay.offsets import capture_range, committed_offsets
 from kappa.simulate import simulate
 from kappa.stack.monitoring import scrape_targets
@@ -79,7 +79,7 @@ def test_lag_in_records_and_in_seconds_of_event_time(migrated: Config, capsys: p
     four of them is six records and about an hour of event time behind."""
     config = migrated
     topic = fresh_topic(config, Names.new("lag").topic_of("metrics"), partitions=1)
-    registry = SchemaRegistryClient(client_conf(config))
+    registry = SchemaRegistryClient(client_conf(config, READ))
     serializer = AvroSerializer(registry, None, conf={"auto.register.schemas": False, "use.latest.version": True,
                                                       "subject.name.strategy": lambda *_: "telemetry-value"})
     hour_ago_ms = int(time.time() * 1000) - 3_600_000

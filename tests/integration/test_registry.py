@@ -25,7 +25,7 @@ import requests
 
 from kappa import waiting
 from kappa.config import PROJECT_ROOT, Config
-from kappa.registry import client_conf, compat, credentials
+from kappa.registry import ADMIN, READ, WRITE, client_conf, compat, credentials
 
 with warnings.catch_warnings(record=True):  # authlib warns about httpx on import
     from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -46,14 +46,14 @@ def registry_url(stack: Config) -> str:
 @pytest.fixture(scope="module")
 def http(stack: Config) -> requests.Session:
     session = requests.Session()
-    session.auth = credentials(stack)
+    session.auth = credentials(stack, ADMIN)  # registers, deletes, changes levels
     session.headers["Content-Type"] = CT
     return session
 
 
 @pytest.fixture()
 def client(stack: Config) -> SchemaRegistryClient:
-    return SchemaRegistryClient(client_conf(stack))
+    return SchemaRegistryClient(client_conf(stack, ADMIN))
 
 
 def unique(prefix: str) -> str:
@@ -86,7 +86,7 @@ def test_avro_serializer_roundtrip(stack: Config, client: SchemaRegistryClient) 
     assert struct.unpack(">I", payload[1:5])[0] == latest.schema_id  # big-endian schema id
 
     # A fresh client has no cache: the deserializer must fetch the schema by id from the server.
-    deserializer = AvroDeserializer(SchemaRegistryClient(client_conf(stack)))
+    deserializer = AvroDeserializer(SchemaRegistryClient(client_conf(stack, READ)))
     decoded = deserializer(payload, ctx)
     assert decoded["device_id"] == "dev-1" and decoded["value"] == 21.5
     assert int(decoded["ts"].timestamp() * 1000) == record["ts"]  # logical type survived the registry
@@ -366,12 +366,12 @@ def test_restart_keeps_data(stack: Config) -> None:
     subject = unique("durable")
     schema = reading(name=f"Durable{uuid.uuid4().hex[:8]}")
     with registry_process(stack) as first:
-        client = SchemaRegistryClient({**client_conf(stack), "url": first})
+        client = SchemaRegistryClient({**client_conf(stack, ADMIN), "url": first})
         schema_id = client.register_schema(subject, Schema(schema, "AVRO"))
         client.set_compatibility(subject, "FULL_TRANSITIVE")
     # `first` is stopped (SIGTERM, exit code checked); a new process on another port sees everything.
     with registry_process(stack) as second:
-        client = SchemaRegistryClient({**client_conf(stack), "url": second})
+        client = SchemaRegistryClient({**client_conf(stack, ADMIN), "url": second})
         assert client.get_latest_version(subject).schema_id == schema_id
         assert compat.canonical(client.get_schema(schema_id).schema_str or "") == compat.canonical(schema)
         assert client.get_compatibility(subject) == "FULL_TRANSITIVE"
@@ -395,6 +395,46 @@ def test_basic_auth(stack: Config) -> None:
         with pytest.raises(SchemaRegistryError) as info:
             SchemaRegistryClient({"url": url}).get_subjects()
         assert info.value.http_status_code == 401
+
+
+def test_roles_on_the_stack_registry(stack: Config) -> None:
+    """Each generated role credential of the stack's registry, refused outside its rights (403, 40301),
+    and a wrong password refused (401). The requests refused first would each change the subject."""
+    url, subject = stack.registry.url, unique("roles-value")
+    base = f"{url}/subjects/{subject}"
+    auth = {role: credentials(stack, role) for role in (READ, WRITE, ADMIN)}
+    assert len({user for user, _ in auth.values()}) == 3, "stack up generates one identity per role"
+
+    def call(role: str, method: str, path: str, body: Any = None) -> requests.Response:
+        return requests.request(method, path, auth=auth[role], json=body, timeout=10)
+
+    def refused(response: requests.Response, role: str) -> bool:
+        body = response.json()
+        return response.status_code == 403 and body["error_code"] == 40301 and f"'{role}' role" in body["message"]
+
+    schema = {"schema": reading(name=f"Roles{uuid.uuid4().hex[:8]}")}
+    assert refused(call(READ, "POST", f"{base}/versions", schema), READ)
+    assert refused(call(READ, "POST", f"{url}/compatibility/subjects/{subject}/versions", schema), READ)
+    schema_id = call(WRITE, "POST", f"{base}/versions", schema).json()["id"]
+    assert call(READ, "GET", f"{base}/versions/latest").json()["id"] == schema_id
+    assert call(READ, "POST", base, schema).json()["id"] == schema_id  # lookup: a read
+    assert call(WRITE, "POST", f"{url}/compatibility/subjects/{subject}/versions", schema).json() == {
+        "is_compatible": True}
+    for role in (READ, WRITE):
+        assert refused(call(role, "PUT", f"{url}/config/{subject}", {"compatibility": "NONE"}), role)
+        assert refused(call(role, "PUT", f"{url}/config", {"compatibility": "NONE"}), role)
+        assert refused(call(role, "PUT", f"{url}/mode/{subject}", {"mode": "READWRITE"}), role)
+        assert refused(call(role, "DELETE", base), role)
+        assert refused(call(role, "DELETE", f"{base}/versions/1?permanent=true"), role)
+    assert call(READ, "GET", f"{base}/versions").json() == [1], "nothing refused changed the subject"
+    assert "error_code" in call(READ, "GET", f"{url}/config/{subject}").json()  # no level was set
+    assert call(ADMIN, "PUT", f"{url}/config/{subject}", {"compatibility": "NONE"}).status_code == 200
+    assert call(ADMIN, "DELETE", base).json() == [1]
+    assert call(ADMIN, "DELETE", f"{base}?permanent=true").json() == [1]
+    assert call(READ, "GET", f"{base}/versions").status_code == 404
+    for role, (user, password) in auth.items():
+        wrong = requests.get(f"{url}/subjects", auth=(user, password + "x"), timeout=10)
+        assert wrong.status_code == 401 and wrong.json()["error_code"] == 401, role
 
 
 # ---- the `kappa schema` CLI ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import requests
 
 from kappa import cli, jobrunner, kafka_clients, outputs, waiting
 from kappa.config import Config
-from kappa.registry import credentials
+from kappa.registry import READ, credentials
 from kappa.replay import ReplayError, compare, offsets, promote, runner, versions, watch
 from kappa.simulate import simulate
 from kappa.stack.postgres import connect
@@ -61,7 +61,7 @@ def _topics_settle(config: Config, want: set[str]) -> set[str]:
 
 
 def _subjects(config: Config) -> set[str]:
-    response = requests.get(f"{config.registry.url}/subjects", auth=credentials(config), timeout=10)
+    response = requests.get(f"{config.registry.url}/subjects", auth=credentials(config, READ), timeout=10)
     response.raise_for_status()
     return set(response.json())
 

@@ -20,7 +20,7 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME, TopicPartition
 
 from kappa import kafka_clients, waiting
 from kappa.config import Config
-from kappa.registry import client_conf, credentials
+from kappa.registry import READ, client_conf, credentials
 from kappa.simulate import MALFORMED_KINDS, Category, Manifest, SimulationSpec, simulate
 from udfs.avro_decoder import AvroDecoder
 from udfs.schema_lookup import RegistrySchemaLookup
@@ -127,7 +127,7 @@ def test_every_record_arrives_once_as_produced(stack: Config, topic: str, transa
 def _check_framing_and_decoding(config: Config, manifest: Manifest) -> None:
     subject = manifest.data["subject"]
     schema_ids = manifest.data["schema_ids"]
-    auth = credentials(config)
+    auth = credentials(config, READ)
     registered = {
         requests.get(f"{config.registry.url}/subjects/{subject}/versions/{v}", auth=auth, timeout=10).json()[
             "id"
@@ -139,7 +139,7 @@ def _check_framing_and_decoding(config: Config, manifest: Manifest) -> None:
     assert set(schema_ids.values()) <= registered and schema_ids["v1"] != schema_ids["v2"]
 
     decoder = AvroDecoder(RegistrySchemaLookup(config.registry.url, auth=auth))
-    deserializer = AvroDeserializer(SchemaRegistryClient(client_conf(config)))
+    deserializer = AvroDeserializer(SchemaRegistryClient(client_conf(config, READ)))
     ctx = SerializationContext(manifest.data["topic"], MessageField.VALUE)
     now = int(time.time() * 1000)
     for r in manifest.records:

@@ -11,7 +11,7 @@ from confluent_kafka import TopicPartition
 from kappa import kafka_clients
 from kappa.config import Config
 from kappa.doctor import run_checks
-from kappa.registry import credentials
+from kappa.registry import ADMIN, credentials
 from kappa.stack import kafka_setup, manager
 from kappa.stack.objectstore import s3_filesystem
 from kappa.stack.postgres import connect
@@ -57,7 +57,7 @@ def test_every_service_answers(stack: Config) -> None:
     with filesystem.open_input_stream(f"{stack.s3.bucket}/probe.txt") as src:
         assert src.read() == b"object"
     # the registry's auth is always on: anonymous and wrong-password requests are refused
-    user, password = credentials(stack)
+    user, password = credentials(stack, ADMIN)
     assert requests.get(f"{stack.registry.url}/subjects", timeout=5).status_code == 401
     assert requests.get(f"{stack.registry.url}/subjects", auth=(user, password + "x"), timeout=5).status_code == 401
     assert requests.get(f"{stack.registry.url}/subjects", auth=(user, password), timeout=5).status_code == 200

@@ -24,7 +24,7 @@ from kappa import flinkenv, kafka_security, pg_security
 from kappa.config import Config, load_config
 from kappa.stack import kafka_setup
 from kappa.stack import postgres as pg_stack
-from kappa.stack.flink import REGISTRY_USER_ENV
+from kappa.stack.flink import REGISTRY_PASSWORD_ENV, REGISTRY_USER_ENV
 from tests.unit.test_k8s_manifests import Manifest, _env, _of, load_manifests
 
 pytestmark = pytest.mark.unit
@@ -34,6 +34,9 @@ CA_SECRET = "kappa-postgres-ca"
 CA_KEY = "ca.crt"
 # read by Flink's S3 file system plugin (checkpoints, HA storage), not by the project's code
 FLINK_S3_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+# read by the Java decoder on the TaskManagers (udfs/java RegistrySchemaLookup): the registry's read role
+JAVA_DECODER_ENV = {REGISTRY_PASSWORD_ENV}
+REGISTRY_SECRET = "kappa-registry"
 FLINK_CONTAINER = "flink-main-container"  # the operator merges it into the JobManager and TaskManagers
 
 
@@ -68,10 +71,10 @@ def _run_job(job: str) -> Callable[[Config], object]:
 
 
 def _run_registry(config: Config) -> object:
-    from kappa.registry import credentials
+    from kappa.registry import identities
     from kappa.registry.app import dsn
 
-    return dsn(config), credentials(config)
+    return dsn(config), identities(config)
 
 
 def _run_roles(config: Config) -> object:
@@ -154,7 +157,7 @@ def secret_errors(manifests: list[Manifest], where: tuple[str, str, str], contai
     """Why `container` does not get exactly the secrets `needed` (plus the S3 plugin's in Flink pods)."""
     refs = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in _env(container)
             if "secretKeyRef" in v.get("valueFrom", {})}
-    allowed = needed | (FLINK_S3_ENV if where[0] == "FlinkDeployment" else set())
+    allowed = needed | (FLINK_S3_ENV | JAVA_DECODER_ENV if where[0] == "FlinkDeployment" else set())
     errors = [f"{where}: {name} is read but not given from a Secret" for name in sorted(needed - refs.keys())]
     errors += [f"{where}: {name} is given but never read" for name in sorted(refs.keys() - allowed)]
     for name, ref in refs.items():
@@ -199,12 +202,14 @@ def test_each_container_gets_exactly_the_secrets_its_code_reads(manifests: list[
     # lake's role, S3 and the registry; the registry its role only; `roles` every role and the superuser
     config = load_config(environ={})
     pw = {role: pg_security.password_env(config, role) for role in [pg_security.OWNER, *pg_security.ROLES]}
-    registry, s3 = config.registry.password_env, {config.s3.access_key_env, config.s3.secret_key_env}
+    reg, s3 = config.registry, {config.s3.access_key_env, config.s3.secret_key_env}
+    # a job's Python code: the registry's write role (the avro-confluent sinks register their schema)
     assert seen["FlinkDeployment", "kappa-aggregate", FLINK_CONTAINER] == {
-        pw["aggregate"], pw["owner"], pw["lake"], registry, *s3}
+        pw["aggregate"], pw["owner"], pw["lake"], reg.write_password_env, *s3}
     assert seen["FlinkDeployment", "kappa-alerts", FLINK_CONTAINER] == {
-        pw["alerts"], pw["owner"], pw["lake"], registry, *s3}
-    assert seen["Deployment", "kappa-registry", "registry"] == {pw["registry"], registry}
+        pw["alerts"], pw["owner"], pw["lake"], reg.write_password_env, *s3}
+    assert seen["Deployment", "kappa-registry", "registry"] == {
+        pw["registry"], reg.password_env, reg.write_password_env, reg.read_password_env}
     assert seen["Job", "kappa-migrate", "roles"] == {*pw.values(), pg_stack.ADMIN_PASSWORD_ENV}
     assert seen["Job", "kappa-migrate", "migrate"] == {pw["owner"]}
 
@@ -215,10 +220,27 @@ def test_every_container_verifies_postgres_against_the_mounted_ca(manifests: lis
         assert ca_errors(manifest, container, config) == []
 
 
-def test_the_registry_user_is_the_one_the_java_decoder_reads(manifests: list[Manifest]) -> None:
-    users = {where: container_config(manifests, c)[1].get(REGISTRY_USER_ENV) for where, _, c in containers(manifests)
-             if where[0] in ("FlinkDeployment", "Deployment")}
-    assert len(set(users.values())) == 1 and None not in users.values(), users
+def _secret_key(container: dict[str, Any], name: str) -> tuple[str, str] | None:
+    refs = [v["valueFrom"]["secretKeyRef"] for v in _env(container) if v["name"] == name and "valueFrom" in v]
+    return (refs[0]["name"], refs[0]["key"]) if refs else None
+
+
+REGISTRY_KEYS = {"password_env": "password", "write_password_env": "write-password",
+                 "read_password_env": "read-password"}
+
+
+def test_the_java_decoder_reads_the_registry_s_read_role(manifests: list[Manifest]) -> None:
+    """The Flink pods give the decoder's two fixed names the read user and the read password; the registry
+    gets each role's password from the key of that role, so the users and passwords match."""
+    for where, _, container in containers(manifests):
+        config, env = container_config(manifests, container)
+        if where[0] == "FlinkDeployment":
+            assert env.get(REGISTRY_USER_ENV) == config.registry.read_user, where
+            assert _secret_key(container, REGISTRY_PASSWORD_ENV) == (REGISTRY_SECRET, "read-password"), where
+            assert _secret_key(container, config.registry.write_password_env) == (REGISTRY_SECRET, "write-password")
+        elif where == ("Deployment", "kappa-registry", "registry"):
+            for field, key in REGISTRY_KEYS.items():
+                assert _secret_key(container, getattr(config.registry, field)) == (REGISTRY_SECRET, key), field
 
 
 def _container(doc: Manifest, name: str) -> dict[str, Any]:
@@ -248,7 +270,9 @@ def _set_key(name: str, key: str) -> Callable[[Manifest, str], None]:
 
 BROKEN_SECRETS: dict[str, tuple[str, str, Callable[[Manifest, str], None], str]] = {
     "job without its role": ("kappa-aggregate", FLINK_CONTAINER, _drop_env("KAPPA_PG_AGGREGATE_PASSWORD"), "not given"),
-    "job without the registry": ("kappa-alerts", FLINK_CONTAINER, _drop_env("KAPPA_REGISTRY_PASSWORD"), "not given"),
+    "job without the registry": ("kappa-alerts", FLINK_CONTAINER, _drop_env("KAPPA_REGISTRY_WRITE_PASSWORD"),
+                                 "not given"),
+    "registry without a role": ("kappa-registry", "registry", _drop_env("KAPPA_REGISTRY_READ_PASSWORD"), "not given"),
     "job without the lake": ("kappa-alerts", FLINK_CONTAINER, _drop_env("KAPPA_PG_LAKE_PASSWORD"), "not given"),
     "registry with the owner": ("kappa-registry", "registry", _add_ref("KAPPA_PG_PASSWORD", PG_SECRET, "owner"),
                                 "never read"),

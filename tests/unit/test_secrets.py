@@ -44,7 +44,8 @@ def test_local_secrets_generated_private_for_every_local_service(tmp_path: Path,
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
     assert all(name in text for name in (config.postgres.password_env, config.mqtt.bridge_password_env,
-                                         config.registry.password_env))
+                                         config.registry.password_env, config.registry.write_password_env,
+                                         config.registry.read_password_env))
     before = text
     ensure_local_secrets(config)  # kept across restarts
     assert path.read_text() == before
@@ -76,13 +77,14 @@ def test_pg_password_is_escaped_in_flink_ddl(tmp_path: Path, monkeypatch: pytest
 def test_registry_credentials_always_on_and_masked_in_printable_sql(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KAPPA_REGISTRY_USER", raising=False)
-    monkeypatch.setenv("KAPPA_REGISTRY_PASSWORD", "p'w")
+    monkeypatch.setenv("KAPPA_REGISTRY_PASSWORD", "admin-unused")
+    monkeypatch.setenv("KAPPA_REGISTRY_WRITE_PASSWORD", "p'w")  # the sinks register: the write role
     monkeypatch.setenv("KAPPA_PG_PASSWORD", "unused")
     _other_secrets(monkeypatch, "KAPPA_S3_ACCESS_KEY", "KAPPA_S3_SECRET_KEY", "KAPPA_KAFKA_PASSWORD",
                    "KAPPA_PG_LAKE_PASSWORD")
     config = load_config("test", environ={"KAPPA_PATHS__DATA_DIR": str(tmp_path)})
     params = sqlfiles.params_from_config(config)
-    assert params.values["registry_user_info"] == f"{config.registry.user}:p''w"
+    assert params.values["registry_user_info"] == f"{config.registry.write_user}:p''w"
     printable = "\n".join(sqlfiles.load("aggregates/sinks.sql", params, printable=True))
     assert "p''w" not in printable and "'avro-confluent.basic-auth.user-info' = '******'" in printable
 
