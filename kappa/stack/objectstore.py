@@ -125,8 +125,19 @@ class ObjectStoreService(Service):
         s3_filesystem(self.config).get_file_info(pafs.FileSelector("", recursive=False))
         return True
 
+    def _insist_closed(self) -> None:
+        """Fail closed: weed serves its master, volume and filer HTTP ports over HTTPS only when it has
+        read security.toml; a plain-HTTP request answered otherwise means the ports are open."""
+        s3 = self.config.s3
+        for port in (s3.master_port, s3.volume_port, s3.filer_port):
+            answer = requests.get(f"http://{s3.host}:{port}/", timeout=5)
+            if answer.status_code != 400 or "HTTPS" not in answer.text:
+                raise ServiceError(f"objectstore: port {port} answers plain HTTP ({answer.status_code}): weed did "
+                                   f"not apply {self.data_dir / weed_security.FILE_NAME}; see {self.log_file}")
+
     def after_ready(self) -> None:
-        """Create the project's bucket (idempotent)."""
+        """Check the internal ports are closed, then create the project's bucket (idempotent)."""
+        self._insist_closed()
         from pyarrow import fs as pafs
 
         filesystem = s3_filesystem(self.config)

@@ -1,9 +1,12 @@
-"""SeaweedFS's generated security.toml: every JWT key, mutual TLS on gRPC and HTTPS, mode 600."""
+"""SeaweedFS's generated security.toml: every JWT key, mutual TLS on gRPC and HTTPS, mode 600; and the
+stack's refusal to keep weed running if its internal ports answer plain HTTP."""
 
 from __future__ import annotations
 
 import stat
+import threading
 import tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from kappa.config import LOCAL_SECRETS_FILE, Config, load_config, read_env_file
 from kappa.stack import weed_security
 from kappa.stack.manager import ensure_local_secrets
+from kappa.stack.objectstore import ObjectStoreService
+from kappa.stack.process import ServiceError
 
 pytestmark = pytest.mark.unit
 
@@ -95,3 +100,43 @@ def test_weeds_certificate_is_from_the_stacks_ca_for_both_directions(config: Con
     assert set(usages) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "localhost" in names.get_values_for_type(x509.DNSName)
+
+
+def _serve(status: int, body: bytes) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize(("status", "body", "closed"), [
+    (400, b"Client sent an HTTP request to an HTTPS server.\n", True),  # what weed says with security.toml
+    (200, b"<html>master UI</html>", False),
+    (401, b'{"error":"wrong jwt"}', False),  # JWT without TLS: the master's admin URLs stay open
+])
+def test_the_stack_refuses_to_run_weed_with_open_internal_ports(tmp_path: Path, status: int, body: bytes,
+                                                                 closed: bool) -> None:
+    servers = [_serve(status, body) for _ in range(3)]
+    try:
+        ports = [server.server_address[1] for server in servers]
+        config = load_config(profile="test", environ={
+            "KAPPA_PATHS__DATA_DIR": str(tmp_path), "KAPPA_S3__MASTER_PORT": str(ports[0]),
+            "KAPPA_S3__VOLUME_PORT": str(ports[1]), "KAPPA_S3__FILER_PORT": str(ports[2])})
+        service = ObjectStoreService(config)
+        if closed:
+            service._insist_closed()
+        else:
+            with pytest.raises(ServiceError, match=f"port {ports[0]} answers plain HTTP"):
+                service._insist_closed()
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
