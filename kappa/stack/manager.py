@@ -12,6 +12,7 @@ from kappa import kafka_security, pg_security
 from kappa.config import LOCAL_SECRETS_FILE, Config, read_env_file
 from kappa.errors import UnknownService
 from kappa.private_files import write_private
+from kappa.stack import weed_security
 from kappa.stack.base import Service
 from kappa.stack.bridge import BridgeService
 from kappa.stack.flink import FlinkService
@@ -75,6 +76,8 @@ def ensure_local_secrets(config: Config) -> None:
         # one SCRAM password per Kafka principal (kappa/kafka_security.py), the admin's included
         **{kafka_security.password_env(config, role): lambda: secrets.token_urlsafe(24)
            for role in kafka_security.all_roles()},
+        # SeaweedFS's JWT signing keys (kappa/stack/weed_security.py)
+        **{env: lambda: secrets.token_urlsafe(32) for env in weed_security.JWT_KEY_ENVS.values()},
         # one password per least-privilege PostgreSQL role (kappa/pg_security.py)
         **{pg_security.password_env(config, role): lambda: secrets.token_urlsafe(24) for role in pg_security.ROLES},
     }

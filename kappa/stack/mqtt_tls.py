@@ -108,9 +108,13 @@ def ensure_tls(folder: Path, hosts: list[str]) -> TlsFiles:
 
 
 def _server_cert(ca_key: ec.EllipticCurvePrivateKey, issuer: x509.Name, hosts: list[str],
-                 now: dt.datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A new EC key and its server certificate for `hosts`, signed by the CA key (MQTT's and Kafka's)."""
+                 now: dt.datetime, client_auth: bool = False) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A new EC key and its server certificate for `hosts`, signed by the CA key (MQTT's and Kafka's).
+
+    `client_auth` adds the client-authentication usage, for a server that also dials its peers with
+    the same certificate under mutual TLS (SeaweedFS's components)."""
     key = ec.generate_private_key(ec.SECP256R1())
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, *([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])]
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
@@ -121,14 +125,15 @@ def _server_cert(ca_key: ec.EllipticCurvePrivateKey, issuer: x509.Name, hosts: l
         .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     return key, cert
 
 
-def issue_server_cert(ca: TlsFiles, cert_path: Path, key_path: Path, hosts: list[str]) -> None:
+def issue_server_cert(ca: TlsFiles, cert_path: Path, key_path: Path, hosts: list[str],
+                      client_auth: bool = False) -> None:
     """Another server certificate from the stack's CA (Kafka's listener), unless it already exists.
 
     The CA made by `ensure_tls` signs it, so clients that trust `ca.crt` for MQTT trust this too."""
@@ -138,7 +143,7 @@ def issue_server_cert(ca: TlsFiles, cert_path: Path, key_path: Path, hosts: list
     ca_cert = x509.load_pem_x509_certificate(ca.ca_cert.read_bytes())
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{ca.ca_key}: not an EC key")
-    key, cert = _server_cert(ca_key, ca_cert.subject, hosts, dt.datetime.now(dt.UTC))
+    key, cert = _server_cert(ca_key, ca_cert.subject, hosts, dt.datetime.now(dt.UTC), client_auth)
     cert_path.parent.mkdir(parents=True, exist_ok=True)
     _write_private(key_path, _key_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))  # last: marks completion

