@@ -90,7 +90,7 @@ def test_archive_holds_every_decodable_record_once(stack: Config) -> None:
     from kappa.stack.postgres import connect
 
     with connect(stack) as conn:
-        migrate(conn)
+        migrate(conn, config=stack)
     topic, manifest = _produce(stack, devices=6, readings=50)
     prefix = f"test-{topic}"
     writer = ArchiveWriter(stack, topic, batch_records=97, prefix=prefix)
@@ -108,7 +108,7 @@ def test_archive_writer_killed_repeatedly_still_exactly_once(stack: Config) -> N
     from kappa.stack.postgres import connect
 
     with connect(stack) as conn:
-        migrate(conn)
+        migrate(conn, config=stack)
     topic, manifest = _produce(stack, devices=10, readings=150)
     prefix = f"test-{topic}"
     argv = [sys.executable, "-m", "kappa.cli", "archive", "run", "--topic", topic, "--batch", "60",
@@ -132,7 +132,7 @@ def test_compaction_merges_closed_partitions_and_keeps_every_record_once(stack: 
     from kappa.db import migrate
 
     with connect(stack) as conn:
-        migrate(conn)
+        migrate(conn, config=stack)
     with pytest.raises(ArchiveError, match="no live files"):
         duckdb_connection(stack, f"test-empty-{uuid.uuid4().hex[:6]}")
     topic, manifest = _produce(stack, devices=6, readings=50, interval_s=600)  # 50 readings over ~8 hours
@@ -159,7 +159,7 @@ def test_compaction_killed_repeatedly_still_exactly_once(stack: Config) -> None:
     from kappa.db import migrate
 
     with connect(stack) as conn:
-        migrate(conn)
+        migrate(conn, config=stack)
     topic, manifest = _produce(stack, devices=6, readings=50, interval_s=600)
     prefix = f"test-{topic}"
     _archive(stack, topic, prefix, batch=20)
@@ -193,7 +193,7 @@ def test_compaction_interrupted_before_and_after_its_commit_recovers(stack: Conf
     from kappa.db import migrate
 
     with connect(stack) as conn:
-        migrate(conn)
+        migrate(conn, config=stack)
     topic, manifest = _produce(stack, devices=4, readings=40, interval_s=600)
     prefix = f"test-{topic}"
     _archive(stack, topic, prefix, batch=15)
