@@ -116,7 +116,8 @@ def assert_uptime_archived(config: Config, suffix: str, manifest: Manifest) -> N
 
     table = lake.catalog(config).load_table(lake.TELEMETRY.identifier(config, suffix))
     arrow = table.scan(selected_fields=("kafka_partition", "kafka_offset", "schema_id", "uptime_s")).to_arrow()
-    archived = {(p, o): (s, u) for p, o, s, u in zip(*(arrow[c].to_pylist() for c in arrow.column_names), strict=True)}
+    columns = [arrow[name].to_pylist() for name in ("kafka_partition", "kafka_offset", "schema_id", "uptime_s")]
+    archived = {(p, o): (s, u) for p, o, s, u in zip(*columns, strict=True)}
     produced = {(r.partition, r.offset): (r.row["schema_id"], r.row["uptime_s"])
                 for r in manifest.records if r.row is not None and r.category is not Category.MALFORMED}
     assert archived == produced
