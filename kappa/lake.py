@@ -58,7 +58,7 @@ TELEMETRY = LakeTable(
     _columns("""device_id string, site_id string, device_type string, seq long, event_time timestamp,
       status string, firmware_version string, temperature_c double, humidity_pct double, pressure_hpa double,
       vibration_mm_s double, power_w double, battery_pct double, signal_rssi_dbm int, schema_id int,
-      kafka_partition int, kafka_offset long""", required=("kafka_partition", "kafka_offset")),
+      kafka_partition int, kafka_offset long, uptime_s long""", required=("kafka_partition", "kafka_offset")),
     time_column="event_time", sort=("device_id", "event_time"))
 DEVICE_AGG_1M = LakeTable(
     "device_agg_1m",

@@ -37,8 +37,8 @@ TELEMETRY_COLUMNS = (
     ("device_id", "STRING"), ("site_id", "STRING"), ("device_type", "STRING"), ("seq", "BIGINT"),
     ("event_ms", "BIGINT"), ("status", "STRING"), ("firmware_version", "STRING"), ("temperature_c", "DOUBLE"),
     ("humidity_pct", "DOUBLE"), ("pressure_hpa", "DOUBLE"), ("vibration_mm_s", "DOUBLE"), ("power_w", "DOUBLE"),
-    ("battery_pct", "DOUBLE"), ("signal_rssi_dbm", "INT"), ("schema_id", "INT"), ("kafka_partition", "INT"),
-    ("kafka_offset", "BIGINT"),
+    ("battery_pct", "DOUBLE"), ("signal_rssi_dbm", "INT"), ("uptime_s", "BIGINT"), ("schema_id", "INT"),
+    ("kafka_partition", "INT"), ("kafka_offset", "BIGINT"),
 )
 TELEMETRY_DEFAULTS = {"site_id": "site-0", "device_type": "thermal", "status": "OK", "firmware_version": "1.0.0",
                       "schema_id": 2, "kafka_partition": 0}

@@ -47,7 +47,7 @@ MAGIC_BYTE = 0
 HEADER_SIZE = 5
 DAY_MS = 86_400_000
 MAX_ERROR_CHARS = 500
-DEFAULT_READER_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas/avro/telemetry/v2.avsc"
+DEFAULT_READER_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas/avro/telemetry/v3.avsc"
 
 
 def reference_time_ms(record_timestamp_ms: int | None, now_ms: int | None = None) -> int:
@@ -71,8 +71,9 @@ class Reason(StrEnum):
     OVERSIZED = "OVERSIZED"
 
 
-# The flat row type for the default reader schema (telemetry v2) + the writer schema id.
-# Nested `location` is flattened to location_<field>; event_time is epoch milliseconds.
+# The flat row type for the default reader schema (telemetry v3) + the writer schema id.
+# Nested `location` is flattened to location_<field>; event_time is epoch milliseconds. A field added by
+# a later version (v2: signal_rssi_dbm, location; v3: uptime_s) reads as its default, null, from older writers.
 FLAT_FIELDS: list[tuple[str, str]] = [
     ("device_id", "STRING"),
     ("site_id", "STRING"),
@@ -91,6 +92,7 @@ FLAT_FIELDS: list[tuple[str, str]] = [
     ("location_lat", "DOUBLE"),
     ("location_lon", "DOUBLE"),
     ("location_alt_m", "DOUBLE"),
+    ("uptime_s", "BIGINT"),
     ("schema_id", "INT"),
 ]
 DLQ_FIELDS: list[tuple[str, str]] = [("dlq_reason", "STRING"), ("dlq_error", "STRING")]

@@ -25,5 +25,5 @@ CREATE TABLE telemetry_json (
 CREATE TEMPORARY VIEW telemetry_valid AS
 SELECT device_id, site_id, device_type, seq, event_ts AS event_time, event_time AS event_ms, status,
        firmware_version, temperature_c, humidity_pct, pressure_hpa, vibration_mm_s, power_w, battery_pct,
-       signal_rssi_dbm, CAST(NULL AS INT) AS schema_id, kafka_partition, kafka_offset
+       signal_rssi_dbm, CAST(NULL AS BIGINT) AS uptime_s, CAST(NULL AS INT) AS schema_id, kafka_partition, kafka_offset
 FROM telemetry_json;

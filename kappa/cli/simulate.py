@@ -46,7 +46,7 @@ def spec_from_options(options: dict[str, Any]) -> SimulationSpec:
         topic=options["topic"], anomalies=not options["no_anomalies"], overheat_run=options["overheat_run"],
         out_of_order=options["out_of_order"], out_of_order_max_s=options["out_of_order_max_s"],
         late=options["late"], late_margin_s=options["late_margin_s"], duplicates=options["duplicates"],
-        malformed=options["malformed"], v1_fraction=options["v1_fraction"],
+        malformed=options["malformed"], v1_fraction=options["v1_fraction"], v3_fraction=options["v3_fraction"],
         auto_register=not options["no_auto_register"], transactional_id=options["transactional_id"],
         progress_every=options["progress_every"], rate=options["rate"], via=options["via"],
         offline_devices=options["offline_devices"], offline_s=options["offline_s"],
@@ -75,6 +75,8 @@ def _options(func: Any) -> Any:
         click.option("--duplicates", type=float, default=0.0, metavar="FRACTION"),
         click.option("--malformed", type=int, default=0, metavar="N", help="N records of each malformed kind"),
         click.option("--v1-fraction", type=float, default=0.0, help="fraction of readings written with schema v1"),
+        click.option("--v3-fraction", type=float, default=0.0,
+                     help="fraction of readings written with schema v3 (uptime_s); the rest are v2"),
         click.option("--no-auto-register", is_flag=True, help="schemas must already be registered"),
         click.option("--transactional-id", default=None, help="produce in Kafka transactions"),
         click.option("--progress-every", type=int, default=d.progress_every, show_default=True,
@@ -123,7 +125,7 @@ def simulate(config: Config, **options: Any) -> int:
     click.echo(
         f"simulate: {c['total']} records ({where}): valid {c['valid']}, out_of_order {c['out_of_order']}, "
         f"late {c['late']}, duplicate {c['duplicate']}, malformed {c['malformed']}, "
-        f"v1/v2 {c['schema_versions']['v1']}/{c['schema_versions']['v2']}, "
+        f"v1/v2/v3 {'/'.join(str(c['schema_versions'][v]) for v in ('v1', 'v2', 'v3'))}, "
         f"anomalies {len(manifest.data['anomalies'])}, backlog {c['backlog']}; {manifest.elapsed_s:.1f}s; "
         f"manifest {path}"
     )

@@ -34,7 +34,17 @@ def _avro_record(r: _Reading, version: int, event_time: int | None = None) -> di
     if version >= 2:
         rec["signal_rssi_dbm"] = r.rssi
         rec["location"] = dict(r.device.location)
+    if version >= 3:
+        rec["uptime_s"] = uptime_s(r)
     return rec
+
+
+REBOOT_EVERY_MS = 7 * 86_400_000
+
+
+def uptime_s(r: _Reading) -> int:
+    """A v3 device's uptime at the reading: each device reboots weekly, at its own time of the week."""
+    return (r.event_time + r.device.index * 3_600_000) % REBOOT_EVERY_MS // 1000
 
 
 def _flat_row(rec: dict[str, Any], schema_id: int) -> dict[str, Any]:
@@ -43,6 +53,7 @@ def _flat_row(rec: dict[str, Any], schema_id: int) -> dict[str, Any]:
     loc = rec.get("location") or {}
     for sub in ("lat", "lon", "alt_m"):
         row[f"location_{sub}"] = loc.get(sub)
+    row["uptime_s"] = row.pop("uptime_s", None)  # after location, as the decoder's row has it
     row["schema_id"] = schema_id
     return row
 

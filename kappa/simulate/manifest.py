@@ -91,6 +91,7 @@ def _manifest_data(
             "schema_versions": {
                 "v1": sum(r.schema_version == 1 for r in decodable),
                 "v2": sum(r.schema_version == 2 for r in decodable),
+                "v3": sum(r.schema_version == 3 for r in decodable),
             },
         },
         "requested_faults": ctx["requested"],

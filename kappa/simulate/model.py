@@ -129,6 +129,7 @@ class SimulationSpec:
     duplicates: float = 0.0
     malformed: int = 0
     v1_fraction: float = 0.0
+    v3_fraction: float = 0.0  # of the readings not written with v1: new firmware reporting uptime_s
     watermark_delay_s: float | None = None  # None: config.job.watermark_delay_s
     auto_register: bool = True
     transactional_id: str | None = None

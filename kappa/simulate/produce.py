@@ -108,13 +108,13 @@ def simulate(
     if produce:
         url, auth = config.registry.url, credentials(config, WRITE)  # registers its schemas
         # the registry's canonical form, as `kappa schema register` sends it
-        texts = {v: read_schema(config.root / SCHEMA_DIR / f"v{v}.avsc") for v in (1, 2)}
-        versions = (1, 2) if spec.v1_fraction > 0 else (2,)
+        versions = (*((1,) if spec.v1_fraction > 0 else ()), 2, *((3,) if spec.v3_fraction > 0 else ()))
+        texts = {v: read_schema(config.root / SCHEMA_DIR / f"v{v}.avsc") for v in versions}
         schema_ids = {
             v: register_schema(url, subject, texts[v], auto=spec.auto_register, auth=auth) for v in versions
         }
     else:
-        schema_ids = {1: 1, 2: 2}  # placeholders: a dry run talks to no registry
+        schema_ids = {1: 1, 2: 2, 3: 3}  # placeholders: a dry run talks to no registry
     started = time.monotonic()
     records, ctx = _build(config, spec, schema_ids)
     edge: dict[str, int] = {}

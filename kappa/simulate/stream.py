@@ -35,9 +35,11 @@ def _build(
         raise ValueError("devices, sites and readings_per_device must be >= 1")
     if spec.overheat_run < 1:
         raise ValueError("overheat_run must be >= 1")
-    for name in ("out_of_order", "late", "duplicates", "v1_fraction"):
+    for name in ("out_of_order", "late", "duplicates", "v1_fraction", "v3_fraction"):
         if not 0.0 <= getattr(spec, name) <= 1.0:
             raise ValueError(f"{name} must be a fraction in [0, 1]")
+    if spec.v1_fraction + spec.v3_fraction > 1.0:
+        raise ValueError("v1_fraction + v3_fraction must not exceed 1")
     if spec.via not in VIA:
         raise ValueError(f"via must be one of {', '.join(VIA)}")
     if not 0 <= spec.offline_devices <= spec.devices or spec.offline_s <= 0:
@@ -69,6 +71,11 @@ def _build(
 
     for i in sorted(fault_rng.sample(range(n), round(spec.v1_fraction * n))):
         readings[i].version = 1
+    if spec.v3_fraction:  # an rng of its own: without v3 the run stays what it was
+        newer = [r.index for r in readings if r.version == 2]
+        v3_rng = random.Random(f"{spec.seed}:v3")
+        for i in v3_rng.sample(newer, min(len(newer), round(spec.v3_fraction * n))):
+            readings[i].version = 3
     late_shift = delay_ms + margin_ms
     late_candidates = [
         r.index
@@ -82,13 +89,14 @@ def _build(
     dup_idx = sorted(fault_rng.sample(dup_candidates, min(len(dup_candidates), round(spec.duplicates * n))))
 
     backlog = _offline_backlog(spec, devices, plans, readings, fault_rng, interval_ms)
-    parsed = {v: _parsed_schema(config.root, v) for v in (1, 2)}
+    parsed = {v: _parsed_schema(config.root, v) for v in sorted({1, 2, *(r.version for r in readings)})}
     pending: list[_Pending] = []
     send_of: dict[int, int] = {}
     for r in readings:
         rec = _avro_record(r, r.version)
         sid = schema_ids[r.version]
-        # through the edge, a device sends JSON (old firmware: its v1 Avro record, which the bridge forwards)
+        # through the edge, a device sends JSON (old firmware: its v1 Avro record, new firmware its v3 one; the
+        # bridge forwards both byte for byte)
         value = (json_payload(rec) if spec.via == "mqtt" and r.version == 2
                  else _frame(sid, parsed[r.version], rec))
         if r.index in backlog:

@@ -8,11 +8,12 @@
 -- checkpoint's files not yet committed). The default FlinkSink, not the v2 IcebergSink, which can stop
 -- committing after a stateless restart with repeated job/operator ids (apache/iceberg#18098).
 
--- Every decoded reading, duplicates and late ones included, once per Kafka record.
+-- Every decoded reading, duplicates and late ones included, once per Kafka record; columns in
+-- kappa.lake.TELEMETRY order (uptime_s, telemetry v3, last: tables made before it have it added at the end).
 INSERT INTO `${lake_catalog}`.`${lake_namespace}`.`telemetry${output_suffix}`
 SELECT device_id, site_id, device_type, seq, CAST(event_time AS TIMESTAMP(6)), status, firmware_version,
        temperature_c, humidity_pct, pressure_hpa, vibration_mm_s, power_w, battery_pct, signal_rssi_dbm,
-       schema_id, kafka_partition, kafka_offset
+       schema_id, kafka_partition, kafka_offset, uptime_s
 FROM telemetry_valid;
 
 -- The 1-minute windows, upserted by (device, type, window start) as the PostgreSQL table is; columns in

@@ -1,6 +1,6 @@
 -- reads: telemetry_raw
 -- defines: telemetry_decoded, telemetry_dead_letters, telemetry_valid
--- Decode every record (decode_telemetry: Confluent wire format -> the v2 reader row, never throws; a
+-- Decode every record (decode_telemetry: Confluent wire format -> the v3 reader row, never throws; a
 -- failed record carries dlq_reason and dlq_error), then split into valid readings and dead letters.
 -- Nothing is skipped silently: each record ends in exactly one of the two views. The reference time
 -- of the future-event-time check is the record timestamp capped at the wall clock, as in source.sql,
@@ -32,7 +32,7 @@ SELECT
   event_time, r.event_time AS event_ms, r.status AS status, r.firmware_version AS firmware_version,
   r.temperature_c AS temperature_c, r.humidity_pct AS humidity_pct, r.pressure_hpa AS pressure_hpa,
   r.vibration_mm_s AS vibration_mm_s, r.power_w AS power_w, r.battery_pct AS battery_pct,
-  r.signal_rssi_dbm AS signal_rssi_dbm, r.schema_id AS schema_id,
+  r.signal_rssi_dbm AS signal_rssi_dbm, r.uptime_s AS uptime_s, r.schema_id AS schema_id,
   kafka_partition, kafka_offset
 FROM telemetry_decoded
 WHERE r.dlq_reason IS NULL AND event_time IS NOT NULL;

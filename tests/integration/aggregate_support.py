@@ -21,9 +21,11 @@ from tests.integration.scratch import Names, versioned_outputs
 READING_CATEGORIES = {Category.VALID, Category.OUT_OF_ORDER, Category.LATE, Category.DUPLICATE}
 
 
-def faulty_spec(topic: str, seed: int = 11, devices: int = 8, readings: int = 40) -> SimulationSpec:
+def faulty_spec(topic: str, seed: int = 11, devices: int = 8, readings: int = 40,
+                v3_fraction: float = 0.0) -> SimulationSpec:
     return SimulationSpec(devices=devices, sites=3, readings_per_device=readings, seed=seed, topic=topic,
-                          out_of_order=0.05, late=0.03, duplicates=0.04, malformed=2, v1_fraction=0.3)
+                          out_of_order=0.05, late=0.03, duplicates=0.04, malformed=2, v1_fraction=0.3,
+                          v3_fraction=v3_fraction)
 
 
 # (device, event ms) -> (site, type, model) of the device's metadata version in force then, None without one
@@ -40,11 +42,12 @@ def to_reading(record: ProducedRecord, metadata: Metadata | None = None) -> expe
     return expected.Reading(record.device_id, site, kind, record.seq, record.event_time, record.row, model)
 
 
-def prepare(config: Config, name: str, spec_seed: int = 11) -> tuple[str, str, Manifest]:
+def prepare(config: Config, name: str, spec_seed: int = 11, v3_fraction: float = 0.0) -> tuple[str, str, Manifest]:
     """A fresh topic with simulated telemetry and fresh versioned output tables."""
     names = Names.new(name)
     suffix = versioned_outputs(config, names.suffix)
-    manifest = simulate(config, faulty_spec(names.topic, seed=spec_seed), produce=True, log=lambda _: None)
+    spec = faulty_spec(names.topic, seed=spec_seed, v3_fraction=v3_fraction)
+    manifest = simulate(config, spec, produce=True, log=lambda _: None)
     return names.topic, suffix, manifest
 
 

@@ -1,5 +1,6 @@
 """The aggregation job on the real stack (Kafka, registry, PostgreSQL) in a local MiniCluster, with
-out-of-order, late, duplicate, malformed and mixed-schema input, compared with Python.
+out-of-order, late, duplicate, malformed and mixed-schema input (telemetry v1, v2 and v3), compared with
+Python.
 
 The same run carries device metadata versions (a device metadata topic of its own, so other tests'
 registrations do not matter): one device moved to another site in the middle of the data, in the
@@ -30,13 +31,14 @@ pytestmark = pytest.mark.integration
 
 
 def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Config) -> None:
-    topic, suffix, manifest = prepare(migrated, "local")
+    topic, suffix, manifest = prepare(migrated, "local", v3_fraction=0.3)
     devices_topic = f"device-metadata{suffix.replace('_', '-')}"
     metadata, moved, registered_late, move_ms = _metadata_versions(migrated, manifest, devices_topic)
     options = JobOptions(bounded=True, output_suffix=suffix,
                          extra={"telemetry_topic": topic, "devices_topic": devices_topic})
     registry, subject = _subject_holding_v1(migrated, suffix)
     _windows_table_made_before_device_model(migrated, suffix)
+    _made_before(migrated, lake.TELEMETRY, "uptime_s", suffix)
     jobrunner.run_local(migrated, "aggregate", options, wait=True)
     # the job's Avro sink registered v2 (device_model) on top of v1 under FULL, as on an upgraded stack
     assert registry.get_versions(subject) == [1, 2]
@@ -84,20 +86,48 @@ def test_aggregate_job_matches_python_and_accounts_for_every_record(migrated: Co
     assert_poison_pills_dead_lettered(migrated, suffix, manifest)
     # the Iceberg archive: every decodable record once, and the same windows as PostgreSQL
     assert assert_lake_matches(migrated, suffix, manifest) == books.total - books.dead_letters
-    evolved = lake.catalog(migrated).load_table(lake.DEVICE_AGG_1M.identifier(migrated, suffix)).schema()
-    assert [f.name for f in evolved.fields] == [c.name for c in lake.DEVICE_AGG_1M.columns]
+    for spec in (lake.DEVICE_AGG_1M, lake.TELEMETRY):
+        evolved = lake.catalog(migrated).load_table(spec.identifier(migrated, suffix)).schema()
+        assert [f.name for f in evolved.fields] == [c.name for c in spec.columns]
+    assert_uptime_archived(migrated, suffix, manifest)
 
 
 def _windows_table_made_before_device_model(config: Config, suffix: str) -> None:
     """The run's Iceberg windows table as an archive made before device_model has it: the job's
     lake.ensure_tables adds the column by schema evolution, then its positional INSERT must line up with
     the evolved table (assert_lake_matches compares every column with PostgreSQL, the model included)."""
+    _made_before(config, lake.DEVICE_AGG_1M, "device_model", suffix)
+
+
+def _made_before(config: Config, spec: lake.LakeTable, column: str, suffix: str) -> None:
+    """The run's Iceberg table `spec` as an archive made before `column` was declared has it."""
     import dataclasses
 
-    old = dataclasses.replace(lake.DEVICE_AGG_1M, columns=tuple(
-        c for c in lake.DEVICE_AGG_1M.columns if c.name != "device_model"))
+    old = dataclasses.replace(spec, columns=tuple(c for c in spec.columns if c.name != column))
     (table,) = lake.ensure_tables(config, (old,), suffix)
-    assert "device_model" not in {f.name for f in table.schema().fields}
+    assert column not in {f.name for f in table.schema().fields}
+
+
+def assert_uptime_archived(config: Config, suffix: str, manifest: Manifest) -> None:
+    """Telemetry v3 in the archive: every archived record has the schema id and uptime_s it was produced
+    with (v3's value, NULL from v1 and v2 writers), in the table made before uptime_s (pyiceberg), and
+    DuckDB (`kappa query --lake`) counts the same per schema id."""
+    from kappa import lake_query
+
+    table = lake.catalog(config).load_table(lake.TELEMETRY.identifier(config, suffix))
+    arrow = table.scan(selected_fields=("kafka_partition", "kafka_offset", "schema_id", "uptime_s")).to_arrow()
+    columns = [arrow[name].to_pylist() for name in ("kafka_partition", "kafka_offset", "schema_id", "uptime_s")]
+    archived = {(p, o): (s, u) for p, o, s, u in zip(*columns, strict=True)}
+    produced = {(r.partition, r.offset): (r.row["schema_id"], r.row["uptime_s"])
+                for r in manifest.records if r.row is not None and r.category is not Category.MALFORMED}
+    assert archived == produced
+    ids = manifest.data["schema_ids"]
+    by_version = Counter((r.schema_version, r.row["uptime_s"] is not None) for r in manifest.records
+                         if r.row is not None and r.category is not Category.MALFORMED)
+    assert set(by_version) == {(1, False), (2, False), (3, True)}, by_version  # v3 writers always report it here
+    duck = lake_query.duckdb_connection(config, suffix, tables=(lake.TELEMETRY,))
+    counts = duck.execute("SELECT schema_id, count(*), count(uptime_s) FROM telemetry GROUP BY schema_id").fetchall()
+    assert sorted(counts) == sorted((ids[f"v{v}"], n, n if has else 0) for (v, has), n in by_version.items())
 
 
 def _subject_holding_v1(config: Config, suffix: str) -> tuple[SchemaRegistryClient, str]:

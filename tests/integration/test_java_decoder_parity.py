@@ -35,6 +35,7 @@ JARS_DIR = ROOT / ".kappa/jars/flink"
 SCHEMAS = ROOT / "schemas/avro/telemetry"
 V1 = (SCHEMAS / "v1.avsc").read_text()
 V2 = (SCHEMAS / "v2.avsc").read_text()
+V3 = (SCHEMAS / "v3.avsc").read_text()
 NO_SITE = json.dumps(
     {
         "type": "record",
@@ -50,7 +51,7 @@ INT_DEVICE = json.dumps(
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 DAY = 86_400_000
 # id -> schema text served by the fake registry; other ids answer 404.
-REGISTRY = {1: V1, 2: V2, 3: NO_SITE, 4: "{not json", 5: OTHER_NAME, 6: INT_DEVICE}
+REGISTRY = {1: V1, 2: V2, 3: NO_SITE, 4: "{not json", 5: OTHER_NAME, 6: INT_DEVICE, 7: V3}
 FIELDS = [name for name, _ in BATCH_FIELDS]
 
 
@@ -86,13 +87,14 @@ def random_reading(rng: random.Random) -> dict:
 
 
 def payloads() -> list[tuple[str, bytes | None]]:
-    """(kind, payload): valid v1/v2 and every malformed kind, ~250 in all."""
+    """(kind, payload): valid v1/v2/v3 and every malformed kind, ~300 in all."""
     rng = random.Random(20260101)
     out: list[tuple[str, bytes | None]] = []
     for _ in range(40):
         rec = random_reading(rng)
         out.append(("valid-v2", frame(2, V2, rec)))
         out.append(("valid-v1", frame(1, V1, rec)))
+        out.append(("valid-v3", frame(7, V3, {**rec, "uptime_s": rng.choice([None, rng.randrange(3_153_600_000)])})))
     out.append(("valid-bound", frame(2, V2, reading(event_time=NOW + DAY))))
     out.append(("valid-unicode", frame(2, V2, reading(device_id="dév-✓-🚀"))))
     out += [("too-short", p) for p in (None, b"", b"\x00", b"\x00\x00\x00\x02")]
@@ -137,13 +139,15 @@ def payloads() -> list[tuple[str, bytes | None]]:
         {"location": {"lat": 1.0, "lon": 181.0, "alt_m": None}},
     ):
         out.append(("limits", frame(2, V2, reading(**overrides))))
+    out += [("limits-v3", frame(7, V3, reading(uptime_s=value))) for value in (-1, 3_153_600_001, 2**63 - 1)]
+    out.append(("limits-edge-v3", frame(7, V3, reading(uptime_s=3_153_600_000))))
     out.append(("limits-edge", frame(2, V2, reading(device_id="\u00e9" * 128, humidity_pct=100.0))))
     out.append(("oversized", frame(2, V2, reading(firmware_version="f" * 70_000))))
     for _ in range(60):
         body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 80)))
         out.append(("garbage", struct.pack(">bI", 0, rng.choice([1, 2, 3])) + body))
     for _ in range(60):
-        schema_id, schema = rng.choice([(1, V1), (2, V2)])
+        schema_id, schema = rng.choice([(1, V1), (2, V2), (7, V3)])
         flipped = bytearray(frame(schema_id, schema, random_reading(rng)))
         flipped[rng.randrange(5, len(flipped))] ^= 1 << rng.randrange(8)
         out.append(("bit-flip", bytes(flipped)))
@@ -279,6 +283,13 @@ def test_java_udf_matches_python_decoder(registry_url: str, java_rows: dict[byte
     detail = "\n".join(f"{k}: {p!r}\n  python {w}\n  java   {g}" for k, p, w, g in mismatches[:10])
     assert not mismatches, f"{len(mismatches)} of {len(cases)} differ:\n{detail}"
     assert negative <= 3, negative
+    # v3's uptime_s in both: set or null as written by v3, always null from v1 and v2 writers
+    uptime_at = FIELDS.index("uptime_s")
+    by_kind: dict[str, list[object]] = {}
+    for (kind, _), g in zip(cases, got, strict=True):
+        by_kind.setdefault(kind, []).append(g[uptime_at])
+    assert None in by_kind["valid-v3"] and any(u is not None for u in by_kind["valid-v3"])
+    assert set(by_kind["valid-v1"] + by_kind["valid-v2"]) == {None} and by_kind["limits-edge-v3"] == [3_153_600_000]
 
 
 def test_negative_indexes_are_corrupt_in_java(registry_url: str, java_rows: dict[bytes | None, tuple]) -> None:

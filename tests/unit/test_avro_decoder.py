@@ -1,4 +1,4 @@
-"""The Confluent-Avro decoder: every dead-letter reason, v1+v2 into one row type, batch == scalar."""
+"""The Confluent-Avro decoder: every dead-letter reason, v1+v2+v3 into one row type, batch == scalar."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ pytestmark = pytest.mark.unit
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas/avro/telemetry"
 V1 = (SCHEMAS / "v1.avsc").read_text()
 V2 = (SCHEMAS / "v2.avsc").read_text()
+V3 = (SCHEMAS / "v3.avsc").read_text()
 # Same record name, but lacks site_id which the reader requires without a default.
 NO_SITE = json.dumps(
     {
@@ -67,7 +68,7 @@ def reading(**overrides: object) -> dict:
 
 @pytest.fixture
 def lookup() -> DictSchemaLookup:
-    return DictSchemaLookup({1: V1, 2: V2, 3: NO_SITE, 4: "{not json"})
+    return DictSchemaLookup({1: V1, 2: V2, 3: NO_SITE, 4: "{not json", 5: V3})
 
 
 @pytest.fixture
@@ -102,6 +103,7 @@ def test_v2_decodes_to_a_flat_row(decoder: AvroDecoder) -> None:
         "location_lat": 48.1,
         "location_lon": 11.5,
         "location_alt_m": 520.0,
+        "uptime_s": None,
         "schema_id": 2,
     }
     assert type(result.row["event_time"]) is int
@@ -117,6 +119,24 @@ def test_v1_and_v2_writers_decode_into_one_row_type(decoder: AvroDecoder) -> Non
     assert v2.row["signal_rssi_dbm"] == -71 and v2.row["location_alt_m"] is None
     common = {k for k in v1.row if k not in ("schema_id", "signal_rssi_dbm") and not k.startswith("location")}
     assert {k: v1.row[k] for k in common} == {k: v2.row[k] for k in common}
+
+
+def test_v3_adds_uptime_that_older_writers_read_as_null(decoder: AvroDecoder) -> None:
+    """The reader is v3 (the latest): v3's uptime_s comes through, v1 and v2 records read it as its
+    default, null, and every other field is the same whichever version wrote it."""
+    v1, v2 = decoder.decode(frame(1, V1, reading()), NOW), decoder.decode(frame(2, V2, reading()), NOW)
+    v3 = decoder.decode(frame(5, V3, reading(uptime_s=86_400)), NOW)
+    assert v1.ok and v2.ok and v3.ok, (v1.error, v2.error, v3.error)
+    assert list(v3.row) == [name for name, _ in FLAT_FIELDS] and FLAT_FIELDS[-2:] == [
+        ("uptime_s", "BIGINT"), ("schema_id", "INT")]
+    assert (v1.row["uptime_s"], v2.row["uptime_s"], v3.row["uptime_s"], v3.row["schema_id"]) == (None, None, 86_400, 5)
+    assert {k: v for k, v in v3.row.items() if k not in ("uptime_s", "schema_id")} == {
+        k: v for k, v in v2.row.items() if k not in ("uptime_s", "schema_id")}
+    assert decoder.decode(frame(5, V3, reading()), NOW).row["uptime_s"] is None  # v3 firmware without it
+    negative = decoder.decode(frame(5, V3, reading(uptime_s=-1)), NOW)
+    assert (negative.reason, negative.error) == (Reason.INVALID_VALUE, "uptime_s is outside its range in limits.json")
+    batch = decode_batch(pd.Series([frame(1, V1, reading()), frame(5, V3, reading(uptime_s=7))]), decoder, now_ms=NOW)
+    assert batch["uptime_s"].tolist() == [None, 7]
 
 
 @pytest.mark.parametrize("payload", [None, b"", b"\x00", b"\x00\x00\x00\x02"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import Counter, defaultdict
@@ -138,6 +139,7 @@ def test_keys_timestamps_and_decoding(run: Manifest) -> None:
             }
         )
     )
+    assert run.data["counts"]["schema_versions"]["v3"] == 0  # v3 only when asked for
     now = run.data["last_event_time"]
     for r in run.records:
         assert r.key == r.device_id
@@ -153,6 +155,30 @@ def test_keys_timestamps_and_decoding(run: Manifest) -> None:
                 assert (
                     r.row is not None and r.row["signal_rssi_dbm"] is None and r.row["location_lat"] is None
                 )
+
+
+def test_v3_mix_decodes_with_uptime_only_from_v3(config: Config, run: Manifest) -> None:
+    """v3_fraction turns that share of the readings into v3 records (uptime_s set) and leaves the rest of
+    the run as it was: the same v1 readings, the same send order and faults."""
+    mixed = simulate(config, dataclasses.replace(FAULTY, v3_fraction=0.4), produce=False, log=lambda _: None)
+    versions = mixed.data["counts"]["schema_versions"]
+    n = mixed.data["counts"]["readings"]
+    assert versions["v3"] > 0 and abs(sum(r.schema_version == 3 for r in _readings(mixed.records)) - 0.4 * n) <= 1
+    assert versions["v1"] == run.data["counts"]["schema_versions"]["v1"]
+    assert [(r.device_id, r.seq, r.category, r.schema_version == 1) for r in mixed.records] == [
+        (r.device_id, r.seq, r.category, r.schema_version == 1) for r in run.records]
+    texts = {v: (ROOT / f"schemas/avro/telemetry/v{v}.avsc").read_text() for v in (1, 2, 3)}
+    decoder = AvroDecoder(DictSchemaLookup(texts))  # the placeholder ids of a dry run are 1, 2, 3
+    now = mixed.data["last_event_time"]
+    for r in mixed.records:
+        if r.category is Category.MALFORMED:
+            continue
+        result = decoder.decode(r.value, now)
+        assert result.ok and result.row == r.row, (result.error, r.schema_version)
+        assert (result.row["uptime_s"] is not None) == (r.schema_version == 3)
+        assert result.row["schema_id"] == r.schema_version
+    with pytest.raises(ValueError, match="v1_fraction \\+ v3_fraction"):
+        simulate(config, dataclasses.replace(FAULTY, v3_fraction=0.8), produce=False, log=lambda _: None)
 
 
 def _series(run: Manifest, device_id: str) -> list[dict]:

@@ -36,8 +36,8 @@ public class DecodeTelemetry extends ScalarFunction {
     public static final String ROW_TYPE = "ROW<device_id STRING, site_id STRING, device_type STRING, seq BIGINT, "
             + "event_time BIGINT, status STRING, firmware_version STRING, temperature_c DOUBLE, humidity_pct DOUBLE, "
             + "pressure_hpa DOUBLE, vibration_mm_s DOUBLE, power_w DOUBLE, battery_pct DOUBLE, signal_rssi_dbm INT, "
-            + "location_lat DOUBLE, location_lon DOUBLE, location_alt_m DOUBLE, schema_id INT, dlq_reason STRING, "
-            + "dlq_error STRING>";
+            + "location_lat DOUBLE, location_lon DOUBLE, location_alt_m DOUBLE, uptime_s BIGINT, schema_id INT, "
+            + "dlq_reason STRING, dlq_error STRING>";
 
     private long maxFutureMs;
     private final boolean maxFutureFixed;

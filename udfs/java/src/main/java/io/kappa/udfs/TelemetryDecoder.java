@@ -47,7 +47,7 @@ public final class TelemetryDecoder {
     public static final int HEADER_SIZE = 5;
     public static final long DAY_MS = 86_400_000L;
     public static final int MAX_ERROR_CHARS = 500;
-    public static final String READER_SCHEMA_RESOURCE = "v2.avsc";
+    public static final String READER_SCHEMA_RESOURCE = "v3.avsc";
 
     /** Dead-letter reason codes (the {@code reason} field of schemas/avro/dead_letters). */
     public enum Reason {
@@ -58,7 +58,7 @@ public final class TelemetryDecoder {
     public static final List<String> FLAT_FIELDS = List.of(
             "device_id", "site_id", "device_type", "seq", "event_time", "status", "firmware_version",
             "temperature_c", "humidity_pct", "pressure_hpa", "vibration_mm_s", "power_w", "battery_pct",
-            "signal_rssi_dbm", "location_lat", "location_lon", "location_alt_m", "schema_id");
+            "signal_rssi_dbm", "location_lat", "location_lon", "location_alt_m", "uptime_s", "schema_id");
     /** Width of a decoded row: FLAT_FIELDS + dlq_reason + dlq_error. */
     public static final int ROW_ARITY = FLAT_FIELDS.size() + 2;
     public static final int SCHEMA_ID_POS = FLAT_FIELDS.size() - 1;
@@ -122,7 +122,7 @@ public final class TelemetryDecoder {
         this(lookup, DAY_MS);
     }
 
-    /** The bundled reader schema (schemas/avro/telemetry/v2.avsc, copied in at build time). */
+    /** The bundled reader schema (schemas/avro/telemetry/v3.avsc, the latest, copied in at build time). */
     public static Schema loadReaderSchema() {
         try (InputStream in = TelemetryDecoder.class.getResourceAsStream(READER_SCHEMA_RESOURCE)) {
             if (in == null) {
@@ -335,7 +335,7 @@ public final class TelemetryDecoder {
             String problem = null;
             if (row[i] instanceof String) {
                 problem = limits.stringProblem(name, (String) row[i]);
-            } else if (row[i] instanceof Double || row[i] instanceof Integer) {
+            } else if (row[i] instanceof Double || row[i] instanceof Integer || row[i] instanceof Long) {
                 problem = limits.rangeProblem(name, ((Number) row[i]).doubleValue());
             }
             if (problem != null) {

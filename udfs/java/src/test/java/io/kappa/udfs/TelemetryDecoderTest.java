@@ -42,17 +42,18 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Every dead-letter reason, v1+v2 into one row, the HTTP lookup and its cache; mirrors tests/unit/test_avro_decoder.py. */
+/** Every dead-letter reason, v1+v2+v3 into one row, the HTTP lookup and its cache; mirrors tests/unit/test_avro_decoder.py. */
 class TelemetryDecoderTest {
     static final String V1 = resource("/telemetry/v1.avsc");
     static final String V2 = resource("/telemetry/v2.avsc");
+    static final String V3 = resource("/telemetry/v3.avsc");
     static final String NO_SITE = "{\"type\":\"record\",\"name\":\"Telemetry\",\"namespace\":\"io.kappa.iot\","
             + "\"fields\":[{\"name\":\"device_id\",\"type\":\"string\"}]}";
     static final long NOW = 1_767_225_600_000L; // 2026-01-01T00:00:00Z
     static final long DAY = 86_400_000L;
     static final int SITE = TelemetryDecoder.FLAT_FIELDS.indexOf("site_id");
 
-    final Map<Integer, String> schemas = Map.of(1, V1, 2, V2, 3, NO_SITE, 4, "{not json");
+    final Map<Integer, String> schemas = Map.of(1, V1, 2, V2, 3, NO_SITE, 4, "{not json", 5, V3);
     final List<Integer> calls = new ArrayList<>();
     final TelemetryDecoder decoder = new TelemetryDecoder(id -> {
         calls.add(id);
@@ -148,7 +149,7 @@ class TelemetryDecoderTest {
 
     @Test
     void rowTypeMatchesTheFlatFields() {
-        assertEquals(20, TelemetryDecoder.ROW_ARITY);
+        assertEquals(21, TelemetryDecoder.ROW_ARITY);
         String type = DecodeTelemetry.ROW_TYPE;
         List<String> names = new ArrayList<>();
         for (String part : type.substring(4, type.length() - 1).split(",")) {
@@ -191,7 +192,28 @@ class TelemetryDecoderTest {
     void v2DecodesToAFlatRow() {
         Object[] row = decoder.decode(frame(2, reading(V2)), NOW);
         assertArrayEquals(new Object[] {"dev-00001", "site-01", "environmental", 17L, NOW - 60_000, "OK", "1.5.0",
-                21.5, 48.2, 1012.9, null, null, 88.0, -71, 48.1, 11.5, 520.0, 2, null, null}, row);
+                21.5, 48.2, 1012.9, null, null, 88.0, -71, 48.1, 11.5, 520.0, null, 2, null, null}, row);
+    }
+
+    @Test
+    void v3AddsUptimeThatOlderWritersReadAsNull() {
+        Object[] v3 = decoder.decode(frame(5, reading(V3, r -> r.put("uptime_s", 86_400L))), NOW);
+        Object[] v2 = decoder.decode(frame(2, reading(V2)), NOW);
+        Object[] v1 = decoder.decode(frame(1, reading(V1)), NOW);
+        assertNull(reason(v3), () -> error(v3));
+        assertEquals(86_400L, field(v3, "uptime_s"));
+        assertEquals(5, field(v3, "schema_id"));
+        assertNull(field(v2, "uptime_s"));
+        assertNull(field(v1, "uptime_s"));
+        for (String name : TelemetryDecoder.FLAT_FIELDS) {
+            if (!name.equals("schema_id") && !name.equals("uptime_s")) {
+                assertEquals(field(v2, name), field(v3, name), name);
+            }
+        }
+        assertNull(field(decoder.decode(frame(5, reading(V3)), NOW), "uptime_s")); // v3 firmware without it
+        Object[] negative = decoder.decode(frame(5, reading(V3, r -> r.put("uptime_s", -1L))), NOW);
+        assertFailed(negative, TelemetryDecoder.Reason.INVALID_VALUE);
+        assertEquals("uptime_s is outside its range in limits.json", error(negative));
     }
 
     @Test
@@ -430,19 +452,19 @@ class TelemetryDecoderTest {
             Row v1 = udf.eval(frame(1, reading(V1)), url(), NOW);
             Row v2 = udf.eval(frame(2, reading(V2)), url(), NOW);
             Row unknown = udf.eval(frame(7, reading(V2)), url(), NOW);
-            assertEquals(20, v1.getArity());
-            assertNull(v1.getField(18), () -> String.valueOf(v1.getField(19)));
+            assertEquals(TelemetryDecoder.ROW_ARITY, v1.getArity());
+            assertNull(v1.getField(TelemetryDecoder.REASON_POS), () -> String.valueOf(v1.getField(TelemetryDecoder.ERROR_POS)));
             assertEquals("dev-00001", v2.getField(0));
             assertEquals(-71, v2.getField(13));
-            assertEquals("UNKNOWN_SCHEMA_ID", unknown.getField(18));
-            assertEquals(7, unknown.getField(17));
+            assertEquals("UNKNOWN_SCHEMA_ID", unknown.getField(TelemetryDecoder.REASON_POS));
+            assertEquals(7, unknown.getField(TelemetryDecoder.SCHEMA_ID_POS));
         }
         assertEquals(Map.of(1, 1, 2, 1, 7, 1), Map.of(1, hits.get(1).get(), 2, hits.get(2).get(), 7, hits.get(7).get()));
         Row clock = udf.eval(frame(2, reading(V2, r -> r.put("event_time", System.currentTimeMillis()))), url());
-        assertNull(clock.getField(18));
+        assertNull(clock.getField(TelemetryDecoder.REASON_POS));
         Row future = udf.eval(frame(2, reading(V2, r -> r.put("event_time", System.currentTimeMillis() + 2 * DAY))),
                 url(), null);
-        assertEquals("FUTURE_EVENT_TIME", future.getField(18));
+        assertEquals("FUTURE_EVENT_TIME", future.getField(TelemetryDecoder.REASON_POS));
     }
 
     @Test
@@ -454,20 +476,20 @@ class TelemetryDecoderTest {
         Instant recordTs = Instant.ofEpochMilli(now);
         byte[] onTime = frame(2, reading(V2, r -> r.put("event_time", now - 1000)));
         assertEquals(Instant.ofEpochMilli(now - 1000), eventTime.eval(onTime, url(), recordTs, 60_000L));
-        assertNull(decode.eval(onTime, url(), recordTs, 60_000L).getField(18));
+        assertNull(decode.eval(onTime, url(), recordTs, 60_000L).getField(TelemetryDecoder.REASON_POS));
         // ahead of the record timestamp by more than the bound: no event time, dead-lettered with its reason
         byte[] ahead = frame(2, reading(V2, r -> r.put("event_time", now + 60_001)));
         assertNull(eventTime.eval(ahead, url(), recordTs, 60_000L));
-        assertEquals("FUTURE_EVENT_TIME", decode.eval(ahead, url(), recordTs, 60_000L).getField(18));
+        assertEquals("FUTURE_EVENT_TIME", decode.eval(ahead, url(), recordTs, 60_000L).getField(TelemetryDecoder.REASON_POS));
         assertNotNull(eventTime.eval(ahead, url(), recordTs, 120_000L)); // a wider bound is a different question
         // a forged far-future record timestamp does not widen the bound: the wall clock caps it
         Instant forged = Instant.ofEpochMilli(now + 10 * DAY);
         byte[] farAhead = frame(2, reading(V2, r -> r.put("event_time", now + 5 * DAY)));
         assertNull(eventTime.eval(farAhead, url(), forged, 60_000L));
-        assertEquals("FUTURE_EVENT_TIME", decode.eval(farAhead, url(), forged, 60_000L).getField(18));
+        assertEquals("FUTURE_EVENT_TIME", decode.eval(farAhead, url(), forged, 60_000L).getField(TelemetryDecoder.REASON_POS));
         // undecodable: no event time either
         assertNull(eventTime.eval(new byte[] {1, 2, 3}, url(), recordTs, 60_000L));
-        assertEquals("TOO_SHORT", decode.eval(new byte[] {1, 2, 3}, url(), recordTs, 60_000L).getField(18));
+        assertEquals("TOO_SHORT", decode.eval(new byte[] {1, 2, 3}, url(), recordTs, 60_000L).getField(TelemetryDecoder.REASON_POS));
     }
 
     @Test
@@ -482,7 +504,7 @@ class TelemetryDecoderTest {
             }
             assertEquals(2, hits.get(id).get()); // an outage is retried, not cached as unknown
         }
-        assertNull(udf.eval(frame(2, reading(V2)), url(), NOW).getField(18));
+        assertNull(udf.eval(frame(2, reading(V2)), url(), NOW).getField(TelemetryDecoder.REASON_POS));
     }
 
     @Test
@@ -496,7 +518,7 @@ class TelemetryDecoderTest {
                 () -> udf.eval(frame(2, reading(V2)), dead, NOW));
         assertTrue(exc.getMessage().contains("unreachable"), exc.getMessage());
         // framing errors need no registry and still dead-letter
-        assertEquals("BAD_MAGIC", udf.eval(new byte[] {9, 9, 9, 9, 9}, dead, NOW).getField(18));
+        assertEquals("BAD_MAGIC", udf.eval(new byte[] {9, 9, 9, 9, 9}, dead, NOW).getField(TelemetryDecoder.REASON_POS));
     }
 
     @Test
