@@ -33,6 +33,8 @@ TEMPLATE = PROJECT_ROOT / "deploy" / "flink" / "config.yaml"
 # The variable names the Java decoder reads (fixed there, whatever registry.user_env/password_env say).
 REGISTRY_USER_ENV = "KAPPA_REGISTRY_USER"
 REGISTRY_PASSWORD_ENV = "KAPPA_REGISTRY_PASSWORD"
+# Set by the JVM for a local MiniCluster's Python workers (pyflink/fn_execution/beam/beam_boot.py)
+LOOPBACK_ENV = "PYTHON_LOOPBACK_SERVER_ADDRESS"
 # TaskManager i uses taskmanager_rpc_port/taskmanager_data_port + TM_PORT_STEP * i (and the metrics query
 # ports after its data port): room for the 4 query ports between two TaskManagers' ports
 TM_PORT_STEP = 10
@@ -58,7 +60,12 @@ def pyflink_home() -> Path:
 def flink_env(config: Config) -> dict[str, str]:
     """Environment for Flink's scripts (`flink run`, daemons) pointing at the stack's layout."""
     base = config.data_dir / "flink"
-    env = dict(os.environ)
+    # Not PyFlink's loopback address: a local MiniCluster's Python worker copies its environment into the
+    # process that ran it (Beam's loopback worker pool updates os.environ), so after one local run this
+    # process holds the address. A daemon or `flink run` client inheriting it would run its Python
+    # functions inside this process instead of its own workers, and copy its own environment into it (seen:
+    # the TaskManager's read-role registry credential replaced a test session's admin one).
+    env = {k: v for k, v in os.environ.items() if k != LOOPBACK_ENV}
     env.update(
         FLINK_HOME=str(pyflink_home()),
         FLINK_CONF_DIR=str(base / "conf"),

@@ -48,3 +48,18 @@ def test_down_finds_a_taskmanager_started_beyond_the_configured_count(tmp_path: 
 def test_at_least_one_taskmanager(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="taskmanagers"):
         _config(tmp_path, KAPPA_FLINK__TASKMANAGERS="0")
+
+
+def test_daemons_and_the_flink_run_client_do_not_inherit_pyflinks_loopback_address(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a local MiniCluster run, Beam's loopback worker pool has copied its worker's environment,
+    PYTHON_LOOPBACK_SERVER_ADDRESS included, into this process. A TaskManager started with it ran its Python
+    functions inside the test process and replaced that process's registry credential with its own."""
+    from kappa.stack.flink import LOOPBACK_ENV, daemon_env, flink_env
+
+    monkeypatch.setenv(LOOPBACK_ENV, "localhost:40000")
+    monkeypatch.setenv("KAPPA_UNRELATED", "kept")
+    config = _config(tmp_path)
+    for env in (flink_env(config), daemon_env(config)):
+        assert LOOPBACK_ENV not in env
+        assert env["KAPPA_UNRELATED"] == "kept"
