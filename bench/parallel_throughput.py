@@ -1,7 +1,8 @@
 """Aggregation job throughput on the standalone cluster at parallelism 2 (2 TaskManagers) against 1, same run.
 
 The real job (jobs/aggregate.py: decode, late split, de-duplication, metadata join, windows, PostgreSQL
-and exactly-once Kafka sinks) runs bounded on a 6-partition topic at each parallelism and input size,
+and exactly-once Kafka sinks; the Iceberg archive is left out, bench/lake_sink_cost.py measures it) runs
+bounded on a 6-partition topic at each parallelism,
 interleaved so drift in the machine's load hits both. A run's time is its processing time by the
 JobManager's clock: from the first telemetry source subtask RUNNING to the last subtask FINISHED (REST
 subtask times), so the client's planning, scheduling and deployment are excluded (on this shared machine
@@ -72,7 +73,7 @@ def run_job(config: Config, topic: str, parallelism: int) -> float:
     suffix = f"_bench_par_{uuid.uuid4().hex[:6]}"
     with connect(config) as conn:
         outputs.create_versioned_tables(conn, suffix)
-    options = JobOptions(bounded=True, output_suffix=suffix, parallelism=parallelism,
+    options = JobOptions(bounded=True, output_suffix=suffix, parallelism=parallelism, lake=False,
                          extra={"telemetry_topic": topic})
     job_id = jobrunner.submit(config, "aggregate", options)
     jobrunner.wait_for_state(config, job_id, {"FINISHED"}, timeout_s=1800)

@@ -123,6 +123,20 @@ class ClusterJob:
     start_time_ms: int
 
 
+def _failure_excerpt(output: str, lines: int = 25) -> str:
+    """What a failed `flink run` said: the job script's Python traceback when there is one (the Java
+    stack trace of PythonDriver that follows it only says "Python process exits with code: 1"),
+    otherwise the output's last lines."""
+    text = output.splitlines()
+    starts = [i for i, line in enumerate(text) if line.startswith("Traceback (most recent call last)")]
+    if starts:
+        traceback = text[starts[-1]:]
+        end = next((i for i, line in enumerate(traceback) if line.startswith(("org.apache.flink", "SLF4J"))),
+                   len(traceback))
+        return "\n".join(traceback[:end][-40:])
+    return "\n".join(text[-lines:])
+
+
 def submit(config: Config, name: str, options: JobOptions, savepoint: str | None = None) -> str:
     """Submit `jobs/NAME.py` to the standalone cluster (detached); returns the Flink job id."""
     load_job(name)
@@ -147,8 +161,8 @@ def submit(config: Config, name: str, options: JobOptions, savepoint: str | None
     result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
     match = re.search(r"JobID ([0-9a-f]{32})", result.stdout + result.stderr)
     if result.returncode != 0 or not match:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
-        raise JobError(f"flink run failed for job {name} (exit {result.returncode}):\n{tail}")
+        raise JobError(f"flink run failed for job {name} (exit {result.returncode}):\n"
+                       f"{_failure_excerpt(result.stdout + result.stderr)}")
     return match.group(1)
 
 

@@ -45,3 +45,15 @@ def test_job_arguments_carry_every_option_to_the_cluster(options: JobOptions) ->
     parser = argparse.ArgumentParser()
     jobrunner.add_job_arguments(parser)
     assert jobrunner.options_from_args(parser.parse_args(jobrunner.job_arguments(options))) == options
+
+
+def test_a_failed_flink_run_shows_the_job_scripts_python_error_not_only_the_java_trace() -> None:
+    output = "\n".join([
+        "Job has been submitted? no", "Traceback (most recent call last):", '  File "jobs/aggregate.py", line 78',
+        "OSError: When getting information for key 'x': Couldn't connect to server",
+        "org.apache.flink.client.program.ProgramAbortException: java.lang.RuntimeException: Python process exits",
+        *[f"\tat org.apache.flink.Frame{i}" for i in range(40)]])
+    excerpt = jobrunner._failure_excerpt(output)
+    assert excerpt.splitlines()[0] == "Traceback (most recent call last):"
+    assert excerpt.splitlines()[-1].startswith("OSError: When getting information")
+    assert jobrunner._failure_excerpt("a\nb\nc", lines=2) == "b\nc"  # no traceback: the last lines
