@@ -15,7 +15,7 @@ from pyflink.table import StatementSet
 from kappa import lake, reference_log
 from kappa.flinkenv import JobContext
 from kappa.lateness import allow_late_updates
-from kappa.outputs import ArchivedTopic, JobOutputs, ReaderView, Table, Topic
+from kappa.outputs import JobOutputs, ReaderView, Table, Topic
 from kappa.pipeline import KAFKA_TELEMETRY, Pipeline, Stage, Step
 
 AGGREGATES_TOPIC = Topic("${aggregates_topic}${output_suffix}")
@@ -43,7 +43,6 @@ OUTPUTS = JobOutputs(
   site_id, window_start, window_end, device_count, reading_count,
   temp_avg, temp_min, temp_max, humidity_avg, vibration_max, battery_min, updated_at"""),
     ),
-    archives=(ArchivedTopic("aggregates", AGGREGATES_TOPIC),),
     lake=(lake.TELEMETRY, lake.DEVICE_AGG_1M, lake.DEAD_LETTERS),
 )
 

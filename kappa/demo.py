@@ -152,7 +152,7 @@ def _show_archive(config: Config) -> dict[str, int]:
     for row in conn.execute("SELECT device_type, count(*), min(event_time), max(event_time) FROM telemetry "
                             "GROUP BY device_type ORDER BY device_type").fetchall():
         print("  " + "  ".join(str(cell) for cell in row))
-    print("  analysts: kappa query --lake \"SELECT ... FROM telemetry\" (README: an analyst's DuckDB session)")
+    print("  analysts: kappa query \"SELECT ... FROM telemetry\" (README: an analyst's DuckDB session)")
     return counts
 
 

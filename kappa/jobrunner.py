@@ -138,8 +138,13 @@ def _failure_excerpt(output: str, lines: int = 25) -> str:
 
 
 def submit(config: Config, name: str, options: JobOptions, savepoint: str | None = None) -> str:
-    """Submit `jobs/NAME.py` to the standalone cluster (detached); returns the Flink job id."""
+    """Submit `jobs/NAME.py` to the standalone cluster (detached); returns the Flink job id. A savepoint
+    older than what the job's Iceberg sinks already committed is refused (kappa.savepoints)."""
     load_job(name)
+    if savepoint and options.lake:
+        from kappa import savepoints
+
+        savepoints.check_restore(config, name, options.output_suffix, savepoint)
     flink = config.flink
     env = flink_env(config)
     env["KAPPA_DETACHED"] = "1"
@@ -242,10 +247,23 @@ def stop_with_savepoint(config: Config, job_id: str, timeout_s: float = 120.0, d
     `drain` first advances event time to the end (every open window fires), for a job that will
     not be resumed; without it, open windows stay in the savepoint for the next run.
     """
-    target = (config.data_dir / "flink" / "savepoints").resolve().as_uri()
-    trigger = _rest(config, "POST", f"/jobs/{job_id}/stop", json={"targetDirectory": target, "drain": drain})
-    request_id = trigger["request-id"]
+    trigger = _rest(config, "POST", f"/jobs/{job_id}/stop", json={"targetDirectory": _savepoint_dir(config),
+                                                                   "drain": drain})
+    return _savepoint_location(config, job_id, trigger["request-id"], timeout_s)
 
+
+def trigger_savepoint(config: Config, job_id: str, timeout_s: float = 120.0) -> str:
+    """Take a savepoint of a running job and leave it running; returns the savepoint path."""
+    trigger = _rest(config, "POST", f"/jobs/{job_id}/savepoints",
+                    json={"target-directory": _savepoint_dir(config), "cancel-job": False})
+    return _savepoint_location(config, job_id, trigger["request-id"], timeout_s)
+
+
+def _savepoint_dir(config: Config) -> str:
+    return (config.data_dir / "flink" / "savepoints").resolve().as_uri()
+
+
+def _savepoint_location(config: Config, job_id: str, request_id: str, timeout_s: float) -> str:
     def completed() -> dict[str, Any] | None:
         status = _rest(config, "GET", f"/jobs/{job_id}/savepoints/{request_id}")
         return dict(status.get("operation", {})) if status.get("status", {}).get("id") == "COMPLETED" else None

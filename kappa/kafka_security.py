@@ -4,7 +4,7 @@ Every principal authenticates with SCRAM over TLS (the stack's CA). The admin pr
 `kafka.user`) is the only super user: `stack up`, the operator commands (replay, demo, doctor,
 reference data) and the tests use it. Everything that runs unattended has its own principal with
 least privilege: the bridge and the producers write telemetry, each job reads its inputs and writes its
-own outputs under its own consumer-group and transactional-id prefixes, the archive and the exporter
+own outputs under its own consumer-group and transactional-id prefixes, the exporter
 read. Topics, groups and transactional ids are SQL-style `${placeholder}` templates over the SQL
 parameters (kappa/sqlfiles.py), so a job's ACLs name exactly the topics its SQL uses, for the live run
 as for a replay (`${output_suffix}`) or a test run reading its own topic (`telemetry_topic=...`).
@@ -55,7 +55,6 @@ PRINCIPALS: dict[str, Principal] = {p.role: p for p in (
               groups=(_JOB,), transactional_ids=(_JOB,)),
     Principal("alerts", reads=("${telemetry_topic}",), references=("${rules_topic}",),
               writes=("${alerts_topic}${output_suffix}",), groups=(_JOB,), transactional_ids=(_JOB,)),
-    Principal("archive", read_all_topics=True, groups=("kappa-archive-",)),
     Principal("metrics", read_all_topics=True, groups=("${group_prefix}-metrics-",)),
 )}
 # Job names (jobs/<name>.py) whose runs use their own principal; other runs (bench, sqltest) use admin.

@@ -1,5 +1,5 @@
 """Reading the Iceberg archive: DuckDB over the tables' current metadata (or an older snapshot), for
-`kappa query --lake`.
+`kappa query`.
 
 DuckDB's iceberg extension reads a table from its metadata file; the catalog (pyiceberg's SqlCatalog on
 the same JDBC tables) says which file is current. The extensions ship in PyPI wheels and are loaded

@@ -78,21 +78,12 @@ class ReaderView:
 
 
 @dataclass(frozen=True)
-class ArchivedTopic:
-    """A topic of the job that a bounded replay archives as Parquet under the version's own prefix."""
-
-    dataset: str  # a name of kappa.archive_datasets.DATASETS
-    topic: Topic
-
-
-@dataclass(frozen=True)
 class JobOutputs:
     """Everything one job writes: the declaration replays, the demo and the tests read."""
 
     tables: tuple[Table, ...]
     topics: tuple[Topic, ...] = ()
     views: tuple[ReaderView, ...] = ()
-    archives: tuple[ArchivedTopic, ...] = ()
     lake: tuple[LakeTable, ...] = ()  # Iceberg tables (kappa.lake): `<name><suffix>` in the lake namespace
 
     def __post_init__(self) -> None:

@@ -6,7 +6,7 @@ Everything that runs unattended has its own login role, `<role_prefix><role>`, w
 each job writes only the tables its `OUTPUTS` declare (kappa/outputs.py; a replay's `_vN` tables are
 created by the owner, then granted to the job's role before it runs), the registry owns its own
 schema, the Iceberg JDBC catalog owns its own, the analyst reads the views, the monitor reads the
-counters the exporters publish, the Parquet archiver writes its manifest. Every client verifies the
+counters the exporters publish. Every client verifies the
 server certificate (`postgres.sslmode`, default verify-full) against `postgres.ca_file`, or the
 stack's CA.
 """
@@ -46,10 +46,8 @@ ROLES: dict[str, PgRole] = {r.role: r for r in (
     PgRole("lake", own_schema=LAKE_SCHEMA),
     PgRole("analyst", reads_views=True),
     # prometheus-postgres-exporter (pg_monitor) and the project's exporter (kappa/metrics/exporter.py)
-    PgRole("monitor", reads=("device_agg_1m", "dead_letters", "late_readings", "duplicates_1m", "alerts",
-                             "archive_files"), member_of=("pg_monitor",)),
-    # the Parquet archiver and its compactor (kappa/archive.py, kappa/archive_compact.py): the manifest only
-    PgRole("archive", writes=("archive_offsets", "archive_files")),
+    PgRole("monitor", reads=("device_agg_1m", "dead_letters", "late_readings", "duplicates_1m", "alerts"),
+             member_of=("pg_monitor",)),
     # the MQTT bridge's device directory (kappa/bridge/devices.py)
     PgRole("bridge", reads=("devices (device_id, status)",)),  # not the credential hashes
 )}

@@ -33,13 +33,10 @@ def replay() -> None:
 @click.option("--max-restarts", type=int, metavar="N",
               help="give up (cancel the job, mark the version failed) once the job restarted N times "
                    "(default: job.restart_max_failures)")
-@click.option("--no-archive", is_flag=True,
-              help="do not archive the version's archived topics (the aggregate job's aggregates) as "
-                   "Parquet under <prefix>_<version>/ (bounded replays archive them by default)")
 @set_option("SQL placeholder value for this version, e.g. watermark_delay_s=30 (repeatable)")
 @pass_config
 def run(config: Config, job: str, version: str, from_spec: str, to_spec: str | None, topic: str | None,
-        cluster: bool, follow: bool, parallelism: int | None, max_restarts: int | None, no_archive: bool,
+        cluster: bool, follow: bool, parallelism: int | None, max_restarts: int | None,
         extra: dict[str, str]) -> int:
     from kappa.replay import offsets, runner, versions
 
@@ -47,7 +44,7 @@ def run(config: Config, job: str, version: str, from_spec: str, to_spec: str | N
     rng = offsets.capture_range(config, topic or config.kafka.telemetry_topic, from_spec, to_spec)
     with reporting(f"replay {job} {version}") as (say, advance):
         runner.run_replay(config, job, version, rng, cluster=cluster or follow, follow=follow, extra=extra,
-                          parallelism=parallelism, archive=not no_archive, max_restarts=max_restarts, log=say,
+                          parallelism=parallelism, max_restarts=max_restarts, log=say,
                           advance=advance)
     return 0
 

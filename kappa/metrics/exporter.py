@@ -1,7 +1,7 @@
 """The project's Prometheus exporter (`python -m kappa.metrics`): what no existing exporter knows.
 
 Each scrape reads its sources afresh: consumer-group lag from Kafka (kappa.metrics.lag), the jobs'
-outputs in PostgreSQL (records per stage, dead letters by reason, fleet activity, archive commits),
+outputs in PostgreSQL (records per stage, dead letters by reason, fleet activity),
 and the MQTT bridge's status files. A source that fails is reported as `kappa_exporter_errors{source}`
 = 1 and its metrics are left out of that scrape, never replaced by zeros that would look healthy.
 """
@@ -132,11 +132,6 @@ def postgres_families(conn: psycopg.Connection) -> list[Metric]:
         last = _gauge(names.LAST_WINDOW_END)
         last.add_metric([], float(newest))
         families.append(last)
-    committed = scalar("SELECT extract(epoch FROM max(created_at)) FROM archive_files")
-    if committed is not None:
-        archive = _gauge(names.ARCHIVE_LAST_COMMIT)
-        archive.add_metric([], float(committed))
-        families.append(archive)
     return families
 
 

@@ -38,9 +38,6 @@ ACTIVE_DEVICES = Metric(
 LAST_WINDOW_END = Metric(
     "kappa_last_window_end_timestamp_seconds", "gauge",
     "End of the newest 1-minute device window written (event time, Unix seconds).")
-ARCHIVE_LAST_COMMIT = Metric(
-    "kappa_archive_last_commit_timestamp_seconds", "gauge",
-    "When the Parquet archive last registered an object (Unix seconds); absent before the first.")
 LAKE_LAST_COMMIT = Metric(
     "kappa_lake_last_commit_timestamp_seconds", "gauge",
     "When each Iceberg archive table last committed a snapshot (Unix seconds); absent before the first.",
@@ -73,5 +70,5 @@ EXPORTER_ERRORS = Metric(
     "1 when the last read of a source failed (the metrics from it are missing in that scrape).", ("source",))
 
 ALL = (CONSUMER_LAG_RECORDS, CONSUMER_LAG_SECONDS, GROUP_JOB_RUNNING, PIPELINE_RECORDS, DEAD_LETTERS, ACTIVE_DEVICES,
-       LAST_WINDOW_END, ARCHIVE_LAST_COMMIT, LAKE_LAST_COMMIT, BRIDGE_UP, BRIDGE_BACKLOG, BRIDGE_OLDEST_UNACKED,
+       LAST_WINDOW_END, LAKE_LAST_COMMIT, BRIDGE_UP, BRIDGE_BACKLOG, BRIDGE_OLDEST_UNACKED,
        BRIDGE_FORWARDED, BRIDGE_DEAD_LETTERED, BRIDGE_ACK_LATENCY, ALERT_LATENCY, EXPORTER_ERRORS)

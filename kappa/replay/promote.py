@@ -1,6 +1,6 @@
 """Promoting a version (the job's reader views switch to its tables in one transaction), the live job
 that keeps a promoted version current, and dropping a version: exactly the tables, topics and
-archives the job's OUTPUTS declare, with the version's suffix."""
+Iceberg tables the job's OUTPUTS declare, with the version's suffix."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shlex
 
 import psycopg
 
-from kappa import jobrunner, outputs, replay_archive
+from kappa import jobrunner, outputs
 from kappa.config import PROJECT_ROOT, Config
 from kappa.flinkenv import JobOptions
 from kappa.replay import ReplayError
@@ -108,7 +108,7 @@ def _stop_version_job(config: Config, chosen: Version, cancel_job: bool) -> list
 
 
 def drop(config: Config, conn: psycopg.Connection, job: str, version: str, cancel_job: bool = False) -> list[str]:
-    """Drop the version's tables, output topics, their registry subjects and archives (those the job
+    """Drop the version's tables, output topics, their registry subjects and Iceberg tables (those the job
     declares); refused while it is promoted, and while its --follow job runs unless `cancel_job`.
     Returns what went."""
     chosen = get_version(conn, job, check_version(version))
@@ -120,9 +120,6 @@ def drop(config: Config, conn: psycopg.Connection, job: str, version: str, cance
     with conn.transaction():
         gone += [f"table {name}" for name in declared.drop_tables(conn, suffix)]
         forget(conn, job, version)
-    for archived in declared.archives:
-        gone += replay_archive.drop_version_archive(config, conn, suffix, archived.dataset,
-                                                    archived.topic.name(config, suffix, chosen.topic))
     topics = declared.topic_names(config, suffix, chosen.topic)
     gone += [f"topic {t}" for t in delete_topics(config, topics)]
     gone += [f"subject {s}" for s in delete_subjects(config, topics)]

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kappa import jobrunner, outputs, replay_archive, waiting
+from kappa import jobrunner, outputs, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay import ReplayError
@@ -142,7 +142,7 @@ def _watch(run: _LocalRun | _ClusterRun, rng: OffsetRange, committed: Callable[[
 
 def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, cluster: bool = False,
                follow: bool = False, extra: Mapping[str, str] | None = None, parallelism: int | None = None,
-               interval_s: float = 5.0, timeout_s: float = 24 * 3600, archive: bool = False,
+               interval_s: float = 5.0, timeout_s: float = 24 * 3600,
                max_restarts: int | None = None, log: Callable[[str], None] | None = None,
                advance: Callable[[int, int], None] | None = None) -> Version:
     """Create the version's outputs (the job's OUTPUTS, suffixed), record it, run the job (SQL of
@@ -151,10 +151,10 @@ def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, clus
 
     With `follow` (cluster only) the job has no end: this returns once it has caught up with
     `rng.end`, marks the version `following` and leaves the job running as the version's live job.
-    With `archive` (bounded), the version's archived topics are then archived as Parquet under the
-    version's own prefix (kappa.replay_archive). A job that restarted `max_restarts` times (default:
-    job.restart_max_failures) is cancelled. `advance(done, total)`, when given, shows the records read
-    (committed offsets against the range's ends) instead of the periodic progress lines."""
+    A job that writes the Iceberg archive writes the version's own tables (`<table><suffix>`). A job
+    that restarted `max_restarts` times (default: job.restart_max_failures) is cancelled.
+    `advance(done, total)`, when given, shows the records read (committed offsets against the range's
+    ends) instead of the periodic progress lines."""
     if follow and not cluster:
         raise ReplayError("--follow leaves the version's job running: it needs the standalone cluster (--cluster)")
     say = log or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -205,11 +205,4 @@ def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, clus
             f"`kappa replay compare {job} live {version}`, then `kappa replay promote {job} {version}`")
     else:
         say(f"replay {job} {version} finished: {rate}; compare with `kappa replay compare {job} live {version}`")
-    if archive and not follow:
-        for archived in declared.archives:
-            topic = archived.topic.name(config, suffix, rng.topic)
-            rows = replay_archive.archive_version(config, suffix, archived.dataset, topic)
-            prefix = replay_archive.version_prefix(suffix, archived.dataset)
-            say(f"archived {rows} {archived.dataset} rows of {version} to s3://{config.s3.bucket}/{prefix}/ "
-                f"(kappa query --dataset {archived.dataset} --prefix {prefix} \"SELECT ...\")")
     return done

@@ -111,7 +111,7 @@ def _made_before(config: Config, spec: lake.LakeTable, column: str, suffix: str)
 def assert_uptime_archived(config: Config, suffix: str, manifest: Manifest) -> None:
     """Telemetry v3 in the archive: every archived record has the schema id and uptime_s it was produced
     with (v3's value, NULL from v1 and v2 writers), in the table made before uptime_s (pyiceberg), and
-    DuckDB (`kappa query --lake`) counts the same per schema id."""
+    DuckDB (`kappa query`) counts the same per schema id."""
     from kappa import lake_query
 
     table = lake.catalog(config).load_table(lake.TELEMETRY.identifier(config, suffix))

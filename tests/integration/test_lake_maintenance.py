@@ -153,7 +153,7 @@ def test_compaction_and_expiry_keep_every_record_once(migrated: Config, capsys: 
         assert _rows(config, suffix, name, key) == before[name], name  # every row once, unchanged
     assert any("rewriting" in line for line in lines)
     capsys.readouterr()
-    assert cli.main(["query", "--lake", "--suffix", suffix, "SELECT count(*), count(uptime_s) FROM telemetry"]) == 0
+    assert cli.main(["query", "--suffix", suffix, "SELECT count(*), count(uptime_s) FROM telemetry"]) == 0
     with_uptime = sum(_uptime(o) is not None for o in range(READINGS, (ROUNDS + 1) * READINGS))
     assert capsys.readouterr().out.splitlines()[1:] == [f"{ROUNDS * READINGS}\t{with_uptime}"]
     assert cli.main(["lake", "status", "telemetry", "device_agg_1m", "--suffix", suffix]) == 0

@@ -4,11 +4,12 @@ exporter and the project's exporter; consumer lag is measured in records and in 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,7 @@ def dashboard_metrics() -> set[str]:
 
 
 def test_every_metric_of_the_dashboard_exists_in_a_live_scrape(migrated: Config) -> None:
-    """With a job running on the cluster, a dead letter and an archived object, Prometheus has every
+    """With a job running on the cluster, a dead letter and an Iceberg commit, Prometheus has every
     metric the dashboard (deploy/grafana) queries, so no panel is empty by a typo or a renamed metric."""
     config = migrated
     wanted = dashboard_metrics()
@@ -194,35 +195,32 @@ def test_every_metric_of_the_dashboard_exists_in_a_live_scrape(migrated: Config)
         conn.execute(f"CREATE TABLE {table} (LIKE smoke_counts INCLUDING ALL)")
         conn.execute("INSERT INTO dead_letters (topic, kafka_partition, kafka_offset, reason, error) "
                      "VALUES (%s, 0, 0, 'METRICS_TEST', 'inserted by test_metrics')", (topic,))
-        conn.execute("INSERT INTO archive_files (object_key, prefix, hive_partition, topic, kafka_partition, "
-                     "first_offset, next_offset, row_count, byte_count) "
-                     "VALUES (%s, 'metrics-test', 'x=1', %s, 0, 0, 1, 1, 1)", (f"metrics-test/{topic}", topic))
         conn.commit()
     smoke.produce(config, smoke.readings(300, seed=5), topic)
-    job_id = jobrunner.submit(config, "smoke", JobOptions(output_suffix="_metrics", extra={"smoke_topic": topic}))
-    try:
-        def missing() -> set[str]:
-            names = requests.get(f"{config.metrics.prometheus_url}/api/v1/label/__name__/values", timeout=5)
-            present = set(names.json()["data"])
-            return {name for name in wanted if name not in present and not _query(config, name)}
-
-        gone: set[str] = set()
-
-        def all_present() -> bool:
-            gone.clear()
-            gone.update(missing())
-            return not gone
-
+    with _committed_lake_table(config):  # kappa_lake_last_commit_timestamp_seconds
+        job_id = jobrunner.submit(config, "smoke", JobOptions(output_suffix="_metrics", extra={"smoke_topic": topic}))
         try:
-            _eventually(all_present, "every dashboard metric in Prometheus", 240)
-        except AssertionError as exc:
-            raise AssertionError(f"missing from Prometheus: {sorted(gone)}") from exc
-    finally:
-        jobrunner.cancel(config, job_id)
-        with connect(config) as conn:
-            conn.execute("DELETE FROM dead_letters WHERE topic = %s", (topic,))
-            conn.execute("DELETE FROM archive_files WHERE topic = %s", (topic,))
-            conn.commit()
+            def missing() -> set[str]:
+                names = requests.get(f"{config.metrics.prometheus_url}/api/v1/label/__name__/values", timeout=5)
+                present = set(names.json()["data"])
+                return {name for name in wanted if name not in present and not _query(config, name)}
+
+            gone: set[str] = set()
+
+            def all_present() -> bool:
+                gone.clear()
+                gone.update(missing())
+                return not gone
+
+            try:
+                _eventually(all_present, "every dashboard metric in Prometheus", 240)
+            except AssertionError as exc:
+                raise AssertionError(f"missing from Prometheus: {sorted(gone)}") from exc
+        finally:
+            jobrunner.cancel(config, job_id)
+            with connect(config) as conn:
+                conn.execute("DELETE FROM dead_letters WHERE topic = %s", (topic,))
+                conn.commit()
 
 
 def test_pipeline_counts_equal_the_accounting_line(migrated: Config) -> None:
@@ -265,14 +263,14 @@ def test_pipeline_counts_equal_the_accounting_line(migrated: Config) -> None:
 
 
 
-def test_each_archive_tables_last_commit_is_on_the_exporter(migrated: Config) -> None:
-    """A commit to a table of the Iceberg archive's namespace (here a small table of this test, one
-    Parquet file added by pyiceberg) shows as that table's last commit time on the exporter. (pyiceberg
-    0.12 cannot write data files with the pyarrow PyFlink pins: the file is written by pyarrow itself.)"""
+@contextlib.contextmanager
+def _committed_lake_table(config: Config) -> Iterator[tuple[str, Any]]:
+    """A small table of this test in the Iceberg archive's namespace with one commit (one Parquet file
+    added by pyiceberg); yields its name and snapshot, and purges it. (pyiceberg 0.12 cannot write data
+    files with the pyarrow PyFlink pins: the file is written by pyarrow itself.)"""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    config = migrated
     name = f"metrics_test_{uuid.uuid4().hex[:6]}"
     catalog = lake.catalog(config)
     catalog.create_namespace_if_not_exists(config.lake.namespace)
@@ -287,6 +285,16 @@ def test_each_archive_tables_last_commit_is_on_the_exporter(migrated: Config) ->
         table.add_files([path])
         snapshot = table.refresh().current_snapshot()
         assert snapshot is not None
+        yield name, snapshot
+    finally:
+        catalog.purge_table(f"{config.lake.namespace}.{name}")
+
+
+def test_each_archive_tables_last_commit_is_on_the_exporter(migrated: Config) -> None:
+    """A commit to a table of the Iceberg archive's namespace shows as that table's last commit time
+    on the exporter."""
+    config = migrated
+    with _committed_lake_table(config) as (name, snapshot):
         line = f'kappa_lake_last_commit_timestamp_seconds{{table="{name}"}}'
 
         def scraped() -> str | None:
@@ -297,5 +305,3 @@ def test_each_archive_tables_last_commit_is_on_the_exporter(migrated: Config) ->
         value = next(float(s.rsplit(" ", 1)[1]) for s in text.splitlines() if s.startswith(line))
         assert value == snapshot.timestamp_ms / 1000
         assert 'kappa_exporter_errors{source="lake"} 0.0' in text
-    finally:
-        catalog.purge_table(f"{config.lake.namespace}.{name}")

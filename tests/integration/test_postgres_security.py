@@ -144,16 +144,13 @@ def test_the_analyst_reads_the_views_and_nothing_else(migrated: Config) -> None:
 def test_the_registry_and_the_catalog_keep_to_their_own_schemas(migrated: Config) -> None:
     with connect(migrated, role="registry") as conn:
         conn.execute("SELECT count(*) FROM registry.schemas").fetchone()
-    for role in ("registry", "lake", "monitor", "bridge", "archive"):
+    for role in ("registry", "lake", "monitor", "bridge"):
         assert _denied(migrated, role, sql.SQL("SELECT count(*) FROM public.alerts WHERE false")
                        if role != "monitor" else sql.SQL("SELECT count(*) FROM public.devices"))
         assert _denied(migrated, role, _dead_letter())
     assert _denied(migrated, "registry", sql.SQL("CREATE SCHEMA elsewhere"))
     assert _denied(migrated, "lake", sql.SQL("SELECT count(*) FROM registry.schemas"))
     assert _denied(migrated, "aggregate", sql.SQL("SELECT count(*) FROM registry.schemas"))
-    # the archiver writes its manifest and nothing else
-    assert not _denied(migrated, "archive", _insert("archive_offsets", topic="t", kafka_partition=0, next_offset=1))
-    assert _denied(migrated, "archive", sql.SQL("DELETE FROM device_agg_1m"))
     # the bridge reads device ids and states, not the credential hashes
     with connect(migrated, role="bridge") as conn:
         conn.execute("SELECT device_id FROM devices WHERE status = 'active'").fetchall()

@@ -58,7 +58,7 @@ def invoke(runner: CliRunner, *argv: str) -> Result:
 
 def test_the_tree_has_every_command_group() -> None:
     groups = {path[0] for path, _ in ALL_COMMANDS if len(path) == 1}
-    assert {"stack", "run", "submit", "jobs", "stop", "cancel", "db", "archive", "query", "schema", "simulate",
+    assert {"stack", "run", "submit", "jobs", "stop", "cancel", "db", "query", "schema", "simulate",
             "replay", "devices", "rules", "bridge", "status", "doctor", "demo", "lake"} <= groups
 
 
@@ -92,8 +92,7 @@ MISTAKES = [
     (["db", "retention"], "Missing option '--older-than'"),
     (["db", "retention", "--older-than", "9 days", "--table", "nope"], "'nope' is not one of"),
     (["db", "status"], "secret KAPPA_PG_PASSWORD is not set"),
-    (["archive", "run", "--dataset", "nope"], "'nope' is not one of aggregates, telemetry"),
-    (["query", "--dataset", "nope", "SELECT 1"], "'nope' is not one of aggregates, telemetry"),
+    (["query", "--dataset", "aggregates", "SELECT 1"], "No such option '--dataset'"),
     (["schema", "show"], "Missing argument 'SUBJECT'"),
     (["schema", "list"], "secret KAPPA_REGISTRY_PASSWORD is not set"),
     (["simulate", "--devices", "many"], "'many' is not a valid integer"),
@@ -263,17 +262,15 @@ DOCUMENTED = [
     "submit aggregate --from-savepoint /tmp/sp", "jobs", "stop aggregate --savepoint", "cancel 0123abcd",
     "doctor", "demo --keep-running --via kafka --devices 3 --readings 10 --seed 1",
     "db roles", "db migrate", "db refresh", "db status", "db retention --older-than 90_days --table device_agg_1m",
-    "archive run --dataset aggregates --batch 60 --follow --topic t --prefix p",
-    "archive compact --prefix P --topic T --min-age-hours 2 --target-mb 128", "archive status --partitions",
     "query SELECT_1", "query --lake SELECT_1", "query --as-of 4392697543497746305 SELECT_1", "query --snapshots",
-    "query --dataset aggregates --prefix aggregates-1m_v2 SELECT_1", "query --lake --suffix _v2 SELECT_1",
+    "query --suffix _v2 SELECT_1", "query --lake --suffix _v2 SELECT_1",
     "schema list", "schema show telemetry-value --version 1", "schema register", "schema check --offline",
     "schema diff", "schema --root /tmp/r check",
     "simulate --devices 50 --readings-per-device 600 --late 0.01 --duplicates 0.02 --malformed 3",
     "simulate --via mqtt --devices 50 --readings-per-device 600 --offline-devices 3 --offline-s 60 "
     "--reconnect-storms 1 --rate 100 --transactional-id sim-1 --v1-fraction 0.3 --out-of-order 0.05",
     "replay run aggregate --as v2 --cluster --from 2026-03-02T08:00:00Z --to 2026-03-02T09:00:00Z",
-    "replay run alerts --as v2 --follow --max-restarts 2 --no-archive --parallelism 2 --set watermark_delay_s=30",
+    "replay run alerts --as v2 --follow --max-restarts 2 --parallelism 2 --set watermark_delay_s=30",
     "replay compare aggregate live v2 --csv v2.csv", "replay promote aggregate v2", "replay versions",
     "replay versions aggregate", "replay drop aggregate v2 --cancel-job",
     "devices add dev-001 --site site-a --type thermal --secrets-file s.env --model M --firmware F --location L "

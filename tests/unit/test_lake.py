@@ -45,7 +45,7 @@ def test_windows_table_made_before_device_model_gets_it_and_old_files_stay_reada
     """Schema evolution of an existing windows table (ensure_tables -> add_missing_columns), on a real
     Iceberg catalog (SQLite) and warehouse (local files): the column is appended, optional, the columns'
     order is then the declared one (the job's INSERT is positional), and a file written before reads it
-    as null, through pyiceberg and through DuckDB's iceberg extension (what `kappa query --lake` uses)."""
+    as null, through pyiceberg and through DuckDB's iceberg extension (what `kappa query` uses)."""
     import dataclasses
     from datetime import datetime
 

@@ -72,7 +72,7 @@ def test_the_alerting_job_writes_alerts_and_its_topic_only(config: Config) -> No
     alerts = outputs.job_outputs("alerts")
     assert alerts.table_names("_v2") == ["alerts_v2"]
     assert alerts.topic_names(config, "_v2") == ["alerts_v2"]
-    assert [v.name for v in alerts.views] == ["v_alerts"] and not alerts.archives
+    assert [v.name for v in alerts.views] == ["v_alerts"]
     (table,) = alerts.compared
     assert table.key == ("alert_id",) and table.range_column == "first_event_time"
 
@@ -86,8 +86,7 @@ def test_the_aggregation_job_outputs_with_a_suffix_and_its_input_topic(config: C
     assert aggregate.topic_names(config) == ["aggregates-1m", "telemetry-dlq", "telemetry-late"]  # live
     assert [t.name for t in aggregate.compared] == ["device_agg_1m", "site_agg_5m", "duplicates_1m"]
     assert {v.name for v in aggregate.views} == {"v_device_1m", "v_site_5m"}
-    (archived,) = aggregate.archives
-    assert archived.dataset == "aggregates" and archived.topic.name(config, "_v2") == "aggregates-1m_v2"
+    assert [t.name for t in aggregate.lake] == ["telemetry", "device_agg_1m", "dead_letters"]
 
 
 def test_no_declaration_shares_a_table_or_topic_with_another_job(config: Config) -> None:

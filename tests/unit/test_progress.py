@@ -105,37 +105,3 @@ def test_a_replay_reports_lines_off_a_terminal_and_offsets_read_on_a_bar(bar: bo
         assert len(said) == 1 and "restarts 1" in said[0]  # a restart is news: a line even with a bar
     else:
         assert moved == [] and len(said) == 2 and "4/20" in said[0] and "16/20" in said[1]
-
-
-class _Archive:
-    """What ArchiveWriter.run calls on itself: two partitions, archived in batches of 5 offsets."""
-
-    def __init__(self) -> None:
-        self.archived = {0: 10, 1: 0}
-        self.ends = {0: 20, 1: 5}
-
-    def status(self) -> list[Any]:
-        from kappa.archive import PartitionStatus
-
-        return [PartitionStatus(p, self.archived[p], self.ends[p]) for p in sorted(self.archived)]
-
-    def _read_batch(self, partition: int, start: int, end: int) -> tuple[list[Any], int]:
-        return [], min(start + 5, end)
-
-    def _write(self, partition: int, start: int, next_offset: int, messages: list[Any]) -> list[Any]:
-        return []
-
-    def _commit(self, partition: int, start: int, next_offset: int, files: list[Any]) -> None:
-        self.archived[partition] = next_offset
-
-
-def test_an_archive_run_moves_the_bar_by_offsets_archived_since_it_started() -> None:
-    from kappa.archive import ArchiveWriter
-
-    moved: list[tuple[int, int]] = []
-    lines: list[str] = []
-    ArchiveWriter.run(_Archive(), once=True, progress=lines.append,  # type: ignore[arg-type]
-                      advance=lambda done, total: moved.append((done, total)))
-    assert moved == [(5, 15), (10, 15), (15, 15)] and lines == []
-    ArchiveWriter.run(_Archive(), once=True, progress=lines.append)  # type: ignore[arg-type]
-    assert [line.split(" (")[0] for line in lines] == ["partition 0: 15/20", "partition 1: 5/5", "partition 0: 20/20"]
