@@ -83,7 +83,7 @@ def job_arguments(options: JobOptions) -> list[str]:
     if not options.lake:
         argv.append("--no-lake")
     if options.lake_suffix is not None:
-        argv += ["--lake-suffix", options.lake_suffix]
+        argv.append(f"--lake-suffix={options.lake_suffix}")  # one token: an empty argument may not survive `flink run`
     if options.lake_branch:
         argv += ["--lake-branch", options.lake_branch]
     for key, value in options.extra.items():

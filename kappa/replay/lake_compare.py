@@ -2,8 +2,9 @@
 in DuckDB, in the style of kappa.replay.compare: rows per table, the keys only one side has and the rows
 whose values differ (floats to a relative 1e-9), over what the replay recomputed: its offsets for the
 appended tables (one row per Kafka record), the window range both sides cover for the windows. DuckDB
-reads each side at its ref's snapshot, equality deletes applied; only counts and at most `key_limit`
-keys per kind come back to Python."""
+reads each side at its ref's snapshot, equality deletes applied, and holds the compared rows as its own
+temporary tables (memory, spilling to its temp directory); only counts and at most `key_limit` keys per
+kind come back to Python."""
 
 from __future__ import annotations
 
@@ -68,19 +69,20 @@ def diff_refs(conn: Any, spec: lake.LakeTable, table: Any, left: int | None, rig
         diff.range_text = "the replay's offsets" if rng is not None else "all rows"
     else:
         column = spec.time_column
-        bounds = conn.execute(f'SELECT (SELECT min("{column}") FROM l), (SELECT max("{column}") FROM l), '
-                              f'(SELECT min("{column}") FROM r), (SELECT max("{column}") FROM r)').fetchone()
-        if bounds is None or None in bounds:
-            diff.range_column = column
-            return diff
-        lo, hi = max(bounds[0], bounds[2]), min(bounds[1], bounds[3])
+        # one query per side: DuckDB 1.5.5 fails planning a cross product of two upserted tables' scans
+        # ("INTERNAL Error: Information loss on integer cast" in its statistics propagation)
+        bounds = [conn.execute(f'SELECT min("{column}"), max("{column}") FROM {side}').fetchone() for side in "lr"]
         diff.range_column = column
+        if any(b is None or None in b for b in bounds):
+            return diff
+        lo, hi = max(bounds[0][0], bounds[1][0]), min(bounds[0][1], bounds[1][1])
         if lo > hi:
             return diff
         diff.window_from, diff.window_to = lo, hi
         where = f""""{column}" BETWEEN TIMESTAMP '{lo}' AND TIMESTAMP '{hi}'"""
-    conn.execute(f"CREATE OR REPLACE TEMP VIEW lr AS SELECT * FROM l WHERE {where}")
-    conn.execute(f"CREATE OR REPLACE TEMP VIEW rr AS SELECT * FROM r WHERE {where}")
+    # the compared rows, materialized: the joins below then plan on DuckDB's own tables (see above)
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE lr AS SELECT * FROM l WHERE {where}")
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE rr AS SELECT * FROM r WHERE {where}")
     keys = row_key(spec)
     using = ", ".join(f'"{k}"' for k in keys)
     for side, (this, other) in (("left", ("lr", "rr")), ("right", ("rr", "lr"))):
