@@ -5,19 +5,20 @@ differs from main exactly in the windows the PostgreSQL comparison finds, in tem
 of the unchanged job as another version commits too (apache/iceberg#18098 hit the v2 sink there) and equals
 main; a failing replay leaves main as it was. Promotion fast-forwards main to a branch (main then reads the
 branch's rows), refuses another branch forked before that (main moved on), and `replace` sets it anyway.
-`drop` removes a branch."""
+`drop` removes a branch, and `kappa lake expire` then deletes its snapshots and their data files."""
 
 from __future__ import annotations
 
 import dataclasses
 import shutil
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kappa import jobrunner, lake, lake_branch, lake_query
+from kappa import cli, jobrunner, lake, lake_branch, lake_maintenance, lake_query
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay import ReplayError, compare, lake_compare, offsets, promote, runner, versions
@@ -75,7 +76,8 @@ def _committers(config: Config, snapshots: dict[str, int | None]) -> dict[str, s
     return found
 
 
-def test_replays_write_branches_that_compare_and_fast_forward_main(migrated: Config, tmp_path: Path) -> None:
+def test_replays_write_branches_that_compare_and_fast_forward_main(
+        migrated: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     names = Names.new("wap")
     config = migrated.model_copy(update={"lake": migrated.lake.model_copy(update={"namespace": f"wap_{names.tag}"})})
     topic, live_suffix = names.topic, versioned_outputs(config, names.suffix)
@@ -115,6 +117,14 @@ def test_replays_write_branches_that_compare_and_fast_forward_main(migrated: Con
         assert dict(windows.columns) == {"temp_avg": windows.differing} and windows.differing > 0, report
         # exactly the windows whose PostgreSQL rows differ (key (device, type, window start) vs (device, start))
         assert {(k[0], k[2]) for k in windows.differing_keys} == pg["device_agg_1m"].differing_keys, report
+        # the command prints the same after the PostgreSQL tables (its config: this test's namespace)
+        monkeypatch.setenv("KAPPA_LAKE__NAMESPACE", config.lake.namespace)
+        capsys.readouterr()
+        assert cli.main(["replay", "compare", "aggregate", "live", v2]) == 0
+        printed = capsys.readouterr().out.split(f"Iceberg archive ({config.lake.namespace}): main vs replay_{v2}\n")
+        assert len(printed) == 2, printed
+        device_line = next(line for line in printed[1].splitlines() if line.startswith("device_agg_1m"))
+        assert f"temp_avg({windows.differing})" in device_line, printed[1]
 
         # v3: the unchanged job again, as another version: its sink commits on its own branch, equal to main
         runner.run_replay(config, "aggregate", v3, rng, interval_s=1, log=lambda _: None)
@@ -155,10 +165,20 @@ def test_replays_write_branches_that_compare_and_fast_forward_main(migrated: Con
             after = lake_compare.compare_lake(config, conn, "aggregate", "live", v2, SPECS)
             assert all(d.differences == 0 for d in after), compare.format_diffs("main", v2, after)
 
-            # drop: the branch goes, main stays
+            # drop: the branch goes, main stays; `kappa lake expire` then deletes its snapshots and the data
+            # files only they referenced
+            telemetry = lake.catalog(config).load_table(lake.TELEMETRY.identifier(config))
+            v3_files = {r["file_path"] for r in telemetry.inspect.data_files(v3_heads["telemetry"]).to_pylist()}
             gone = promote.drop(config, conn, "aggregate", v3)
             assert {f"iceberg branch {s.name}@replay_{v3}" for s in SPECS} <= set(gone), gone
             assert set(lake_branch.heads(config, SPECS, f"replay_{v3}").values()) == {None}
+            lake_maintenance.expire(config, (lake.TELEMETRY,), retain_last=1, max_age_hours=0,
+                                    progress=lambda _: None, now=datetime.now(UTC) + timedelta(minutes=1))
+            telemetry = telemetry.refresh()
+            assert telemetry.snapshot_by_id(v3_heads["telemetry"]) is None
+            assert v3_files and not any(telemetry.io.new_input(f).exists() for f in v3_files)
+            assert lake_branch.heads(config, SPECS, lake_branch.MAIN) == lake_branch.heads(
+                config, SPECS, f"replay_{v2}")
     finally:
         with connect(config) as conn:
             for version in {v.version for v in versions.versions(conn, "aggregate")} & {v2, v3, v4}:
