@@ -54,12 +54,12 @@ class JobOptions:
 
 
 def lake_write_hint(branch: str | None) -> str:
-    """The INSERT's table hint that sends Iceberg's Flink sink to a branch ('' for main)."""
+    """The INSERT's table hint that sends Iceberg's Flink sink to a branch, after a space ('' for main)."""
     if branch is None:
         return ""
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", branch):
         raise ValueError(f"bad Iceberg branch name {branch!r}")
-    return f"/*+ OPTIONS('branch'='{branch}') */"
+    return f" /*+ OPTIONS('branch'='{branch}') */"
 
 
 def restart_settings(config: Config) -> dict[str, str]:

@@ -37,7 +37,7 @@ def test_a_later_start_drops_the_appended_rows_from_its_offsets_on_and_keeps_the
 def test_refs_and_hints() -> None:
     assert lake_ref("live") == "main" and lake_ref("v2") == "replay_v2"
     assert lake_write_hint(None) == ""
-    assert lake_write_hint("replay_v2") == "/*+ OPTIONS('branch'='replay_v2') */"
+    assert lake_write_hint("replay_v2") == " /*+ OPTIONS('branch'='replay_v2') */"
     with pytest.raises(ValueError, match="branch"):
         lake_write_hint("x'); DROP")
 
@@ -54,7 +54,7 @@ def test_a_replay_inserts_into_the_live_tables_branch_and_other_runs_into_their_
     assert f"INSERT INTO {ns}.`telemetry` /*+ OPTIONS('branch'='replay_v2') */" in replay
     assert f"INSERT INTO {ns}.`device_agg_1m` /*+ OPTIONS('branch'='replay_v2') */" in replay
     test_run = inserts(JobOptions(with_secrets=False, output_suffix="_t1"))
-    assert f"INSERT INTO {ns}.`telemetry_t1` \nSELECT" in test_run and "OPTIONS" not in test_run
+    assert f"INSERT INTO {ns}.`telemetry_t1`\nSELECT" in test_run and "OPTIONS" not in test_run
 
 
 def test_offsets_predicate() -> None:
