@@ -54,7 +54,7 @@ def _ensure_devices_topic(ctx: JobContext, _: StatementSet) -> None:
 
 
 def _ensure_lake_tables(ctx: JobContext, _: StatementSet) -> None:
-    lake.ensure_tables(ctx.config, OUTPUTS.lake, ctx.options.output_suffix)  # hidden partitions: Iceberg's API
+    lake.ensure_tables(ctx.config, OUTPUTS.lake, ctx.options.lake_tables_suffix)  # hidden partitions: Iceberg's API
 
 
 # Source: the Kafka telemetry (decoded; dead letters split off). Logic, resolved from the SQL headers

@@ -42,6 +42,24 @@ class JobOptions:
     # more Flink options for this run, over the project's (benches: the cluster's metrics reporter in a
     # local MiniCluster, bench/reporter_overhead.py)
     flink: dict[str, str] = field(default_factory=dict)
+    # The Iceberg tables this run writes: `<name><lake_suffix>` (None: the output suffix), on the branch
+    # `lake_branch` (None: main). A replay writes the live tables' branch `replay_<version>` (kappa.lake_branch)
+    lake_suffix: str | None = None
+    lake_branch: str | None = None
+
+    @property
+    def lake_tables_suffix(self) -> str:
+        """The suffix of the Iceberg tables this run writes."""
+        return self.output_suffix if self.lake_suffix is None else self.lake_suffix
+
+
+def lake_write_hint(branch: str | None) -> str:
+    """The INSERT's table hint that sends Iceberg's Flink sink to a branch, after a space ('' for main)."""
+    if branch is None:
+        return ""
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", branch):
+        raise ValueError(f"bad Iceberg branch name {branch!r}")
+    return f" /*+ OPTIONS('branch'='{branch}') */"
 
 
 def restart_settings(config: Config) -> dict[str, str]:
@@ -121,7 +139,8 @@ def _registry_credentials_to_jvm(config: Config) -> None:
 
 def sql_params(config: Config, options: JobOptions) -> sqlfiles.SqlParams:
     params = sqlfiles.params_from_config(config, include_secrets=options.with_secrets)
-    values = {"output_suffix": options.output_suffix}
+    values = {"output_suffix": options.output_suffix, "lake_suffix": options.lake_tables_suffix,
+              "lake_write_options": lake_write_hint(options.lake_branch)}
     if options.bounded:
         values["source_options"] = ",\n  'scan.bounded.mode' = 'latest-offset'"
         # A bounded run reads every partition up to a known end, so no partition is ever idle; idleness

@@ -82,6 +82,10 @@ def job_arguments(options: JobOptions) -> list[str]:
         argv += ["--parallelism", str(options.parallelism)]
     if not options.lake:
         argv.append("--no-lake")
+    if options.lake_suffix is not None:
+        argv.append(f"--lake-suffix={options.lake_suffix}")  # one token: an empty argument may not survive `flink run`
+    if options.lake_branch:
+        argv += ["--lake-branch", options.lake_branch]
     for key, value in options.extra.items():
         argv += ["--set", f"{key}={value}"]
     return argv
@@ -94,6 +98,8 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parallelism", type=int, help="override flink.parallelism")
     parser.add_argument("--no-lake", action="store_true",
                         help="leave out the Iceberg archive's inserts (jobs that write one)")
+    parser.add_argument("--lake-suffix", help="the Iceberg tables' suffix (default: --output-suffix)")
+    parser.add_argument("--lake-branch", help="write the Iceberg tables' branch of this name (replays)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="extra SQL placeholder value (repeatable)")
 
@@ -101,7 +107,8 @@ def add_job_arguments(parser: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> JobOptions:
     extra = dict(item.split("=", 1) for item in args.set)
     return JobOptions(bounded=args.bounded, output_suffix=args.output_suffix,
-                      parallelism=args.parallelism, extra=extra, lake=not args.no_lake)
+                      parallelism=args.parallelism, extra=extra, lake=not args.no_lake,
+                      lake_suffix=args.lake_suffix, lake_branch=args.lake_branch)
 
 
 def main_for(build: BuildFn, argv: Sequence[str] | None = None) -> None:

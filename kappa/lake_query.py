@@ -51,10 +51,8 @@ def snapshot_id(table: Any, as_of: str | None) -> int | None:
 ALL_TABLES = (lake.TELEMETRY, lake.DEVICE_AGG_1M, lake.DEAD_LETTERS)
 
 
-def duckdb_connection(config: Config, suffix: str = "", as_of: str | None = None,
-                      tables: tuple[lake.LakeTable, ...] = ALL_TABLES) -> Any:
-    """DuckDB with one view per archive table (`telemetry`, `device_agg_1m`, `dead_letters`), as of now
-    or as of `as_of` (a snapshot id applies to every table it belongs to; a time to all of them)."""
+def duckdb_session(config: Config) -> Any:
+    """DuckDB with the httpfs, avro and iceberg extensions loaded and the stack's S3 as its secret."""
     import duckdb
     import duckdb_extension_avro
     import duckdb_extension_httpfs
@@ -68,6 +66,17 @@ def duckdb_connection(config: Config, suffix: str = "", as_of: str | None = None
     conn.execute("CREATE SECRET kappa_s3 (TYPE s3, KEY_ID ?, SECRET ?, ENDPOINT ?, REGION ?, URL_STYLE 'path', "
                  "USE_SSL false)", [config.secret(s3.access_key_env), config.secret(s3.secret_key_env),
                                     f"{s3.host}:{s3.port}", s3.region])
+    return conn
+
+
+def duckdb_connection(config: Config, suffix: str = "", as_of: str | None = None,
+                      tables: tuple[lake.LakeTable, ...] = ALL_TABLES, branch: str | None = None) -> Any:
+    """DuckDB with one view per archive table (`telemetry`, `device_agg_1m`, `dead_letters`), as of now
+    or as of `as_of` (a snapshot id applies to every table it belongs to; a time to all of them), or at
+    the head of `branch` (a replay's `replay_<version>`; tables without it are left out)."""
+    if as_of and branch:
+        raise LakeQueryError("give a branch or a time/snapshot (--as-of), not both")
+    conn = duckdb_session(config)
     catalog = lake.catalog(config)
     found = False
     for spec in tables:
@@ -81,6 +90,11 @@ def duckdb_connection(config: Config, suffix: str = "", as_of: str | None = None
             conn.execute(f"CREATE VIEW {spec.name} AS SELECT * FROM {scan}) LIMIT 0")
             continue
         snapshot = None
+        if branch:
+            ref = table.metadata.refs.get(branch)
+            if ref is None:
+                continue
+            snapshot = int(ref.snapshot_id)
         if as_of:
             try:
                 snapshot = snapshot_id(table, as_of)

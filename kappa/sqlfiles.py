@@ -75,6 +75,10 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "reference_idle_timeout_s": str(job.reference_idle_timeout_s),
         # Suffix of output tables/topics: '' for live outputs, '_v2' etc. for replays.
         "output_suffix": "",
+        # The Iceberg tables' suffix (the output suffix unless a replay writes a branch of the live ones)
+        # and the INSERTs' table hint naming that branch ('' = main); kappa.flinkenv.JobOptions
+        "lake_suffix": "",
+        "lake_write_options": "",
         "job_name": "adhoc",
         "aggregates_avro_schema": avro_schema_literal("aggregates/v2.avsc"),
         "alerts_avro_schema": avro_schema_literal("alerts/v1.avsc"),

@@ -64,6 +64,8 @@ def job_options(func: F) -> F:
         click.option("--output-suffix", default="", help="versioned outputs, e.g. _v2 (replays)"),
         click.option("--parallelism", type=int, help="override flink.parallelism"),
         click.option("--no-lake", is_flag=True, help="leave out the Iceberg archive's inserts (jobs that write one)"),
+        click.option("--lake-suffix", help="the Iceberg tables' suffix (default: --output-suffix; '' = the live ones)"),
+        click.option("--lake-branch", help="write this branch of the Iceberg tables instead of main (replays)"),
         set_option("extra SQL placeholder value (repeatable)"),
     ]):
         func = decorator(func)
@@ -71,11 +73,12 @@ def job_options(func: F) -> F:
 
 
 def make_job_options(bounded: bool, output_suffix: str, parallelism: int | None, no_lake: bool,
-                     extra: dict[str, str]) -> JobOptions:
+                     extra: dict[str, str], lake_suffix: str | None = None,
+                     lake_branch: str | None = None) -> JobOptions:
     from kappa.flinkenv import JobOptions
 
     return JobOptions(bounded=bounded, output_suffix=output_suffix, parallelism=parallelism, extra=extra,
-                      lake=not no_lake)
+                      lake=not no_lake, lake_suffix=lake_suffix, lake_branch=lake_branch)
 
 
 def progress(line: str) -> None:

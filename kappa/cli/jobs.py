@@ -23,10 +23,10 @@ _JOBS_HELP = ", ".join(sorted(p.stem for p in (PROJECT_ROOT / "jobs").glob("*.py
 @job_options
 @pass_config
 def run(config: Config, job: str, bounded: bool, output_suffix: str, parallelism: int | None, no_lake: bool,
-        extra: dict[str, str]) -> int:
+        lake_suffix: str | None, lake_branch: str | None, extra: dict[str, str]) -> int:
     from kappa import jobrunner
 
-    options = make_job_options(bounded, output_suffix, parallelism, no_lake, extra)
+    options = make_job_options(bounded, output_suffix, parallelism, no_lake, extra, lake_suffix, lake_branch)
     click.echo(f"running job {job} in a local MiniCluster{' (bounded)' if options.bounded else ''} ...")
     result = jobrunner.run_local(config, job, options, wait=True)
     client = result.get_job_client()
@@ -45,10 +45,11 @@ def run(config: Config, job: str, bounded: bool, output_suffix: str, parallelism
 @job_options
 @pass_config
 def submit(config: Config, job: str, from_savepoint: str | None, wait: bool, timeout: float | None, bounded: bool,
-           output_suffix: str, parallelism: int | None, no_lake: bool, extra: dict[str, str]) -> int:
+           output_suffix: str, parallelism: int | None, no_lake: bool, lake_suffix: str | None,
+           lake_branch: str | None, extra: dict[str, str]) -> int:
     from kappa import jobrunner
 
-    options = make_job_options(bounded, output_suffix, parallelism, no_lake, extra)
+    options = make_job_options(bounded, output_suffix, parallelism, no_lake, extra, lake_suffix, lake_branch)
     job_id = jobrunner.submit(config, job, options, savepoint=from_savepoint)
     click.echo(f"submitted {job}: job id {job_id}")
     click.echo(f"web UI: {config.flink.rest_url}/#/job/running/{job_id}/overview")

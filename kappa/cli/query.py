@@ -24,12 +24,14 @@ def _print_result(result: Any) -> None:
     "dead_letters. SQL: e.g. \"SELECT site_id, count(*) FROM telemetry GROUP BY 1\".")
 @click.argument("sql", required=False)
 @click.option("--as-of", help="time travel: a snapshot id, or a time (ISO 8601, naive = UTC)")
-@click.option("--suffix", default="", help="a replayed version's tables, e.g. _v2")
+@click.option("--suffix", default="", help="a --follow replay version's own tables, e.g. _v2")
+@click.option("--branch", help="a bounded replay's branch of the live tables, e.g. replay_v2")
 @click.option("--snapshots", is_flag=True, help="list the tables' snapshots (and their metadata files)")
 @click.option("--lake", is_flag=True, hidden=True,
               help="accepted for scripts from when a Parquet archive existed too (Iceberg is the only one now)")
 @pass_config
-def query(config: Config, sql: str | None, as_of: str | None, suffix: str, snapshots: bool, lake: bool) -> int:
+def query(config: Config, sql: str | None, as_of: str | None, suffix: str, branch: str | None, snapshots: bool,
+          lake: bool) -> int:
     from kappa import lake as iceberg
     from kappa import lake_query
 
@@ -44,5 +46,5 @@ def query(config: Config, sql: str | None, as_of: str | None, suffix: str, snaps
         return 0
     if not sql:
         raise lake_query.LakeQueryError("give a SQL query (or --snapshots)")
-    _print_result(lake_query.duckdb_connection(config, suffix, as_of).execute(sql))
+    _print_result(lake_query.duckdb_connection(config, suffix, as_of, branch=branch).execute(sql))
     return 0

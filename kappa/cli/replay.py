@@ -3,6 +3,7 @@ by kappa.replay's modules."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,30 +50,49 @@ def run(config: Config, job: str, version: str, from_spec: str, to_spec: str | N
     return 0
 
 
-@replay.command(help="compare two versions' outputs ('live' = no suffix)")
+@replay.command(help="compare two versions' outputs ('live' = no suffix), and their Iceberg archives "
+                     "('live' = main, a version = its branch replay_VERSION)")
 @click.argument("job")
 @click.argument("left", metavar="V1")
 @click.argument("right", metavar="V2")
 @click.option("--csv", "csv_path", metavar="PATH", help="also write the comparison as CSV")
 @pass_config
 def compare(config: Config, job: str, left: str, right: str, csv_path: str | None) -> int:
+    from kappa import outputs
+    from kappa.replay import ReplayError, lake_compare
     from kappa.replay import compare as comparing
     from kappa.stack.postgres import connect
 
+    declared = outputs.job_outputs(job)
     with connect(config) as conn:
         diffs = comparing.compare_versions(conn, job, left, right)
-    click.echo(comparing.format_diffs(left, right, diffs))
+        click.echo(comparing.format_diffs(left, right, diffs))
+        if declared.lake:
+            try:
+                lake_diffs = lake_compare.compare_lake(config, conn, job, left, right, declared.lake)
+            except ReplayError as exc:
+                click.echo(f"Iceberg archive not compared: {exc}", err=True)
+            else:
+                click.echo(f"\nIceberg archive ({config.lake.namespace}): {lake_compare.lake_ref(left)} vs "
+                           f"{lake_compare.lake_ref(right)}")
+                click.echo(comparing.format_diffs(left, right, lake_diffs))
+                diffs += [dataclasses.replace(d, table=f"iceberg:{d.table}") for d in lake_diffs]
     if csv_path:
         comparing.write_csv(Path(csv_path), left, right, diffs)
         click.echo(f"written {csv_path}", err=True)
     return 0
 
 
-@replay.command(help="switch the job's reader views to VERSION ('live' switches back)")
+@replay.command(help="switch the job's reader views to VERSION ('live' switches back) after moving main of its "
+                     "Iceberg tables to the version's branch (a fast-forward; refused if main moved on since the "
+                     "fork, unless --replace)")
 @click.argument("job")
 @click.argument("version")
+@click.option("--replace", is_flag=True,
+              help="set main of the Iceberg tables to the branch even if main moved on since the fork (stop the "
+                   "live job first: main's commits since the fork leave its history)")
 @pass_config
-def promote(config: Config, job: str, version: str) -> int:
+def promote(config: Config, job: str, version: str, replace: bool) -> int:
     from kappa.replay import offsets, versions
     from kappa.replay import promote as promoting
     from kappa.replay.versions import LIVE
@@ -80,6 +100,8 @@ def promote(config: Config, job: str, version: str) -> int:
 
     with connect(config) as conn:
         previous = next((v.version for v in versions.versions(conn, job) if v.promoted), LIVE)
+        for line in promoting.promote_lake(config, conn, job, version, replace=replace):
+            click.echo(f"iceberg {line}")
         switched = promoting.promote(conn, job, version)
         chosen = None if version == LIVE else versions.get_version(conn, job, version)
     click.echo(f"{', '.join(switched) or 'no reader views'} now read "
@@ -91,11 +113,21 @@ def promote(config: Config, job: str, version: str) -> int:
                        err=True)
         click.echo(f"{version}'s job {chosen.job_id} is already live ({state}): no follow-on job to start; "
                    + promoting.stop_hint(config, job, previous), err=True)
-    elif chosen is not None:
+    if version == LIVE and outputs_lake(job):
+        click.echo("the Iceberg tables' main is not moved back (a promotion is not undone there; time travel "
+                   "reads the snapshots before it while they are kept)", err=True)
+    elif chosen is not None and chosen.job_id is None:
+        order = " (before: both would write main of the Iceberg tables)" if outputs_lake(job) else ""
         click.echo(f"the {version} tables end at the replay's end offsets {offsets.format_offsets(chosen.end)}; "
                    "to keep them current, start its live job there (with the SQL it was replayed with), "
-                   "then stop the old live job:\n  " + promoting.follow_on_command(config, chosen), err=True)
+                   f"then stop the old live job{order}:\n  " + promoting.follow_on_command(config, chosen), err=True)
     return 0
+
+
+def outputs_lake(job: str) -> bool:
+    from kappa import outputs
+
+    return bool(outputs.job_outputs(job).lake)
 
 
 @replay.command("versions", help="list replay versions")

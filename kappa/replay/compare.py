@@ -50,6 +50,7 @@ class TableDiff:
     only_left_keys: set[tuple] = field(default_factory=set)
     only_right_keys: set[tuple] = field(default_factory=set)
     differing_keys: set[tuple] = field(default_factory=set)
+    range_text: str | None = None  # what was compared, when it is no range of one column (lake_compare)
 
     @property
     def differences(self) -> int:
@@ -57,6 +58,8 @@ class TableDiff:
 
     @property
     def compared_range(self) -> str:
+        if self.range_text is not None:
+            return self.range_text
         if self.range_column is None:
             return "all rows"
         if self.window_from is None:

@@ -14,7 +14,7 @@ from kappa.flinkenv import JobOptions
 from kappa.replay import ReplayError
 from kappa.replay.compare import table_exists
 from kappa.replay.offsets import delete_subjects, delete_topics, startup_options
-from kappa.replay.versions import LIVE, Version, check_version, forget, get_version, version_suffix
+from kappa.replay.versions import LIVE, Version, check_version, forget, get_version, lake_ref, version_suffix
 from kappa.replay.watch import ALIVE, ENDED
 
 UNREACHABLE = "UNREACHABLE"
@@ -45,12 +45,35 @@ def promote(conn: psycopg.Connection, job: str, version: str) -> list[str]:
     return [view.name for view in views]
 
 
+def promote_lake(config: Config, conn: psycopg.Connection, job: str, version: str,
+                 replace: bool = False) -> list[str]:
+    """Move main of the job's Iceberg tables to the version's branch (kappa.lake_branch.promote: a
+    fast-forward, refused when main moved on since the fork unless `replace`). Call before `promote`,
+    which switches the PostgreSQL views: a refused lake promotion then changes nothing. Returns what moved."""
+    from kappa import lake_branch
+
+    declared = outputs.job_outputs(job)
+    if version == LIVE or not declared.lake:
+        return []
+    chosen = get_version(conn, job, check_version(version))
+    if chosen.follows:
+        return []  # its job writes versioned Iceberg tables, not a branch
+    if chosen.state not in ("finished", "promoted"):
+        raise ReplayError(f"version {version} is {chosen.state}; only a finished replay's branch can be promoted")
+    try:
+        done = lake_branch.promote(config, declared.lake, lake_ref(version), replace=replace)
+    except lake_branch.LakeBranchError as exc:
+        raise ReplayError(str(exc)) from exc
+    return [f"{p.table}: main {p.before} -> {p.after} ({p.how})" for p in done]
+
+
 def follow_on_options(chosen: Version) -> JobOptions:
-    """The live job of a promoted version: unbounded, from the replay's end offsets, into its outputs.
+    """The live job of a promoted version: unbounded, from the replay's end offsets, into its outputs (and
+    main of the Iceberg tables, which `promote_lake` moved to the version's branch).
 
     It continues the replay's input exactly (no record skipped or read twice); see docs/design.md
     for the windows open at those offsets, which it rewrites from the records after them only."""
-    return JobOptions(output_suffix=version_suffix(chosen.version),
+    return JobOptions(output_suffix=version_suffix(chosen.version), lake_suffix="",
                       extra={"telemetry_topic": chosen.topic, "source_options": startup_options(chosen.end)})
 
 
@@ -124,9 +147,10 @@ def drop(config: Config, conn: psycopg.Connection, job: str, version: str, cance
     gone += [f"topic {t}" for t in delete_topics(config, topics)]
     gone += [f"subject {s}" for s in delete_subjects(config, topics)]
     gone += _revoke_acls(config, job, suffix, chosen.topic)
-    if declared.lake:  # the version's Iceberg tables (kappa.lake), data files purged
-        from kappa import lake
+    if declared.lake:  # the version's Iceberg branch (its files are left for `kappa lake expire`), and the
+        from kappa import lake, lake_branch  # versioned tables of a --follow or older version, purged
 
+        gone += [f"iceberg branch {name}" for name in lake_branch.drop(config, declared.lake, lake_ref(version))]
         gone += [f"iceberg table {name}" for name in lake.drop_tables(config, declared.lake, suffix)]
     return gone
 

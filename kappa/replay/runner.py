@@ -1,16 +1,20 @@
 """Running a replay: the job over exactly a captured offset range, into the outputs its OUTPUTS declare
 with the version's suffix, on a local MiniCluster or the standalone cluster, watched until it ends
 (or, with --follow, until it has caught up). A job that keeps failing ends the replay: the version is
-marked failed with the job's exception, the job is cancelled, and the caller gets a ReplayError."""
+marked failed with the job's exception, the job is cancelled, and the caller gets a ReplayError.
+
+A bounded replay of a job with Iceberg tables writes them on the branch `replay_<version>` of the live
+tables (kappa.lake_branch forks it first): main never sees a replay's commits, failed or not."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kappa import jobrunner, outputs, waiting
+from kappa import jobrunner, lake_branch, outputs, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay import ReplayError
@@ -23,7 +27,7 @@ from kappa.replay.offsets import (
     source_options,
     startup_options,
 )
-from kappa.replay.versions import Version, get_version, record_job, register, set_state, version_suffix
+from kappa.replay.versions import Version, get_version, lake_ref, record_job, register, set_state, version_suffix
 from kappa.replay.watch import ENDED, JobHealth, Progress, exception_summary, fetch_health, minicluster_rest_url
 
 _CANCEL_TIMEOUT_S = 120.0
@@ -151,7 +155,8 @@ def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, clus
 
     With `follow` (cluster only) the job has no end: this returns once it has caught up with
     `rng.end`, marks the version `following` and leaves the job running as the version's live job.
-    A job that writes the Iceberg archive writes the version's own tables (`<table><suffix>`). A job
+    A job that writes the Iceberg archive writes the branch `replay_<version>` of the live tables
+    (kappa.lake_branch), or with `follow` the version's own tables (`<table><suffix>`). A job
     that restarted `max_restarts` times (default: job.restart_max_failures) is cancelled.
     `advance(done, total)`, when given, shows the records read (committed offsets against the range's
     ends) instead of the periodic progress lines."""
@@ -166,16 +171,25 @@ def run_replay(config: Config, job: str, version: str, rng: OffsetRange, *, clus
         register(conn, job, version, rng)
         declared.create_tables(conn, suffix)
     options = replay_options(rng, suffix, extra, parallelism, follow)
+    # a bounded replay writes the live Iceberg tables' branch replay_<version>, never main (kappa.lake_branch);
+    # a --follow version keeps running after it, so it keeps versioned tables <name>_<version>
+    branch = lake_ref(version) if declared.lake and not follow else None
+    if branch is not None:
+        options = dataclasses.replace(options, lake_suffix="", lake_branch=branch)
     group = f"{config.job.group_prefix}-{job}{suffix}"
     forget_group(config, group)
     progress = Progress(rng)
     partitions = sorted(rng.end)
     say(f"replay {job} as {version}: {rng.topic} {format_offsets(rng.start)} -> "
         f"{format_offsets(rng.end) + (' and on (--follow)' if follow else '')} "
-        f"({rng.total} records), SQL {config.sql_dir}, outputs {', '.join(declared.table_names(suffix))}, "
+        f"({rng.total} records), SQL {config.sql_dir}, outputs {', '.join(declared.table_names(suffix))}"
+        f"{f', Iceberg branch {branch}' if branch else ''}, "
         f"{'cluster ' + config.flink.rest_url if cluster else 'local MiniCluster'}")
     run: _LocalRun | _ClusterRun | None = None
     try:
+        if branch is not None:
+            lake_branch.fork(config, declared.lake, branch, rng.start, whole_log=rng.from_spec == "earliest",
+                             say=lambda m: say("  " + m))
         run = _ClusterRun(config, job, options) if cluster else _LocalRun(config, job, options)
         if isinstance(run, _ClusterRun):
             say(f"submitted as Flink job {run.job_id}")

@@ -36,6 +36,11 @@ def version_suffix(version: str) -> str:
     return outputs.check_suffix("_" + check_version(version))
 
 
+def lake_ref(version: str) -> str:
+    """The Iceberg ref holding a version's archive: 'live' -> main, 'v2' -> the branch replay_v2."""
+    return "main" if version == LIVE else f"replay_{check_version(version)}"
+
+
 @dataclass(frozen=True)
 class Version:
     job: str

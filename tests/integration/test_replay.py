@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from kappa import expected, jobrunner, kafka_clients, lake_query, outputs
+from kappa import expected, jobrunner, kafka_clients, lake, lake_branch, lake_query, outputs
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay import ReplayError, compare, offsets, promote, runner, versions
@@ -124,9 +124,13 @@ def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrate
         assert any(line.startswith("submitted as Flink job") for line in lines), lines
         assert any("p0:" in line and "/" in line for line in lines[1:-1]), lines  # progress per partition
         assert "finished" in lines[-1]
-        # the version's Iceberg table holds its 1-minute windows, once each
-        archived = lake_query.duckdb_connection(migrated, "_" + v2).execute(
-            "SELECT device_id, epoch_ms(window_start) FROM device_agg_1m").fetchall()
+        # the version's Iceberg branch of the live windows table holds its 1-minute windows, once each (a
+        # replay from the earliest offsets starts from an emptied branch: kappa.lake_branch.fork)
+        windows = lake.catalog(migrated).load_table(lake.DEVICE_AGG_1M.identifier(migrated))
+        branch_head = lake_branch.head(windows, versions.lake_ref(v2))
+        assert branch_head is not None and branch_head != lake_branch.head(windows, "main")
+        duck = lake_query.duckdb_connection(migrated, tables=(lake.DEVICE_AGG_1M,), branch=versions.lake_ref(v2))
+        archived = duck.execute("SELECT device_id, epoch_ms(window_start) FROM device_agg_1m").fetchall()
         with connect(migrated) as conn:
             tabled = conn.execute(f'SELECT device_id, window_start FROM "device_agg_1m_{v2}"').fetchall()
         assert sorted(archived) == sorted((d, int(w.replace(tzinfo=UTC).timestamp() * 1000)) for d, w in tabled)
@@ -186,7 +190,8 @@ def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrate
         assert not follow_on.bounded and follow_on.output_suffix == "_" + v2
         # bounded here (the reference topics to their end too, or the job never finishes), and its
         # telemetry source from the replay's end to the latest offset
-        follow_on = dataclasses.replace(follow_on, bounded=True)
+        # (and without the Iceberg inserts: it would write main of the session's shared live tables)
+        follow_on = dataclasses.replace(follow_on, bounded=True, lake=False)
         follow_on.extra["source_options"] += ",\n  'scan.bounded.mode' = 'latest-offset'"
         jobrunner.run_local(changed_config, "aggregate", follow_on, wait=True)
         dead = committed_messages(migrated, f"{migrated.kafka.dead_letter_topic}_{v2}")
@@ -206,4 +211,4 @@ def test_replay_of_a_sql_change_equals_a_fresh_run_compares_and_promotes(migrate
             if v2 in existing:
                 gone = promote.drop(migrated, conn, "aggregate", v2)
                 assert f"table device_agg_1m_{v2}" in gone
-                assert f"iceberg table {migrated.lake.namespace}.device_agg_1m_{v2}" in gone
+                assert f"iceberg branch device_agg_1m@{versions.lake_ref(v2)}" in gone

@@ -263,7 +263,7 @@ DOCUMENTED = [
     "doctor", "demo --keep-running --via kafka --devices 3 --readings 10 --seed 1",
     "db roles", "db migrate", "db refresh", "db status", "db retention --older-than 90_days --table device_agg_1m",
     "query SELECT_1", "query --lake SELECT_1", "query --as-of 4392697543497746305 SELECT_1", "query --snapshots",
-    "query --suffix _v2 SELECT_1", "query --lake --suffix _v2 SELECT_1",
+    "query --suffix _v2 SELECT_1", "query --lake --suffix _v2 SELECT_1", "query --branch replay_v2 SELECT_1",
     "schema list", "schema show telemetry-value --version 1", "schema register", "schema check --offline",
     "schema diff", "schema --root /tmp/r check",
     "simulate --devices 50 --readings-per-device 600 --late 0.01 --duplicates 0.02 --malformed 3",

@@ -39,6 +39,7 @@ def test_an_ambiguous_or_unknown_name_is_an_error(test_config: Config) -> None:
 @pytest.mark.parametrize("options", [
     JobOptions(),
     JobOptions(bounded=True, output_suffix="_v2", parallelism=2, extra={"telemetry_topic": "t-1"}, lake=False),
+    JobOptions(bounded=True, output_suffix="_v2", lake_suffix="", lake_branch="replay_v2"),
 ])
 def test_job_arguments_carry_every_option_to_the_cluster(options: JobOptions) -> None:
     """A job submitted to the cluster gets its options as arguments: every one must survive the trip."""

@@ -142,6 +142,7 @@ def test_follow_on_job_starts_unbounded_at_the_replay_end(tmp_path: Path) -> Non
     argv = shlex.split(default)
     assert argv[:3] == ["kappa", "submit", "aggregate"] and "--bounded" not in argv
     assert argv[argv.index("--output-suffix") + 1] == "_v2" and f"source_options={text}" in argv
+    assert "--lake-suffix=" in argv  # the Iceberg tables' main, which `promote` moved to the version's branch
     changed = promote.follow_on_command(load_config(profile="local", environ={"KAPPA_PATHS__SQL_DIR": str(tmp_path)}),
                                        v2)
     assert shlex.split(changed)[0] == f"KAPPA_PATHS__SQL_DIR={tmp_path}"
