@@ -86,15 +86,15 @@ def duckdb_connection(config: Config, suffix: str = "", as_of: str | None = None
             continue
         found = True
         scan = f"iceberg_scan('{table.metadata_location}'"
-        if table.current_snapshot() is None:  # created, nothing committed yet: an empty view
-            conn.execute(f"CREATE VIEW {spec.name} AS SELECT * FROM {scan}) LIMIT 0")
-            continue
         snapshot = None
-        if branch:
+        if branch:  # a branch the sink made on a table whose main is still empty has commits of its own
             ref = table.metadata.refs.get(branch)
             if ref is None:
                 continue
             snapshot = int(ref.snapshot_id)
+        elif table.current_snapshot() is None:  # created, nothing committed yet: an empty view
+            conn.execute(f"CREATE VIEW {spec.name} AS SELECT * FROM {scan}) LIMIT 0")
+            continue
         if as_of:
             try:
                 snapshot = snapshot_id(table, as_of)
