@@ -37,7 +37,7 @@ import pyarrow as pa
 from confluent_kafka import TopicPartition
 
 from kappa import archive_manifest as manifest
-from kappa import kafka_clients, waiting
+from kappa import kafka_clients, s3_security, waiting
 from kappa.archive_datasets import DATASETS, TELEMETRY, Dataset, decoder_for, epoch_ms
 from kappa.archive_manifest import ArchiveError, ArchiveFile
 from kappa.config import Config
@@ -68,7 +68,7 @@ class ArchiveWriter:
         self.topic = topic or dataset.default_topic(config)
         self.batch_records = batch_records
         self.prefix = prefix or dataset.default_prefix
-        self.filesystem = s3_filesystem(config)
+        self.filesystem = s3_filesystem(config, s3_security.WRITER)  # the bucket only (kappa/s3_security.py)
         self.decoder = decoder_for(dataset, config)
         self.schema = self.decoder.schema
         self.consumer = kafka_clients.consumer(config, f"kappa-archive-{self.topic}", role="archive", **{
@@ -214,10 +214,10 @@ def duckdb_connection(config: Config, prefix: str = PREFIX, view: str = TELEMETR
     conn = duckdb.connect()
     conn.execute(f"LOAD '{extension}'")
     s3 = config.s3
-    conn.execute(
+    conn.execute(  # the reader's keys: a query cannot change the archive (kappa/s3_security.py)
         "CREATE SECRET kappa_s3 (TYPE s3, KEY_ID ?, SECRET ?, ENDPOINT ?, REGION ?, URL_STYLE 'path', "
         "USE_SSL false)",
-        [config.secret(s3.access_key_env), config.secret(s3.secret_key_env), f"{s3.host}:{s3.port}", s3.region],
+        [*s3_security.keys(config, s3_security.READER), f"{s3.host}:{s3.port}", s3.region],
     )
     key = next((d.key for d in DATASETS.values() if d.view == view), ())
     latest = (f" QUALIFY row_number() OVER (PARTITION BY {', '.join(key)} ORDER BY kafka_offset DESC) = 1"

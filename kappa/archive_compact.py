@@ -34,6 +34,7 @@ from pyarrow import fs as pafs
 from kappa import archive_manifest as manifest
 from kappa.archive_manifest import ArchiveError, ArchiveFile
 from kappa.config import Config
+from kappa.s3_security import WRITER
 from kappa.stack.objectstore import s3_filesystem
 from kappa.stack.postgres import connect
 
@@ -75,7 +76,7 @@ class Compactor:
         self.min_age_hours = min_age_hours
         self.target_bytes = int(target_mb * 1024 * 1024)
         self.progress = progress or (lambda _: None)
-        self.filesystem = s3_filesystem(config)
+        self.filesystem = s3_filesystem(config, WRITER)  # the bucket only (kappa/s3_security.py)
         self.bucket = config.s3.bucket
 
     def run(self, now: datetime | None = None) -> CompactionResult:

@@ -14,6 +14,7 @@ import psycopg
 from kappa.archive import ArchiveWriter
 from kappa.archive_datasets import AGGREGATES, DATASETS
 from kappa.config import Config
+from kappa.s3_security import WRITER
 from kappa.stack.objectstore import s3_filesystem
 
 
@@ -45,7 +46,7 @@ def drop_version_archive(config: Config, conn: psycopg.Connection, suffix: str, 
     offsets = conn.execute("SELECT count(*) FROM archive_offsets WHERE topic = %s", (topic,)).fetchone()
     if not (registered and registered[0]) and not (offsets and offsets[0]):
         return []
-    s3_filesystem(config).delete_dir_contents(f"{config.s3.bucket}/{prefix}", missing_dir_ok=True)
+    s3_filesystem(config, WRITER).delete_dir_contents(f"{config.s3.bucket}/{prefix}", missing_dir_ok=True)
     with conn.transaction():
         conn.execute("DELETE FROM archive_files WHERE prefix = %s", (prefix,))
         conn.execute("DELETE FROM archive_offsets WHERE topic = %s", (topic,))

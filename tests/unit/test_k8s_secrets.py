@@ -20,7 +20,7 @@ from unittest import mock
 
 import pytest
 
-from kappa import flinkenv, kafka_security, pg_security
+from kappa import flinkenv, kafka_security, pg_security, s3_security
 from kappa.config import Config, load_config
 from kappa.stack import kafka_setup
 from kappa.stack import postgres as pg_stack
@@ -202,7 +202,8 @@ def test_each_container_gets_exactly_the_secrets_its_code_reads(manifests: list[
     # lake's role, S3 and the registry; the registry its role only; `roles` every role and the superuser
     config = load_config(environ={})
     pw = {role: pg_security.password_env(config, role) for role in [pg_security.OWNER, *pg_security.ROLES]}
-    reg, s3 = config.registry, {config.s3.access_key_env, config.s3.secret_key_env}
+    # S3: the writer's key pair (kappa/s3_security.py), never the admin's
+    reg, s3 = config.registry, set(s3_security.key_envs(config, s3_security.WRITER))
     # a job's Python code: the registry's write role (the avro-confluent sinks register their schema)
     assert seen["FlinkDeployment", "kappa-aggregate", FLINK_CONTAINER] == {
         pw["aggregate"], pw["owner"], pw["lake"], reg.write_password_env, *s3}
