@@ -71,6 +71,15 @@ class KafkaConfig(_Section):
     # node a broker and a KRaft controller voter; node i (0-based) on port/controller_port + BROKER_PORT_STEP*i,
     # topics (internal ones included) with replication_factor and min_insync_replicas below.
     brokers: int = Field(default=1, ge=1)
+    # Who owns the principals' ACLs: "kappa" (`stack up` and each job run apply kappa/kafka_security.py's with
+    # the admin client) or "operator" (an operator does, e.g. Strimzi's User Operator from the KafkaUsers of
+    # deploy/k8s/kafka/users.yaml: kappa creates and deletes no ACL, and a job run creates its own output
+    # topics as its own principal, whose prefixed ACLs allow that)
+    acls: Literal["kappa", "operator"] = "kappa"
+    # A folder whose file `password` holds the running principal's password (Strimzi's KafkaUser Secret
+    # mounted in every Flink pod): the Flink Kafka clients read it there on each TaskManager. '' = the
+    # mode-600 JAAS file kappa writes, which exists only on the machine that wrote it (the local stack)
+    credentials_dir: str = ""
 
     def broker_ports(self, index: int) -> tuple[int, int]:
         """(client port, controller port) of node `index` (0-based): the configured ones for node 0."""
