@@ -125,26 +125,38 @@ def flink_secret_file(config: Config, role: str) -> Path:
     return config.data_dir / "kafka-clients" / f"{user(config, role)}.properties"
 
 
+def _jaas_options(config: Config, role: str, include_secrets: bool) -> dict[str, str]:
+    """The connector's login options: the password never in the SQL text, always through a config provider."""
+    module = f"{FLINK_SHADED}.common.security.scram.ScramLoginModule"
+    provider = f"{FLINK_SHADED}.common.config.provider"
+    if config.kafka.credentials_dir:  # a mounted Secret (Kubernetes): its file `password`, on every pod
+        password = "${kappadir:" + config.kafka.credentials_dir + ":password}"  # replaced inside the quotes
+        return {"properties.config.providers": "kappadir",
+                "properties.config.providers.kappadir.class": f"{provider}.DirectoryConfigProvider",
+                "properties.sasl.jaas.config": jaas_line(module, user(config, role), password)}
+    path = flink_secret_file(config, role)
+    if include_secrets:
+        line = jaas_line(module, user(config, role), config.secret(password_env(config, role)))
+        # java.util.Properties: a backslash is an escape character, so it is doubled once more
+        write_private(path, "sasl.jaas.config=" + line.replace("\\", "\\\\") + "\n")
+    return {"properties.config.providers": "kappafile",
+            "properties.config.providers.kappafile.class": f"{provider}.FileConfigProvider",
+            "properties.sasl.jaas.config": "${kappafile:" + str(path) + ":sasl.jaas.config}"}
+
+
 def flink_options(config: Config, role: str, include_secrets: bool = True) -> str:
     """WITH options for the Flink Kafka connector, each followed by a comma (empty for PLAINTEXT).
 
     The password stays out of the SQL text: the JAAS entry is in a mode-600 properties file, which the
-    Kafka client reads through its FileConfigProvider (`${kappafile:<path>:sasl.jaas.config}`)."""
+    Kafka client reads through its FileConfigProvider (`${kappafile:<path>:sasl.jaas.config}`), or, with
+    `kafka.credentials_dir`, the password in a mounted Secret's file, through its DirectoryConfigProvider."""
     kafka = config.kafka
     if not kafka.secure:
         return ""
-    path = flink_secret_file(config, role)
-    if include_secrets:
-        module = f"{FLINK_SHADED}.common.security.scram.ScramLoginModule"
-        line = jaas_line(module, user(config, role), config.secret(password_env(config, role)))
-        # java.util.Properties: a backslash is an escape character, so it is doubled once more
-        write_private(path, "sasl.jaas.config=" + line.replace("\\", "\\\\") + "\n")
     options = {
         "properties.security.protocol": kafka.security_protocol,
         "properties.sasl.mechanism": kafka.sasl_mechanism,
-        "properties.config.providers": "kappafile",
-        "properties.config.providers.kappafile.class": f"{FLINK_SHADED}.common.config.provider.FileConfigProvider",
-        "properties.sasl.jaas.config": "${kappafile:" + str(path) + ":sasl.jaas.config}",
+        **_jaas_options(config, role, include_secrets),
         "properties.ssl.truststore.type": "PEM",
         "properties.ssl.truststore.location": str(ca_path(config)),
     }
@@ -169,6 +181,12 @@ def topics_to_create(role: str, params: SqlParams) -> tuple[list[str], list[str]
     if principal is None:
         return [], []
     return _render(principal.reads + principal.writes, params), _render(principal.references, params)
+
+
+def output_topics(role: str, params: SqlParams) -> list[str]:
+    """The topics a run of `role` writes (a job's outputs, with this run's suffix)."""
+    principal = PRINCIPALS.get(role)
+    return _render(principal.writes, params) if principal else []
 
 
 def acl_bindings(config: Config, role: str, params: SqlParams) -> list[AclBinding]:

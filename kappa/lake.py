@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from kappa.config import Config
 from kappa.outputs import check_suffix
+from kappa.s3_security import READER, WRITER
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
@@ -79,18 +80,19 @@ def warehouse(config: Config) -> str:
     return f"s3://{config.s3.bucket}/{config.lake.warehouse_prefix}"
 
 
-def catalog(config: Config) -> SqlCatalog:
-    """pyiceberg's view of the same JDBC catalog the jobs write through."""
+def catalog(config: Config, s3_role: str = READER) -> SqlCatalog:
+    """pyiceberg's view of the same JDBC catalog the jobs write through, its files read (and written, for
+    `s3_role=WRITER`: table creation, schema evolution, drops) with that S3 role's keys."""
     from pyiceberg.catalog.sql import SqlCatalog
 
-    from kappa import pg_security
+    from kappa import pg_security, s3_security
 
     s3 = config.s3
+    access_key, secret_key = s3_security.keys(config, s3_role)
     uri = pg_security.sqlalchemy_url(config, "lake")  # the catalog's own role and schema, TLS verified
     return SqlCatalog(config.lake.catalog, uri=uri, warehouse=warehouse(config), **{
         "s3.endpoint": s3.endpoint, "s3.path-style-access": "true", "s3.region": s3.region,
-        "s3.access-key-id": config.secret(s3.access_key_env),
-        "s3.secret-access-key": config.secret(s3.secret_key_env)})
+        "s3.access-key-id": access_key, "s3.secret-access-key": secret_key})
 
 
 def _type(kind: str) -> Any:
@@ -141,7 +143,7 @@ def table_properties(config: Config, table: LakeTable) -> dict[str, str]:
 def ensure_tables(config: Config, tables: tuple[LakeTable, ...], suffix: str = "") -> list[IcebergTable]:
     """Create the namespace and `<table><suffix>` of each table unless they exist, and add the columns
     declared since an existing table was made (idempotent)."""
-    lake = catalog(config)
+    lake = catalog(config, WRITER)
     lake.create_namespace_if_not_exists(config.lake.namespace)
     created = []
     for table in tables:
@@ -177,7 +179,7 @@ def drop_tables(config: Config, tables: tuple[LakeTable, ...], suffix: str) -> l
 
     if not check_suffix(suffix):
         raise ValueError("refusing to drop the live lake tables")
-    lake, gone = catalog(config), []
+    lake, gone = catalog(config, WRITER), []
     for table in tables:
         try:
             lake.purge_table(table.identifier(config, suffix))
@@ -192,7 +194,7 @@ def empty_live_tables(config: Config, tables: tuple[LakeTable, ...]) -> None:
     tables too), so that what it shows of the archive is this run's. Nothing else empties live tables."""
     from pyiceberg.exceptions import NoSuchTableError
 
-    lake = catalog(config)
+    lake = catalog(config, WRITER)
     for table in tables:
         try:
             lake.purge_table(table.identifier(config))

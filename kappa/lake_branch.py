@@ -97,7 +97,10 @@ def commits_since(table: IcebergTable, tip: int | None, base: int | None) -> int
 
 
 def _load(config: Config, spec: lake.LakeTable, suffix: str) -> IcebergTable:
-    return lake.catalog(config).load_table(spec.identifier(config, suffix))
+    """The table with the S3 writer's keys: forks, promotions and drops write metadata (kappa.s3_security)."""
+    from kappa import s3_security
+
+    return lake.catalog(config, s3_security.WRITER).load_table(spec.identifier(config, suffix))
 
 
 def fork(config: Config, specs: tuple[lake.LakeTable, ...], branch: str, start: Mapping[int, int],

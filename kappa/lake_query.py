@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kappa import lake
+from kappa import lake, s3_security
 from kappa.config import Config
 from kappa.errors import KappaError
 
@@ -64,7 +64,7 @@ def duckdb_session(config: Config) -> Any:
         _load_extension(conn, module, name)
     s3 = config.s3
     conn.execute("CREATE SECRET kappa_s3 (TYPE s3, KEY_ID ?, SECRET ?, ENDPOINT ?, REGION ?, URL_STYLE 'path', "
-                 "USE_SSL false)", [config.secret(s3.access_key_env), config.secret(s3.secret_key_env),
+                 "USE_SSL false)", [*s3_security.keys(config, s3_security.READER),  # queries only read
                                     f"{s3.host}:{s3.port}", s3.region])
     return conn
 
@@ -77,7 +77,7 @@ def duckdb_connection(config: Config, suffix: str = "", as_of: str | None = None
     if as_of and branch:
         raise LakeQueryError("give a branch or a time/snapshot (--as-of), not both")
     conn = duckdb_session(config)
-    catalog = lake.catalog(config)
+    catalog = lake.catalog(config, s3_security.READER)
     found = False
     for spec in tables:
         try:

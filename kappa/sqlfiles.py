@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kappa import kafka_security, pg_security
+from kappa import kafka_security, pg_security, s3_security
 from kappa.config import PROJECT_ROOT, Config
 from kappa.errors import KappaError
 from kappa.registry import WRITE, credentials
@@ -101,8 +101,11 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
     # POST /subjects/{s}/versions), so the jobs own their output subjects; they change no levels, delete nothing
     values["registry_user_info"] = (sql_string(":".join(credentials(config, WRITE))) if include_secrets
                                     else MASK)
-    values["s3_access_key"] = sql_string(config.secret(s3.access_key_env)) if include_secrets else MASK
-    values["s3_secret_key"] = sql_string(config.secret(s3.secret_key_env)) if include_secrets else MASK
+    # the Iceberg catalog's S3FileIO (sql/archive/catalog.sql: the jobs' sinks, lake maintenance): the writer's
+    # keys (kappa/s3_security.py), Read/Write/List on the bucket only
+    access_key, secret_key = s3_security.keys(config, s3_security.WRITER) if include_secrets else (MASK, MASK)
+    values["s3_access_key"] = sql_string(access_key) if include_secrets else MASK
+    values["s3_secret_key"] = sql_string(secret_key) if include_secrets else MASK
     return SqlParams(values, secrets)
 
 

@@ -78,7 +78,8 @@ if [ ! -f "$crd_stamp" ]; then
     io.strimzi.api.kafka.model.kafka.Kafka=.kappa/crds/strimzi/kafka.yaml \
     io.strimzi.api.kafka.model.nodepool.KafkaNodePool=.kappa/crds/strimzi/kafkanodepool.yaml
   strimzi_crds --api-versions v1alpha1,v1beta1,v1beta2 \
-    io.strimzi.api.kafka.model.topic.KafkaTopic=.kappa/crds/strimzi/kafkatopic.yaml
+    io.strimzi.api.kafka.model.topic.KafkaTopic=.kappa/crds/strimzi/kafkatopic.yaml \
+    io.strimzi.api.kafka.model.user.KafkaUser=.kappa/crds/strimzi/kafkauser.yaml
   touch "$crd_stamp"
 else
   say "Kubernetes CRD schemas present (.kappa/crds)"

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 
+from kappa import s3_security
 from kappa.config import Config
 from kappa.jars import zookeeper_classpath
 
@@ -95,10 +96,8 @@ def s3_environment(config: Config) -> dict[str, str]:
     """The S3 plugin's credentials, for the daemons' environment (the AWS SDK's default chain)."""
     if not enabled(config):
         return {}
-    s3 = config.s3
-    return {"AWS_ACCESS_KEY_ID": config.secret(s3.access_key_env),
-            "AWS_SECRET_ACCESS_KEY": config.secret(s3.secret_key_env),
-            "AWS_REGION": s3.region}
+    access_key, secret_key = s3_security.keys(config, s3_security.WRITER)  # the bucket only, no admin
+    return {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key, "AWS_REGION": config.s3.region}
 
 
 _REST_ADDRESS = re.compile(r"https?://[^\s/:]+:(\d+)")

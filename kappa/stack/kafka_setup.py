@@ -52,14 +52,17 @@ def upsert_users(config: Config) -> None:
             raise KafkaException(f"SCRAM credential of {user}: {exc.args[0].str()}") from None
 
 
-def ensure_topics(config: Config, topics: list[str]) -> None:
-    """Create the topics that do not exist yet (partitions and replication factor from the config)."""
-    admin = kafka_clients.admin(config, _LOG)
+def ensure_topics(config: Config, topics: list[str], role: str = ADMIN) -> None:
+    """Create the topics that do not exist yet (partitions and replication factor from the config), as
+    `role` (the admin, unless an operator owns the ACLs and the run creates its outputs itself)."""
+    admin = kafka_clients.admin(config, _LOG, role=role)
     present = admin.list_topics(timeout=10).topics
     missing = [t for t in dict.fromkeys(topics) if t not in present]
     if not missing:
         return
-    new = [NewTopic(t, config.kafka.partitions, config.kafka.replication_factor) for t in missing]
+    # a cluster whose ACLs an operator owns is not the stack's: its brokers' default replication factor
+    replication = -1 if config.kafka.acls == "operator" else config.kafka.replication_factor
+    new = [NewTopic(t, config.kafka.partitions, replication) for t in missing]
     for topic, future in admin.create_topics(new).items():
         try:
             future.result(30)
@@ -137,7 +140,8 @@ def revoke_version(config: Config, role: str, params: SqlParams) -> list[str]:
     names only: its output topics, consumer group and transactional ids. The bindings the same run
     without the suffix would have (its input and reference topics, the cluster) are shared with the
     live job and stay. Returns a line per deleted binding."""
-    if role not in PRINCIPALS or not params.values.get("output_suffix") or not config.kafka.secure:
+    if (role not in PRINCIPALS or not params.values.get("output_suffix") or not config.kafka.secure
+            or config.kafka.acls == "operator"):  # the operator's ACLs: prefixed, they cover every version
         return []
     shared = {_key(b) for b in kafka_security.acl_bindings(config, role, params.with_values(output_suffix=""))}
     own = [b for b in kafka_security.acl_bindings(config, role, params) if _key(b) not in shared]
@@ -156,10 +160,24 @@ def revoke_version(config: Config, role: str, params: SqlParams) -> list[str]:
     return gone
 
 
+def creator(config: Config, role: str) -> str:
+    """The principal that creates a run's topics: the admin, or, when an operator owns the ACLs (Strimzi's
+    User Operator), the run's own principal, whose prefixed ACLs allow creating its outputs (a job's pods
+    then hold no admin password)."""
+    return role if config.kafka.acls == "operator" and role in PRINCIPALS else ADMIN
+
+
 def prepare_run(config: Config, role: str, params: SqlParams) -> None:
-    """Before a run of `role` with `params`: its topics exist and its principal may use them."""
+    """Before a run of `role` with `params`: its topics exist and its principal may use them.
+
+    With `kafka.acls = "operator"` the operator's ACLs are the principal's (a binding added here would be
+    removed at its next reconciliation): only the run's own outputs are created, as itself; its inputs and
+    reference topics are the operator's (KafkaTopic resources) too."""
     from kappa.reference_log import ensure_topic
 
+    if config.kafka.acls == "operator" and role in PRINCIPALS:
+        ensure_topics(config, kafka_security.output_topics(role, params), role=role)
+        return
     plain, references = kafka_security.topics_to_create(role, params)
     if role not in kafka_security.JOB_ROLES:
         references = []  # only the jobs read reference topics; `kappa rules|devices` create them

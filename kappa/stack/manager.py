@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from kappa import kafka_security, pg_security
+from kappa import kafka_security, pg_security, s3_security
 from kappa.config import LOCAL_SECRETS_FILE, Config, read_env_file
 from kappa.errors import UnknownService
 from kappa.private_files import write_private
@@ -65,8 +65,10 @@ def ensure_local_secrets(config: Config) -> None:
     wanted = {
         config.postgres.password_env: lambda: secrets.token_urlsafe(18),
         ADMIN_PASSWORD_ENV: lambda: secrets.token_urlsafe(18),
-        config.s3.access_key_env: lambda: "kappa" + secrets.token_hex(6),
-        config.s3.secret_key_env: lambda: secrets.token_urlsafe(24),
+        # one S3 key pair per role (kappa/s3_security.py): admin, writer, reader
+        **{env: make for role in s3_security.ROLES for env, make in zip(
+            s3_security.key_envs(config, role),
+            (lambda: "kappa" + secrets.token_hex(6), lambda: secrets.token_urlsafe(24)), strict=True)},
         config.mqtt.bridge_password_env: lambda: secrets.token_urlsafe(24),
         # the registry's three roles (kappa/registry/roles.py): admin, write, read
         config.registry.password_env: lambda: secrets.token_urlsafe(24),

@@ -2,9 +2,10 @@
 
 Every port is pinned to loopback (each weed component uses its HTTP port and port+1 for gRPC), the
 extra catalogue servers, the IAM/STS API and the usage telemetry are switched off, and credentials
-come from an identities file written from the environment, so wrong keys are refused like on any S3
-endpoint. The other ports (master, volume server, filer: HTTP and gRPC) are closed to anyone but weed
-itself by the JWT keys and mutual TLS of kappa/stack/weed_security.py.
+come from an identities file written from the environment (admin, writer and reader, each its own key
+pair: kappa/s3_security.py), so wrong keys are refused like on any S3 endpoint. The other ports
+(master, volume server, filer: HTTP and gRPC) are closed to anyone but weed itself by the JWT keys and
+mutual TLS of kappa/stack/weed_security.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from kappa import s3_security
 from kappa.config import Config
 from kappa.private_files import write_private
 from kappa.stack import weed_security
@@ -27,21 +29,23 @@ if TYPE_CHECKING:
     from pyarrow import fs as pafs
 
 
-def s3_filesystem(config: Config) -> pafs.S3FileSystem:
-    """A pyarrow S3 filesystem for the configured endpoint and credentials (pyarrow imported here, on first
-    use: `kappa stack status` must not load it)."""
+def s3_filesystem(config: Config, role: str = s3_security.READER) -> pafs.S3FileSystem:
+    """A pyarrow S3 filesystem for the configured endpoint with `role`'s keys (kappa/s3_security.py; the
+    reader unless a writer asks). pyarrow is imported here, on first use: `kappa stack status` must not
+    load it. Only the admin may create buckets."""
     from pyarrow import fs as pafs
 
     s3 = config.s3
+    access_key, secret_key = s3_security.keys(config, role)
     return pafs.S3FileSystem(
-        access_key=config.secret(s3.access_key_env),
-        secret_key=config.secret(s3.secret_key_env),
+        access_key=access_key,
+        secret_key=secret_key,
         endpoint_override=f"{s3.host}:{s3.port}",
         scheme="http",
         region=s3.region,
         connect_timeout=5,
         request_timeout=30,
-        allow_bucket_creation=True,
+        allow_bucket_creation=role == s3_security.ADMIN,
     )
 
 
@@ -74,23 +78,9 @@ class ObjectStoreService(Service):
         return self.config.s3.start
 
     def _write_identities(self) -> Path:
-        s3 = self.config.s3
-        identities = {
-            "identities": [
-                {
-                    "name": "kappa",
-                    "credentials": [
-                        {
-                            "accessKey": self.config.secret(s3.access_key_env),
-                            "secretKey": self.config.secret(s3.secret_key_env),
-                        }
-                    ],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                }
-            ]
-        }
+        """The admin, writer and reader identities (kappa/s3_security.py), mode 600, rewritten at each start."""
         path = self.data_dir / "identities.json"
-        write_private(path, json.dumps(identities, indent=2))
+        write_private(path, json.dumps(s3_security.identities(self.config), indent=2))
         return path
 
     def _launch(self) -> None:
@@ -122,7 +112,7 @@ class ObjectStoreService(Service):
         requests.get(self.config.s3.endpoint, timeout=2)
         from pyarrow import fs as pafs
 
-        s3_filesystem(self.config).get_file_info(pafs.FileSelector("", recursive=False))
+        s3_filesystem(self.config, s3_security.ADMIN).get_file_info(pafs.FileSelector("", recursive=False))
         return True
 
     def _insist_closed(self) -> None:
@@ -140,7 +130,7 @@ class ObjectStoreService(Service):
         self._insist_closed()
         from pyarrow import fs as pafs
 
-        filesystem = s3_filesystem(self.config)
+        filesystem = s3_filesystem(self.config, s3_security.ADMIN)  # the one use of the admin keys
         bucket = self.config.s3.bucket
         if filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
             filesystem.create_dir(bucket)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from kappa import cli, lake, lake_maintenance, lake_query, sqlfiles
+from kappa import cli, lake, lake_maintenance, lake_query, s3_security, sqlfiles
 from kappa.config import Config
 from kappa.flinkenv import JobOptions, flink_settings, sql_params
 
@@ -162,10 +162,14 @@ def test_compaction_and_expiry_keep_every_record_once(migrated: Config, capsys: 
 
     # orphan files: one planted under the table's data folder goes; every snapshot still reads (below); an
     # empty table (no snapshot: the action would delete its metadata file) is skipped
-    table = lake.catalog(config).load_table(lake.TELEMETRY.identifier(config, suffix))
+    # (planted as a failed job would have: with the writer's keys; the reader's are refused)
+    table = lake.catalog(config, s3_security.WRITER).load_table(lake.TELEMETRY.identifier(config, suffix))
     orphan = f"{table.location()}/data/orphan-of-a-failed-write.parquet"
     with table.io.new_output(orphan).create(overwrite=True) as out:
         out.write(b"not committed")
+    reading = lake.catalog(config).load_table(lake.TELEMETRY.identifier(config, suffix))
+    with pytest.raises(OSError, match="ACCESS_DENIED"), reading.io.new_output(orphan).create(overwrite=True) as out:
+        out.write(b"the reader's")
     assert cli.main(["lake", "orphans", "telemetry", "dead_letters", "--suffix", suffix, "--min-age-hours", "0"]) == 0
     assert not table.io.new_input(orphan).exists()
     assert lake.catalog(config).load_table(lake.DEAD_LETTERS.identifier(config, suffix)).current_snapshot() is None

@@ -21,7 +21,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from kappa import jobrunner, kafka_clients, lake, outputs, smoke, waiting
+from kappa import jobrunner, kafka_clients, lake, outputs, s3_security, smoke, waiting
 from kappa.cli import main
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
@@ -272,7 +272,7 @@ def _committed_lake_table(config: Config) -> Iterator[tuple[str, Any]]:
     import pyarrow.parquet as pq
 
     name = f"metrics_test_{uuid.uuid4().hex[:6]}"
-    catalog = lake.catalog(config)
+    catalog = lake.catalog(config, s3_security.WRITER)
     catalog.create_namespace_if_not_exists(config.lake.namespace)
     rows = pa.Table.from_pylist([{"reason": "METRICS_TEST", "at": datetime(2026, 3, 2, 8, 0)}])
     table = catalog.create_table(f"{config.lake.namespace}.{name}", schema=rows.schema)

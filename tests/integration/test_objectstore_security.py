@@ -1,4 +1,5 @@
-"""SeaweedFS on the real stack: only the S3 API, with its keys, reaches the data (issue #14 item 5).
+"""SeaweedFS on the real stack: only the S3 API, with its keys, reaches the data (issue #14 item 5), and
+each of its three identities (admin, writer, reader: kappa/s3_security.py) only what its role allows.
 
 The master's, volume server's and filer's HTTP ports and every gRPC port ask for a client certificate
 from the stack's CA that weed's own components hold (kappa/stack/weed_security.py); behind that, the
@@ -16,11 +17,13 @@ import grpc
 import pytest
 import requests
 
+from kappa import s3_security
 from kappa.config import Config
 from kappa.stack import weed_security
 from kappa.stack.mosquitto import tls_files
 from kappa.stack.mqtt_tls import issue_server_cert
 from kappa.stack.objectstore import ObjectStoreService, s3_filesystem
+from tests.integration.s3_support import signed
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +63,7 @@ def _grpc_call(target: str, credentials: grpc.ChannelCredentials | None, method:
 
 def _put_object(config: Config, data: bytes) -> str:
     key = f"weed-probe-{uuid.uuid4().hex[:8]}.bin"
-    with s3_filesystem(config).open_output_stream(f"{config.s3.bucket}/{key}") as out:
+    with s3_filesystem(config, s3_security.WRITER).open_output_stream(f"{config.s3.bucket}/{key}") as out:
         out.write(data)
     return key
 
@@ -192,3 +195,63 @@ def test_behind_the_certificate_the_volume_server_and_filer_still_want_weeds_jwt
     assert _read_object(stack, key) == data
     names = [info.base_name for info in s3_filesystem(stack).get_file_info(pafs.FileSelector(stack.s3.bucket))]
     assert key in names and "intruder.txt" not in names
+
+
+# --- S3 identities (kappa/s3_security.py): admin, writer, reader -----------------------------------------
+
+def test_the_reader_reads_and_lists_but_cannot_put_or_delete(stack: Config) -> None:
+    writer, reader = s3_security.keys(stack, s3_security.WRITER), s3_security.keys(stack, s3_security.READER)
+    bucket, key = stack.s3.bucket, f"roles-{uuid.uuid4().hex[:8]}.txt"
+    path = f"/{bucket}/{key}"
+    assert signed(stack, "PUT", path, writer, b"written by the writer").status_code == 200
+    assert signed(stack, "GET", path, reader).content == b"written by the writer"
+    listing = signed(stack, "GET", f"/{bucket}", reader, query={"list-type": "2", "prefix": "roles-"})
+    assert listing.status_code == 200 and key in listing.text
+    # the reader may neither overwrite, nor add, nor delete
+    assert signed(stack, "PUT", path, reader, b"overwritten").status_code == 403
+    assert signed(stack, "PUT", f"{path}.new", reader, b"new").status_code == 403
+    assert signed(stack, "DELETE", path, reader).status_code == 403
+    assert signed(stack, "GET", path, reader).content == b"written by the writer"
+    assert signed(stack, "GET", f"{path}.new", reader).status_code == 404
+    # the writer may (DELETE answers 204), and the object is gone for both
+    assert signed(stack, "DELETE", path, writer).status_code == 204
+    assert signed(stack, "GET", path, reader).status_code == 404
+
+
+def test_a_wrong_or_missing_key_is_refused(stack: Config) -> None:
+    writer = s3_security.keys(stack, s3_security.WRITER)
+    path = f"/{stack.s3.bucket}/wrong-key-{uuid.uuid4().hex[:8]}.txt"
+    assert signed(stack, "PUT", path, (writer[0], writer[1] + "x"), b"x").status_code == 403  # wrong secret
+    assert signed(stack, "PUT", path, ("kappaunknown0", writer[1]), b"x").status_code == 403  # unknown access key
+    assert signed(stack, "PUT", path, None, b"x").status_code == 403  # anonymous
+    assert signed(stack, "GET", f"/{stack.s3.bucket}", None, query={"list-type": "2"}).status_code == 403
+    assert signed(stack, "GET", path, s3_security.keys(stack, s3_security.READER)).status_code == 404  # nothing written
+
+
+def test_only_the_admin_manages_buckets(stack: Config) -> None:
+    """The writer and reader are scoped to the project's bucket: no bucket created, deleted, or read elsewhere."""
+    admin, writer, reader = (s3_security.keys(stack, role) for role in s3_security.ROLES)
+    other = f"kappa-other-{uuid.uuid4().hex[:8]}"
+    for keys in (writer, reader):
+        assert signed(stack, "PUT", f"/{other}", keys).status_code == 403
+        assert signed(stack, "DELETE", f"/{stack.s3.bucket}", keys).status_code == 403
+    assert signed(stack, "PUT", f"/{other}", admin).status_code == 200
+    try:
+        assert signed(stack, "PUT", f"/{other}/x.txt", admin, b"admin's").status_code == 200
+        assert signed(stack, "GET", f"/{other}/x.txt", writer).status_code == 403
+        assert signed(stack, "PUT", f"/{other}/y.txt", writer, b"y").status_code == 403
+        assert signed(stack, "GET", f"/{other}/x.txt", reader).status_code == 403
+    finally:
+        signed(stack, "DELETE", f"/{other}/x.txt", admin)
+        assert signed(stack, "DELETE", f"/{other}", admin).status_code == 204
+
+
+def test_clients_get_the_reader_unless_they_write(stack: Config) -> None:
+    """pyarrow's filesystem reads with the reader's keys by default: a write through it is refused."""
+    key = _put_object(stack, b"through the writer")
+    assert _read_object(stack, key) == b"through the writer"
+    denied = pytest.raises(OSError, match="ACCESS_DENIED|AccessDenied|403")
+    with denied, s3_filesystem(stack).open_output_stream(f"{stack.s3.bucket}/{key}") as out:
+        out.write(b"through the reader")
+    assert _read_object(stack, key) == b"through the writer"
+    s3_filesystem(stack, s3_security.WRITER).delete_file(f"{stack.s3.bucket}/{key}")

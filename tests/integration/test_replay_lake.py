@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from kappa import cli, jobrunner, lake, lake_branch, lake_maintenance, lake_query
+from kappa import cli, jobrunner, lake, lake_branch, lake_maintenance, lake_query, s3_security
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay import ReplayError, compare, lake_compare, offsets, promote, runner, versions
@@ -183,7 +183,7 @@ def test_replays_write_branches_that_compare_and_fast_forward_main(
         with connect(config) as conn:
             for version in {v.version for v in versions.versions(conn, "aggregate")} & {v2, v3, v4}:
                 promote.drop(config, conn, "aggregate", version)
-        catalog = lake.catalog(config)
+        catalog = lake.catalog(config, s3_security.WRITER)
         for table in SPECS:
             catalog.purge_table(table.identifier(config))
         catalog.drop_namespace(config.lake.namespace)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC
+from pathlib import Path
 
 import pytest
 import requests
 
-from kappa import cli, jobrunner, kafka_clients, smoke
+from kappa import cli, jobrunner, kafka_clients, kafka_security, smoke
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay.offsets import capture_range, committed_offsets
@@ -47,6 +48,23 @@ def test_smoke_job_in_local_minicluster_matches_python(migrated: Config) -> None
     options = JobOptions(bounded=True, output_suffix="_local", extra={"smoke_topic": topic})
     jobrunner.run_local(migrated, "smoke", options, wait=True)
     _assert_equal(_windows(migrated, table), expected)
+
+
+def test_a_job_logs_in_to_kafka_with_a_password_read_from_a_mounted_folder(migrated: Config, tmp_path: Path) -> None:
+    """`kafka.credentials_dir` (Kubernetes: the KafkaUser's Secret mounted in every Flink pod): the job's
+    Kafka tables read the principal's password from `<dir>/password` through Kafka's DirectoryConfigProvider,
+    so no JAAS file of kappa's is written or read, and the job still logs in and reads its topic."""
+    topic, table, expected = _prepare(migrated, "mounted", 500)
+    folder = tmp_path / "kafka-user"
+    folder.mkdir()
+    (folder / "password").write_text(migrated.secret(kafka_security.password_env(migrated, "smoke")))
+    config = migrated.model_copy(update={"kafka": migrated.kafka.model_copy(update={"credentials_dir": str(folder)})})
+    jaas_file = kafka_security.flink_secret_file(config, "smoke")
+    jaas_file.unlink(missing_ok=True)
+    options = JobOptions(bounded=True, output_suffix="_mounted", extra={"smoke_topic": topic})
+    jobrunner.run_local(config, "smoke", options, wait=True)
+    _assert_equal(_windows(migrated, table), expected)
+    assert not jaas_file.exists()
 
 
 def test_smoke_job_on_standalone_cluster_matches_python(migrated: Config, capsys: pytest.CaptureFixture[str]) -> None:

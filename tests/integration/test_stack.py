@@ -8,7 +8,7 @@ import pytest
 import requests
 from confluent_kafka import TopicPartition
 
-from kappa import kafka_clients
+from kappa import kafka_clients, s3_security
 from kappa.config import Config
 from kappa.doctor import run_checks
 from kappa.registry import ADMIN, credentials
@@ -51,7 +51,7 @@ def test_every_service_answers(stack: Config) -> None:
     assert _read_topic(stack, topic) == [b"hello"]
     with connect(stack) as conn:
         assert conn.execute("SELECT current_user, current_database()").fetchone() == ("kappa", "kappa")
-    filesystem = s3_filesystem(stack)
+    filesystem = s3_filesystem(stack, s3_security.WRITER)
     with filesystem.open_output_stream(f"{stack.s3.bucket}/probe.txt") as out:
         out.write(b"object")
     with filesystem.open_input_stream(f"{stack.s3.bucket}/probe.txt") as src:
@@ -95,7 +95,7 @@ def test_down_stops_everything_and_up_keeps_the_data(stack: Config) -> None:
     with connect(stack) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS durable_probe (v TEXT)")
         conn.execute("INSERT INTO durable_probe VALUES ('kept')")
-    filesystem = s3_filesystem(stack)
+    filesystem = s3_filesystem(stack, s3_security.WRITER)
     with filesystem.open_output_stream(f"{stack.s3.bucket}/durable.txt") as out:
         out.write(b"kept")
     pids = {svc.name: svc.process.pid() for svc in manager.services(stack)}

@@ -15,7 +15,8 @@ from kappa.stack.flink import FlinkService
 
 pytestmark = pytest.mark.unit
 
-KEYS = {"KAPPA_S3_ACCESS_KEY": "kappaAK123", "KAPPA_S3_SECRET_KEY": "s3cr3t-value"}
+KEYS = {"KAPPA_S3_ACCESS_KEY": "kappaAdmin1", "KAPPA_S3_SECRET_KEY": "admin-s3cr3t",  # the admin's: not given
+        "KAPPA_S3_WRITER_ACCESS_KEY": "kappaAK123", "KAPPA_S3_WRITER_SECRET_KEY": "s3cr3t-value"}
 
 
 def _config(tmp_path: Path, **env: str) -> Config:
@@ -46,6 +47,7 @@ def test_ha_on_renders_zookeeper_s3_and_a_standby(tmp_path: Path, monkeypatch: p
     assert f's3.endpoint: "{config.s3.endpoint}"' in lines and 's3.path.style.access: "true"' in lines
     assert all(value not in lines for value in KEYS.values()), "S3 keys in config.yaml (Flink logs it)"
     assert flink_ha.checkpoint_uri(config) == f"s3://{config.s3.bucket}/flink/checkpoints"
+    # HA storage and checkpoints: the writer's keys (the bucket only), not the admin's
     assert flink_ha.s3_environment(config) == {"AWS_ACCESS_KEY_ID": "kappaAK123",
                                                "AWS_SECRET_ACCESS_KEY": "s3cr3t-value", "AWS_REGION": config.s3.region}
     standby = flink_ha.jobmanager_ports(config, 1)

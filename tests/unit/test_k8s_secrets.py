@@ -20,7 +20,7 @@ from unittest import mock
 
 import pytest
 
-from kappa import flinkenv, kafka_security, pg_security
+from kappa import flinkenv, kafka_security, pg_security, s3_security
 from kappa.config import Config, load_config
 from kappa.stack import kafka_setup
 from kappa.stack import postgres as pg_stack
@@ -133,7 +133,8 @@ def record_secrets(monkeypatch: pytest.MonkeyPatch) -> Callable[[Config, dict[st
     monkeypatch.setattr(flinkenv, "pipeline_jars_value", lambda config: "")
 
     def kafka_prepare(config: Config, role: str, params: object) -> None:
-        kafka_security.client_settings(config, kafka_security.ADMIN)  # topics and ACLs: the admin client
+        # the run's topics (and, unless an operator owns them, ACLs): the admin's client or the run's own
+        kafka_security.client_settings(config, kafka_setup.creator(config, role))
 
     monkeypatch.setattr(kafka_setup, "prepare_run", kafka_prepare)
 
@@ -176,16 +177,23 @@ def ca_errors(manifest: Manifest, container: dict[str, Any], config: Config) -> 
     if not config.postgres.ca_file:  # else the stack's own CA, which no pod has
         return [f"{name}: no KAPPA_POSTGRES__CA_FILE"]
     ca = PurePosixPath(params["sslrootcert"])
+    if mounted_from(manifest, container, ca) == (CA_SECRET, CA_KEY):
+        return []
+    return [f"{name}/{container['name']}: {ca} is not {CA_SECRET}/{CA_KEY} mounted from a volume"]
+
+
+def mounted_from(manifest: Manifest, container: dict[str, Any], path: PurePosixPath) -> tuple[str, str] | None:
+    """(Secret, key) whose volume puts a file at `path` in the container, None if none does."""
     volumes = {v["name"]: v for v in _pod(manifest).get("volumes", [])}
     for mount in container.get("volumeMounts", []):
         secret = volumes.get(mount["name"], {}).get("secret", {})
-        if secret.get("secretName") != CA_SECRET:
+        if not secret:
             continue
-        items = {i["path"]: i["key"] for i in secret.get("items", [{"key": CA_KEY, "path": CA_KEY}])}
-        files = {PurePosixPath(mount["mountPath"]) / path: key for path, key in items.items()}
-        if files.get(ca) == CA_KEY:
-            return []
-    return [f"{name}/{container['name']}: {ca} is not {CA_SECRET}/{CA_KEY} mounted from a volume"]
+        items = {i["path"]: i["key"] for i in secret.get("items", [])}
+        key = items.get(str(path.relative_to(mount["mountPath"]))) if path.is_relative_to(mount["mountPath"]) else None
+        if key is not None:
+            return secret["secretName"], key
+    return None
 
 
 def test_every_container_of_the_manifests_runs_code_this_test_knows(manifests: list[Manifest]) -> None:
@@ -202,16 +210,48 @@ def test_each_container_gets_exactly_the_secrets_its_code_reads(manifests: list[
     # lake's role, S3 and the registry; the registry its role only; `roles` every role and the superuser
     config = load_config(environ={})
     pw = {role: pg_security.password_env(config, role) for role in [pg_security.OWNER, *pg_security.ROLES]}
-    reg, s3 = config.registry, {config.s3.access_key_env, config.s3.secret_key_env}
+    # S3: the writer's key pair (kappa/s3_security.py), never the admin's
+    reg, s3 = config.registry, set(s3_security.key_envs(config, s3_security.WRITER))
     # a job's Python code: the registry's write role (the avro-confluent sinks register their schema)
+    # ... and Kafka: its own principal's password (it creates its outputs itself), never the admin's
+    kafka = {role: kafka_security.password_env(config, role) for role in kafka_security.all_roles()}
     assert seen["FlinkDeployment", "kappa-aggregate", FLINK_CONTAINER] == {
-        pw["aggregate"], pw["owner"], pw["lake"], reg.write_password_env, *s3}
+        pw["aggregate"], pw["owner"], pw["lake"], reg.write_password_env, *s3, kafka["aggregate"]}
     assert seen["FlinkDeployment", "kappa-alerts", FLINK_CONTAINER] == {
-        pw["alerts"], pw["owner"], pw["lake"], reg.write_password_env, *s3}
+        pw["alerts"], pw["owner"], pw["lake"], reg.write_password_env, *s3, kafka["alerts"]}
     assert seen["Deployment", "kappa-registry", "registry"] == {
         pw["registry"], reg.password_env, reg.write_password_env, reg.read_password_env}
     assert seen["Job", "kappa-migrate", "roles"] == {*pw.values(), pg_stack.ADMIN_PASSWORD_ENV}
-    assert seen["Job", "kappa-migrate", "migrate"] == {pw["owner"]}
+    assert seen["Job", "kappa-migrate", "migrate"] == {pw["owner"], kafka[kafka_security.ADMIN]}
+
+
+KAFKA_CA = ("kappa-cluster-ca-cert", "ca.crt")  # Strimzi's cluster CA Secret (cluster kappa)
+
+
+def test_kafka_clients_log_in_as_their_kafka_user_and_verify_the_cluster_ca(manifests: list[Manifest]) -> None:
+    """Each Kafka password comes from the Secret Strimzi's User Operator makes for that principal's KafkaUser;
+    a pod that talks to Kafka mounts the cluster CA where its config says; a job's Kafka tables find its own
+    principal's password in the folder its config names (on every TaskManager)."""
+    users = {u["metadata"]["name"] for u in _of(manifests, "KafkaUser")}
+    talking = 0
+    for where, manifest, container in containers(manifests):
+        config, _ = container_config(manifests, container)
+        envs = {kafka_security.password_env(config, role): role for role in kafka_security.all_roles()}
+        roles = [envs[v["name"]] for v in _env(container) if v["name"] in envs]
+        for role in roles:
+            user = kafka_security.user(config, role)
+            assert user in users, (where, user)
+            assert _secret_key(container, kafka_security.password_env(config, role)) == (user, "password"), where
+        if not roles:
+            continue
+        talking += 1
+        assert mounted_from(manifest, container, PurePosixPath(config.kafka.ca_file)) == KAFKA_CA, where
+        if where[0] == "FlinkDeployment":
+            role = kafka_security.job_role(manifest["metadata"]["labels"]["kappa-iot/job"])
+            password = PurePosixPath(config.kafka.credentials_dir) / "password"
+            assert roles == [role] and mounted_from(manifest, container, password) == (
+                kafka_security.user(config, role), "password"), where
+    assert talking == 3  # both jobs and the migrate Job
 
 
 def test_every_container_verifies_postgres_against_the_mounted_ca(manifests: list[Manifest]) -> None:

@@ -108,3 +108,43 @@ def test_kafkas_own_cli_tools_get_a_java_client_file(config: Config) -> None:
     text = kafka_security.java_client_properties(config)
     assert "security.protocol=SASL_SSL\n" in text and "sasl.mechanism=SCRAM-SHA-512\n" in text
     assert f'username="{config.kafka.user}"' in text and "ssl.truststore.type=PEM\n" in text
+
+
+# --- a cluster whose ACLs an operator owns (Strimzi's User Operator, deploy/k8s) ------------------------
+
+def _operator_config(tmp_path: Path, **extra: str) -> Config:
+    return load_config("test", environ={"KAPPA_PATHS__DATA_DIR": str(tmp_path), "KAPPA_KAFKA__ACLS": "operator",
+                                        "KAPPA_KAFKA__CREDENTIALS_DIR": "/etc/kappa/kafka-user", **extra})
+
+
+def test_a_mounted_password_file_is_read_on_every_pod_not_written(config: Config, tmp_path: Path) -> None:
+    """With `kafka.credentials_dir` the Kafka tables' JAAS entry names the mounted Secret's `password` file
+    (DirectoryConfigProvider, replaced inside the quoted value); no JAAS file is written, no password read."""
+    operator = _operator_config(tmp_path / "op")
+    options = kafka_security.flink_options(operator, "alerts")
+    module = f"{kafka_security.FLINK_SHADED}.common.security.scram.ScramLoginModule"
+    assert (f"'properties.sasl.jaas.config' = '{module} required username=\"kappa-alerts\" "
+            "password=\"${kappadir:/etc/kappa/kafka-user:password}\";'") in options
+    assert (f"'properties.config.providers.kappadir.class' = "
+            f"'{kafka_security.FLINK_SHADED}.common.config.provider.DirectoryConfigProvider'") in options
+    assert "'properties.config.providers' = 'kappadir'" in options and PASSWORD not in options
+    assert not kafka_security.flink_secret_file(operator, "alerts").exists()
+
+
+def test_with_operator_acls_a_run_creates_its_outputs_as_itself_and_grants_nothing(
+        config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kappa.stack import kafka_setup
+
+    created: list[tuple[list[str], str]] = []
+    monkeypatch.setattr(kafka_setup, "ensure_topics", lambda cfg, topics, role="admin": created.append((topics, role)))
+    monkeypatch.setattr(kafka_setup, "grant", lambda *args: pytest.fail("an ACL granted under an operator"))
+    operator = _operator_config(tmp_path)
+    params = sqlfiles.params_from_config(operator, include_secrets=False).with_values(
+        job_name="aggregate", output_suffix="_v2")
+    kafka_setup.prepare_run(operator, "aggregate", params)
+    assert created == [(["telemetry-dlq_v2", "aggregates-1m_v2", "telemetry-late_v2"], "aggregate")]
+    assert kafka_setup.creator(operator, "aggregate") == "aggregate"
+    assert kafka_setup.creator(operator, "admin") == "admin"  # operator commands stay the admin's
+    assert kafka_setup.revoke_version(operator, "aggregate", params) == []  # prefixed ACLs: nothing per version
+    # the local stack: the admin creates the topics and the run's ACLs are granted
+    assert kafka_setup.creator(config, "aggregate") == "admin"
