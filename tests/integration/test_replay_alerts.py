@@ -203,7 +203,7 @@ def test_a_replay_whose_job_fails_on_every_record_stops_with_the_exception(
         monkeypatch.setenv(f"KAPPA_JOB__{name.upper()}", str(value))
     try:
         # the command: exit 2 with the job's root exception, once the bounded restarts are used up
-        assert _kappa("run", "aggregate", "--as", on_cluster, "--cluster", "--topic", topic, "--no-archive") == 2
+        assert _kappa("run", "aggregate", "--as", on_cluster, "--cluster", "--topic", topic) == 2
         err = capsys.readouterr().err
         last = err.strip().splitlines()[-1]
         assert last.startswith("error: Flink job ") and "java.lang.NumberFormatException" in last, err
