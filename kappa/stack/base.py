@@ -6,6 +6,7 @@ import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from kappa import waiting
 from kappa.config import Config
 from kappa.stack.process import ManagedProcess, ServiceError, port_in_use, wait_until
 
@@ -69,10 +70,14 @@ class Service(ABC):
             return []
         return [port for port in self.ports if port_in_use(self.host, port)]
 
-    def start(self) -> bool:
-        """Start unless already running; wait until it answers. True if it was started now."""
-        if self.running():
-            return False
+    @property
+    def launch_early(self) -> bool:
+        """True if it needs no other service to start: `stack up` then launches it first and waits for
+        it in its turn, so a slow start overlaps the others'."""
+        return False
+
+    def launch(self) -> None:
+        """Start the process(es) without waiting for them to answer."""
         taken = self.taken_ports()
         if taken:
             raise ServiceError(
@@ -81,6 +86,12 @@ class Service(ABC):
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._launch()
+
+    def start(self) -> bool:
+        """Start unless already running; wait until it answers. True if it was started now."""
+        if self.running():
+            return False
+        self.launch()
         self.wait_ready()
         self.after_ready()
         return True
@@ -95,8 +106,22 @@ class Service(ABC):
             process=self.process,
         )
 
+    def processes(self) -> list[ManagedProcess]:
+        """Every process of this service with a PID file to look for (one by default)."""
+        return [self.process]
+
     def stop(self) -> bool:
         return self.process.stop()
+
+    def kill9(self) -> bool:
+        """SIGKILL every process of this service, with no shutdown: for data that is thrown away next
+        (the test session's stack, a test's cluster). True if something was running."""
+        killed = any([process.kill9() is not None for process in self.processes()])
+        # A JVM's main thread is a zombie while its other threads still exit and hold its sockets: wait for
+        # the ports (seen: `stack up` right after a kill found Flink's taken)
+        waiting.wait_until(lambda: not self.taken_ports(), timeout_s=30, interval_s=0.1,
+                           what=f"{self.name}'s ports to close after the kill")
+        return killed
 
     def purge(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)

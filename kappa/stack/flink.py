@@ -253,6 +253,13 @@ class FlinkService(Service):
     def running(self) -> bool:
         return any(p.pid() is not None for p in [*self.jobmanager_processes(), *self.taskmanager_processes()])
 
+    @property
+    def launch_early(self) -> bool:
+        """Its JVMs take the longest to start (27 s of a test stack's 60), and without HA nothing must be
+        up first: the metrics reporter retries its pushes, and checkpoints reach S3 only once a job runs.
+        With HA, the JobManagers need ZooKeeper and the S3 HA storage at start."""
+        return not flink_ha.enabled(self.config)
+
     def _launch(self) -> None:
         prepare_layout(self.config)
         for index in range(flink_ha.jobmanager_count(self.config)):
@@ -306,6 +313,9 @@ class FlinkService(Service):
             for index in range(flink_ha.jobmanager_count(self.config)):
                 self.start_jobmanager(index)  # a running one is left alone
         super().wait_ready()
+
+    def processes(self) -> list[ManagedProcess]:
+        return [*self.taskmanager_processes(), *self.jobmanager_processes()]
 
     def stop(self) -> bool:
         stopped_tms = [tm.stop() for tm in self.taskmanager_processes()]

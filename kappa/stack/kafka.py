@@ -161,8 +161,11 @@ class KafkaService(Service):
         wait_until(self.ready, service=self.name, port=self.nodes[0].port, log_file=self.log_file,
                    timeout_s=self.start_timeout_s, processes=[n.process for n in self.nodes])
 
+    def processes(self) -> list[ManagedProcess]:
+        return kafka_nodes.stray_processes(self.config)
+
     def stop(self) -> bool:
-        stopped = [process.stop() for process in kafka_nodes.stray_processes(self.config)]
+        stopped = [process.stop() for process in self.processes()]
         return any(stopped)
 
     def after_ready(self) -> None:

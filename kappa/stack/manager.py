@@ -107,23 +107,35 @@ def up(config: Config, only: list[str] | None = None, say: Callable[[str], None]
         )
     ensure_local_secrets(config)
     started: list[Service] = []
-    for svc in chosen:
-        started_at = time.monotonic()
-        if svc.running():
-            svc.wait_ready()
-            svc.after_ready()
-            say(f"  {svc.name:<12} already running on {svc.host}:{svc.ports[0]}")
-            continue
-        say(f"  {svc.name:<12} starting on {svc.host}:{svc.ports[0]} ... (log: {svc.log_file})")
-        try:
-            svc.start()
-        except BaseException:
-            # leave nothing half up: stop this service and the ones this call started
-            for begun in [svc, *reversed(started)]:
-                begun.stop()
-            raise
-        started.append(svc)
-        say(f"  {svc.name:<12} up in {time.monotonic() - started_at:.1f}s")
+    early: dict[str, float] = {}  # launched before the others (Service.launch_early), waited for in turn
+    begun: list[Service] = []  # what this call launched, in order: stopped again if anything fails
+    try:
+        for svc in chosen:
+            if svc.launch_early and not svc.running():
+                say(f"  {svc.name:<12} starting on {svc.host}:{svc.ports[0]} ... (log: {svc.log_file})")
+                early[svc.name] = time.monotonic()
+                begun.append(svc)
+                svc.launch()
+        for svc in chosen:
+            started_at = early.get(svc.name, time.monotonic())
+            if svc.name not in early and svc.running():
+                svc.wait_ready()
+                svc.after_ready()
+                say(f"  {svc.name:<12} already running on {svc.host}:{svc.ports[0]}")
+                continue
+            if svc.name in early:
+                svc.wait_ready()
+                svc.after_ready()
+            else:
+                say(f"  {svc.name:<12} starting on {svc.host}:{svc.ports[0]} ... (log: {svc.log_file})")
+                begun.append(svc)
+                svc.start()
+            started.append(svc)
+            say(f"  {svc.name:<12} up in {time.monotonic() - started_at:.1f}s")
+    except BaseException:
+        for svc in reversed(begun):  # leave nothing half up
+            svc.stop()
+        raise
     return started
 
 
@@ -136,6 +148,14 @@ def down(config: Config, purge: bool = False, say: Callable[[str], None] = _say)
     if purge:
         shutil.rmtree(config.data_dir, ignore_errors=True)
         say(f"  removed {config.data_dir}")
+
+
+def kill(config: Config, say: Callable[[str], None] = _say) -> None:
+    """SIGKILL every service whose PID file we hold, with no shutdown: for a stack whose data is
+    deleted next (the test session's). `down` is the way to stop a stack whose data matters."""
+    for svc in reversed([service_type(config) for service_type in SERVICE_TYPES]):
+        if svc.kill9():
+            say(f"  {svc.name:<12} killed")
 
 
 def status(config: Config) -> list[tuple[str, str, str]]:

@@ -22,6 +22,8 @@ import psutil
 from kappa import waiting
 from kappa.errors import KappaError
 
+START_TOLERANCE_S = 2.0  # see _same_start
+
 
 class ServiceError(KappaError):
     """A service failed to start or answer; the message names it, its port and its log file."""
@@ -52,7 +54,7 @@ class ManagedProcess:
             started = float(fields[1]) if len(fields) > 1 else None
         except (FileNotFoundError, ValueError, IndexError):
             return None
-        if is_running(pid) and (started is None or started_at(pid) == started):
+        if is_running(pid) and (started is None or _same_start(started_at(pid), started)):
             return pid
         self.pid_file.unlink(missing_ok=True)
         return None
@@ -122,8 +124,8 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)  # started with start_new_session: pid is the group id
             _signal(pid, signal.SIGKILL)
-            while is_running(pid):
-                time.sleep(0.05)
+            while is_running(pid) or _group_alive(pid):  # the group's JVM may outlive its start script a moment,
+                time.sleep(0.05)                           # holding the ports the next start needs
             self.pid_file.unlink(missing_ok=True)
         return pid
 
@@ -136,6 +138,15 @@ class ManagedProcess:
 def _signal(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while a process of group `pgid` runs (zombies hold no port and do not count)."""
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+    return False
 
 
 def is_running(pid: int) -> bool:
@@ -151,6 +162,13 @@ def is_running(pid: int) -> bool:
         return False
     except psutil.AccessDenied:
         return True
+
+
+def _same_start(now: float | None, recorded: float) -> bool:
+    """psutil's start time is the boot time plus the process's start ticks, and Linux recomputes the boot
+    time (whole seconds) from the wall clock: after a clock adjustment the same process reads a second
+    off (seen: `stack down` forgot running servers). A recycled PID starts later by far more."""
+    return now is not None and abs(now - recorded) <= START_TOLERANCE_S
 
 
 def started_at(pid: int) -> float | None:

@@ -49,9 +49,9 @@ def ha_cluster(migrated: Config) -> Iterator[Config]:
         try:
             manager.up(config, only=["zookeeper", "flink"], say=lambda m: print(m, flush=True))
             yield config
-        finally:
-            manager.service(config, "flink").stop()
-            manager.service(config, "zookeeper").stop()
+        finally:  # killed: nothing of this cluster is used again, and a graceful stop took 28 s
+            manager.service(config, "flink").kill9()
+            manager.service(config, "zookeeper").kill9()
     manager.up(migrated, only=["flink"], say=lambda m: print(m, flush=True))
 
 

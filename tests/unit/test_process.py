@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +60,66 @@ def test_a_pid_file_without_a_start_time_is_trusted_on_its_pid(managed: ManagedP
         other.kill()
         other.wait()
     managed.pid_file.unlink()
+
+
+def test_a_service_kill9_kills_every_process_it_has_and_only_those(tmp_path: Path) -> None:
+    """Service.kill9 (the test session's teardown) reaches each process of a multi-process service."""
+    from kappa.config import load_config
+    from kappa.stack.base import Service
+
+    run, logs = tmp_path / "run", tmp_path / "logs"
+
+    class Pair(Service):
+        name = "pair"
+        host, ports = "127.0.0.1", [0]
+
+        def processes(self) -> list[ManagedProcess]:
+            return [ManagedProcess(f"pair-{i}", run, logs / f"pair-{i}.log") for i in range(2)]
+
+        def _launch(self) -> None:
+            for process in self.processes():
+                process.start([sys.executable, "-c", "import time; time.sleep(60)"])
+
+        def ready(self) -> bool:
+            return True
+
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        service = Pair(load_config(profile="test", environ={"KAPPA_PATHS__DATA_DIR": str(tmp_path)}))
+        service._launch()
+        pids = [process.pid() for process in service.processes()]
+        assert all(pids)
+        assert service.kill9() is True
+        assert not any(is_running(pid) for pid in pids if pid is not None)
+        assert all(process.pid() is None for process in service.processes())
+        assert service.kill9() is False  # nothing left to kill
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_a_start_time_a_second_off_is_still_our_process(managed: ManagedProcess) -> None:
+    """Linux recomputes the boot time psutil adds from the wall clock, so after a clock adjustment our own
+    process reads a second off what was recorded: it must not be forgotten (and left running)."""
+    pid = managed.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    started = started_at(pid)
+    assert started is not None
+    managed.pid_file.write_text(f"{pid} {started - 1.0!r}\n")
+    assert managed.pid() == pid
+    assert managed.stop(timeout_s=10) is True and not is_running(pid)
+
+
+def test_kill9_returns_once_the_whole_group_is_gone(managed: ManagedProcess, tmp_path: Path) -> None:
+    """A server's start script runs its JVM as a child: kill9 returns only when that child is gone too
+    (it held the ports the next start needs: `stack up` right after a kill found them taken)."""
+    child_file = tmp_path / "child.pid"
+    managed.start(["bash", "-c", f"sleep 60 & echo $! > {child_file}; wait"])
+    for _ in range(100):
+        if child_file.exists() and child_file.read_text().strip():
+            break
+        time.sleep(0.05)
+    child = int(child_file.read_text())
+    assert is_running(child)
+    assert managed.kill9() is not None
+    assert not is_running(child)
