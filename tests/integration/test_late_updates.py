@@ -63,10 +63,7 @@ CASE = Case(SimulationSpec(devices=6, sites=2, readings_per_device=300, seed=9, 
 
 
 def _with_lateness(config: Config, seconds: int) -> Config:
-    """The allowed lateness of this test, and checkpoints every second: the live run waits for one after each
-    chunk it sends (its offsets committed)."""
-    return config.model_copy(update={"job": config.job.model_copy(update={"allowed_lateness_s": seconds}),
-                                     "flink": config.flink.model_copy(update={"checkpoint_interval_ms": 1000})})
+    return config.model_copy(update={"job": config.job.model_copy(update={"allowed_lateness_s": seconds})})
 
 
 def _sentinels(config: Config, topic: str, records: list[ProducedRecord]) -> int:
