@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 @pytest.fixture
 def fresh_cluster(migrated: Config) -> Iterator[Config]:
     """The session's Flink cluster restarted: JVMs in which no job has loaded a Kafka client yet."""
-    manager.service(migrated, "flink").stop()
+    manager.service(migrated, "flink").kill9()  # fresh JVMs are the point: no graceful stop
     manager.up(migrated, only=["flink"], say=lambda m: print(m, flush=True))
     yield migrated
 

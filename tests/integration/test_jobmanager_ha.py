@@ -45,7 +45,7 @@ def ha_cluster(migrated: Config) -> Iterator[Config]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KAPPA_FLINK__HA", "zookeeper")
         config = load_config(profile=migrated.profile)
-        manager.service(migrated, "flink").stop()
+        manager.service(migrated, "flink").kill9()  # replaced next: no graceful stop
         try:
             manager.up(config, only=["zookeeper", "flink"], say=lambda m: print(m, flush=True))
             yield config
