@@ -50,7 +50,8 @@ class RegistryServer(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """TLS first (in this request's thread), then HTTP; a failed handshake is logged in one line."""
-        assert isinstance(request, socket.socket)
+        if not isinstance(request, socket.socket):  # a TCP server: never a datagram
+            raise TypeError(f"not a stream socket: {request!r}")
         request.settimeout(HANDSHAKE_TIMEOUT_S)
         try:
             secure = self.context.wrap_socket(request, server_side=True)  # takes over the descriptor

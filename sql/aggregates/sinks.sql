@@ -63,6 +63,8 @@ CREATE TABLE dead_letters_sink (
 );
 
 -- Field order and types follow schemas/avro/dead_letters/v1.avsc (Flink writes Avro by position).
+-- The registry is HTTPS only: the format verifies its certificate, host name included, against the CA file
+-- ${registry_ca_file} (PEM, read by the Confluent client itself: no truststore file, no password).
 CREATE TABLE dead_letters_topic (
   topic STRING NOT NULL, `partition` INT NOT NULL, `offset` BIGINT NOT NULL, kafka_timestamp TIMESTAMP(3),
   reason STRING NOT NULL, error STRING NOT NULL, `key` BYTES, payload BYTES, received_at TIMESTAMP(3) NOT NULL

@@ -14,6 +14,8 @@ CREATE TABLE alerts_sink (
 );
 
 -- Field order and types follow schemas/avro/alerts/v1.avsc (Flink writes Avro by position).
+-- The registry is HTTPS only: the format verifies its certificate, host name included, against the CA file
+-- ${registry_ca_file} (PEM, read by the Confluent client itself: no truststore file, no password).
 -- The SQL lint's Flink dialect cannot parse MAP<STRING NOT NULL, DOUBLE NOT NULL>: parse errors off from here
 -- noqa: disable=PRS
 CREATE TABLE alerts_topic (
