@@ -5,10 +5,14 @@ client refused unless it verifies against that CA (that they work when they do: 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import ssl
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,7 +23,8 @@ from kappa import waiting
 from kappa.config import PROJECT_ROOT, Config
 from kappa.registry import READ, ca_file, client_conf, credentials, session, tls
 from kappa.registry.http import VerifyingSession
-from kappa.stack.mqtt_tls import ensure_tls
+from kappa.stack.mosquitto import tls_files
+from kappa.stack.mqtt_tls import ensure_tls, issue_server_cert
 from kappa.stack.registry import RegistryService
 from udfs.schema_lookup import RegistrySchemaLookup, SchemaRegistryUnavailable
 
@@ -86,3 +91,89 @@ def test_a_registry_without_its_certificate_does_not_start(stack: Config, tmp_pa
     done = subprocess.run([sys.executable, "-m", "kappa.registry", "--port", "0"], env=env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "no TLS certificate" in done.stderr, done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def registry_with(stack: Config, cert: Path, key: Path) -> Iterator[str]:
+    """Another `python -m kappa.registry` of the stack's, serving `cert`; its URL once it accepts connections."""
+    port = _free_port()
+    env = {**os.environ, "KAPPA_PROFILE": stack.profile, "KAPPA_REGISTRY__CERT_FILE": str(cert),
+           "KAPPA_REGISTRY__KEY_FILE": str(key)}
+    proc = subprocess.Popen([sys.executable, "-m", "kappa.registry", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, cwd=PROJECT_ROOT, stderr=subprocess.DEVNULL)
+    try:
+        def listening() -> bool:
+            assert proc.poll() is None, f"the registry exited with {proc.returncode}"
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+
+        waiting.wait_until(listening, timeout_s=30, interval_s=0.2, what="the second registry",
+                           retry_on=(ConnectionRefusedError,))
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+
+
+def test_a_certificate_of_the_stack_s_ca_for_another_name_is_refused(stack: Config, tmp_path: Path) -> None:
+    """Clients check the host name, not only the CA: a certificate the stack's own CA issued for another host
+    (what any other service of the stack holds) does not pass for the registry's."""
+    cert, key = tmp_path / "elsewhere.crt", tmp_path / "elsewhere.key"
+    issue_server_cert(tls_files(stack), cert, key, ["registry.elsewhere.example"])
+    auth = credentials(stack, READ)
+    with registry_with(stack, cert, key) as url:
+        with pytest.raises(requests.exceptions.SSLError, match="match|mismatch"):
+            VerifyingSession(ca_file(stack)).get(f"{url}/subjects", auth=auth, timeout=5)
+        with pytest.raises(SchemaRegistryUnavailable, match="unreachable"):
+            RegistrySchemaLookup(url, auth=auth, verify=ca_file(stack))(1)
+        client = SchemaRegistryClient({**client_conf(stack, READ), "url": url})
+        with pytest.raises(Exception) as info:
+            client.get_subjects()
+        assert not isinstance(info.value, SchemaRegistryError) and "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+
+
+SINK = """CREATE TABLE {name} (v STRING NOT NULL) WITH (
+  'connector' = 'kafka', 'topic' = '{topic}',
+  'properties.bootstrap.servers' = '${{kafka_bootstrap}}', ${{kafka_security}}
+  'format' = 'avro-confluent',
+  'avro-confluent.url' = '{url}',
+  'avro-confluent.ssl.truststore.location' = '${{registry_ca_file}}',
+  'avro-confluent.properties.schema.registry.ssl.truststore.type' = 'PEM',
+  'avro-confluent.properties.schema.registry.ssl.endpoint.identification.algorithm' = 'https',
+  'avro-confluent.basic-auth.credentials-source' = 'USER_INFO',
+  'avro-confluent.basic-auth.user-info' = '${{registry_user_info}}',
+  'avro-confluent.subject' = '{topic}-value'
+)"""
+
+
+def test_the_flink_avro_confluent_sink_verifies_the_registry(stack: Config, tmp_path: Path) -> None:
+    """The options of sql/*/sinks.sql in a Flink job: a write through the stack's registry succeeds (the JVM's
+    default trust store would refuse it, so the PEM truststore is what is used); through a registry holding a
+    certificate of the same CA for another name it fails (the host name is checked)."""
+    from kappa import flinkenv, sqlfiles
+    from kappa.stack import kafka_setup
+
+    topic = f"registry-tls-{os.getpid()}"
+    kafka_setup.ensure_topics(stack, [topic])  # auto-create is off
+    options = flinkenv.JobOptions(parallelism=1, flink={"restart-strategy.type": "none"})
+    _, t_env = flinkenv.create_table_env(stack, options)
+    params = flinkenv.sql_params(stack, options)
+    t_env.execute_sql(sqlfiles.render(SINK.format(name="good", topic=topic, url=stack.registry.url), params))
+    t_env.execute_sql("INSERT INTO good VALUES ('over TLS')").wait()
+    with session(stack, READ) as http:
+        assert http.get(f"{stack.registry.url}/subjects/{topic}-value/versions", timeout=5).json() == [1]
+
+    cert, key = tmp_path / "elsewhere.crt", tmp_path / "elsewhere.key"
+    issue_server_cert(tls_files(stack), cert, key, ["registry.elsewhere.example"])
+    with registry_with(stack, cert, key) as url:
+        t_env.execute_sql(sqlfiles.render(SINK.format(name="misnamed", topic=topic, url=url), params))
+        with pytest.raises(Exception) as info:
+            t_env.execute_sql("INSERT INTO misnamed VALUES ('refused')").wait()
+    refusals = ("SSLHandshakeException", "SSLPeerUnverifiedException", "HTTPS hostname wrong")
+    assert any(refusal in str(info.value) for refusal in refusals), str(info.value)[-3000:]
