@@ -37,7 +37,7 @@ from kappa import jobrunner, kafka_clients, outputs, reference, waiting
 from kappa.config import Config, get_config
 from kappa.db import migrate
 from kappa.flinkenv import JobOptions
-from kappa.registry import READ, WRITE, client_conf, credentials
+from kappa.registry import READ, WRITE, ca_file, client_conf, credentials
 from kappa.rules import service as rules
 from kappa.rules.model import Rule
 from kappa.schemas import read_schema
@@ -98,7 +98,7 @@ def produce(config: Config, topic: str, rate: float, duration_s: float, devices:
     complete an overheating run (the third hot reading)."""
     schema = read_schema(config.root / SCHEMA_DIR / "v2.avsc")
     schema_id = register_schema(config.registry.url, f"{topic}-value", schema, auto=True,
-                                auth=credentials(config, WRITE))
+                                auth=credentials(config, WRITE), verify=ca_file(config))
     parsed = fastavro.parse_schema(json.loads(schema))
     producer = kafka_clients.producer(config, **{"enable.idempotence": True, "acks": "all",
                          "linger.ms": 0, "partitioner": "murmur2_random"})

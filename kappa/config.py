@@ -162,10 +162,15 @@ class RegistryConfig(_Section):
     read_password_env: str = "KAPPA_REGISTRY_READ_PASSWORD"
     write_user: str = "kappa-write"
     write_password_env: str = "KAPPA_REGISTRY_WRITE_PASSWORD"
+    # HTTPS only (kappa/registry/tls.py): clients verify the server's certificate against `ca_file` ('' = the
+    # stack's CA); the server serves `cert_file`/`key_file` ('' = the certificate `stack up` issues from that CA)
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"https://{self.host}:{self.port}"
 
 
 class FlinkConfig(_Section):

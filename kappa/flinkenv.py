@@ -124,17 +124,18 @@ def create_table_env(config: Config, options: JobOptions) -> tuple[StreamExecuti
 
 
 def _registry_credentials_to_jvm(config: Config) -> None:
-    """The Java decoder's registry credentials (the read role) as system properties of this process's JVM (the local
-    MiniCluster runs in it; on the standalone cluster the TaskManager has them from its environment).
-    Set through the gateway: not in any argv, SQL text or job parameter."""
+    """The Java decoder's registry credentials (the read role) and the CA it verifies the registry against, as
+    system properties of this process's JVM (the local MiniCluster runs in it; on the standalone cluster the
+    TaskManager has them from its environment). Set through the gateway: not in any argv, SQL text or job parameter."""
     from pyflink.java_gateway import get_gateway
 
-    from kappa.registry import READ, credentials
+    from kappa.registry import READ, ca_file, credentials
 
     user, password = credentials(config, READ)  # the decoder only fetches writer schemas by id
     system = get_gateway().jvm.System
     system.setProperty("kappa.registry.user", user)
     system.setProperty("kappa.registry.password", password)
+    system.setProperty("kappa.registry.ca_file", ca_file(config))
 
 
 def sql_params(config: Config, options: JobOptions) -> sqlfiles.SqlParams:

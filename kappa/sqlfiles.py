@@ -16,7 +16,7 @@ from pathlib import Path
 from kappa import kafka_security, pg_security, s3_security
 from kappa.config import PROJECT_ROOT, Config
 from kappa.errors import KappaError
-from kappa.registry import WRITE, credentials
+from kappa.registry import WRITE, ca_file, credentials
 from udfs.limits import limits
 
 SQL_DIR = PROJECT_ROOT / "sql"
@@ -58,6 +58,9 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
         "pg_user": pg.user,
         "lake_pg_user": pg_security.user(config, "lake"),  # the Iceberg JDBC catalog's own role
         "registry_url": config.registry.url,
+        # the CA (PEM) the avro-confluent formats verify the registry's certificate against, a path on every
+        # TaskManager (kappa/registry/tls.py); not a secret
+        "registry_ca_file": sql_string(ca_file(config)),
         "s3_endpoint": config.s3.endpoint,
         "s3_bucket": config.s3.bucket,
         "watermark_delay_s": str(job.watermark_delay_s),

@@ -45,11 +45,14 @@ class RegistrySchemaLookup:
         auth: tuple[str, str] | None = None,
         timeout_s: float = 10.0,
         session: requests.Session | None = None,
+        verify: str | bool = True,
     ) -> None:
+        """`verify`: the CA file an https registry's certificate is checked against (True: the system's)."""
         self.url = url.rstrip("/")
         self._auth = auth
         self._timeout = timeout_s
         self._session = session or requests.Session()
+        self._verify = verify  # per request: REQUESTS_CA_BUNDLE would override a session's own `verify`
         self._cache: dict[int, str] = {}
         self._lock = threading.Lock()
 
@@ -59,7 +62,7 @@ class RegistrySchemaLookup:
                 return self._cache[schema_id]
         try:
             response = self._session.get(
-                f"{self.url}/schemas/ids/{schema_id}", auth=self._auth, timeout=self._timeout
+                f"{self.url}/schemas/ids/{schema_id}", auth=self._auth, timeout=self._timeout, verify=self._verify
             )
         except requests.RequestException as exc:
             raise SchemaRegistryUnavailable(f"schema registry {self.url} unreachable: {exc}") from exc

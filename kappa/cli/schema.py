@@ -24,7 +24,7 @@ import requests
 from kappa.cli.common import pass_config
 from kappa.config import Config
 from kappa.errors import KappaError
-from kappa.registry import READ, WRITE, client_conf, compat, credentials, ensure_compatibility
+from kappa.registry import READ, WRITE, client_conf, compat, ensure_compatibility, session
 from kappa.schemas import SubjectSpec, default_root, load_subjects, read_schema
 
 if TYPE_CHECKING:
@@ -86,8 +86,7 @@ class _Http:
 
     def __init__(self, config: Config, role: str = READ) -> None:
         self.url = config.registry.url
-        self.session = requests.Session()
-        self.session.auth = credentials(config, role)
+        self.session = session(config, role)  # verifies the registry's certificate
         self.session.headers["Content-Type"] = "application/vnd.schemaregistry.v1+json"
 
     def call(self, method: str, path: str, body: Any = None, **params: str) -> tuple[int, Any]:

@@ -18,7 +18,7 @@ from kappa import kafka_clients
 from kappa.config import load_config
 from kappa.metrics.exporter import PipelineCollector, sources_for
 from kappa.metrics.lag import LagReader
-from kappa.registry import READ, credentials
+from kappa.registry import READ, ca_file, credentials
 from udfs.avro_decoder import AvroDecoder
 from udfs.schema_lookup import RegistrySchemaLookup
 
@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config()
     quiet = logging.getLogger("kappa.metrics.kafka")
     quiet.setLevel(logging.ERROR)
-    decoder = AvroDecoder(RegistrySchemaLookup(config.registry.url, auth=credentials(config, READ)),
-                          max_future_ms=2**62)  # any event time: this only measures how old it is
+    lookup = RegistrySchemaLookup(config.registry.url, auth=credentials(config, READ), verify=ca_file(config))
+    decoder = AvroDecoder(lookup, max_future_ms=2**62)  # any event time: this only measures how old it is
 
     def event_time_of(payload: bytes | None, timestamp_ms: int) -> float:
         result = decoder.decode(payload)

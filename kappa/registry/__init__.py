@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kappa.config import Config
 from kappa.errors import KappaError, MissingSecret
 from kappa.registry.roles import ADMIN, READ, ROLES, WRITE
+
+if TYPE_CHECKING:
+    import requests
 
 
 def role_user(config: Config, role: str) -> str:
@@ -52,24 +55,43 @@ def identities(config: Config) -> dict[str, tuple[str, str]]:
     return {role: credentials(config, role) for role in ROLES}
 
 
+def ca_file(config: Config) -> str:
+    """The CA file every client verifies the registry's certificate against (`requests`' `verify=`)."""
+    from kappa.registry.tls import ca_path
+
+    return str(ca_path(config))
+
+
 def client_conf(config: Config, role: str) -> dict[str, Any]:
-    """Configuration for confluent_kafka's SchemaRegistryClient, authenticated as `role`."""
+    """Configuration for confluent_kafka's SchemaRegistryClient, authenticated as `role`, verifying TLS."""
     user, password = credentials(config, role)
-    return {"url": config.registry.url, "basic.auth.user.info": f"{user}:{password}"}
+    return {"url": config.registry.url, "basic.auth.user.info": f"{user}:{password}",
+            "ssl.ca.location": ca_file(config)}
+
+
+def session(config: Config, role: str | None = None) -> requests.Session:
+    """A `requests` session for the registry: verifies its certificate against `ca_file`, and logs in as
+    `role` (None: anonymous, for tests of refusals)."""
+    from kappa.registry.http import VerifyingSession
+
+    http = VerifyingSession(ca_file(config))
+    if role is not None:
+        http.auth = credentials(config, role)
+    return http
 
 
 def ensure_compatibility(config: Config, subject: str, level: str) -> bool:
     """Give `subject` its own compatibility `level`; True if it had to change. The level is read with the
     read role and changed, only when it differs, with the admin role (a level change is an admin's act):
     a schema owner holding the write role only can re-run `kappa schema register` once levels are set."""
-    import requests
-
     url = f"{config.registry.url}/config/{urllib.parse.quote(subject, safe='')}"
-    current = requests.get(url, auth=credentials(config, READ), timeout=10)
+    with session(config, READ) as reader:
+        current = reader.get(url, timeout=10)
     if current.status_code == 200 and current.json().get("compatibilityLevel") == level:
         return False
     if current.status_code in (200, 404):
-        current = requests.put(url, json={"compatibility": level}, auth=credentials(config, ADMIN), timeout=10)
+        with session(config, ADMIN) as admin:
+            current = admin.put(url, json={"compatibility": level}, timeout=10)
         if current.status_code == 200:
             return True
     body = current.json() if current.headers.get("Content-Type", "").endswith("json") else {}
@@ -78,11 +100,11 @@ def ensure_compatibility(config: Config, subject: str, level: str) -> bool:
 
 
 def run_server(config: Config, host: str | None = None, port: int | None = None) -> None:
-    """Serve until SIGTERM/SIGINT (see `kappa.registry.app.run_server`)."""
-    from kappa.registry.app import run_server as _run
+    """Serve until SIGTERM/SIGINT (see `kappa.registry.server.run_server`)."""
+    from kappa.registry.server import run_server as _run
 
     _run(config, host, port)
 
 
-__all__ = ["ADMIN", "READ", "WRITE", "client_conf", "credentials", "ensure_compatibility", "identities",
-           "role_password_env", "role_user", "run_server"]
+__all__ = ["ADMIN", "READ", "WRITE", "ca_file", "client_conf", "credentials", "ensure_compatibility", "identities",
+           "role_password_env", "role_user", "run_server", "session"]

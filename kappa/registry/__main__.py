@@ -8,6 +8,7 @@ import sys
 import psycopg
 
 from kappa.config import get_config
+from kappa.errors import KappaError
 from kappa.registry import run_server
 
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         run_server(config, args.host, args.port)
-    except (KeyError, OSError, psycopg.OperationalError) as exc:  # missing secret, port in use, no database
+    except (KeyError, KappaError, OSError, psycopg.OperationalError) as exc:  # no secret or TLS files, port, database
         print(f"kappa registry: cannot start: {exc}", file=sys.stderr)
         return 2
     return 0

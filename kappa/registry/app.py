@@ -1,28 +1,17 @@
-"""HTTP layer: Confluent Schema Registry REST routes on the stdlib threading server.
+"""The Confluent Schema Registry REST routes and their semantics, independent of HTTP plumbing.
 
-The stdlib server is enough for a registry (a handful of requests per producer/consumer start,
-clients cache ids) and adds no dependency next to PyFlink's pinned set.
+The HTTP(S) server around them is `kappa.registry.server`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import signal
-import sys
-import threading
-import time
-import traceback
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
-import psycopg
-from psycopg.conninfo import make_conninfo
-
-from kappa.config import Config
-from kappa.registry import compat, errors, identities, roles
+from kappa.registry import compat, errors
 from kappa.registry.errors import RegistryError
 from kappa.registry.store import Store, VersionRow
 
@@ -295,128 +284,3 @@ class Registry:
         if isinstance(body, dict) and str(body.get("mode", "READWRITE")).upper() != "READWRITE":
             raise RegistryError(errors.INVALID_MODE, "Invalid mode: only READWRITE is supported")
         return 200, {"mode": "READWRITE"}
-
-
-class RegistryServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], registry: Registry,
-                 auth: dict[str, tuple[str, str]] | None) -> None:
-        super().__init__(address, _Handler)
-        self.registry = registry
-        self.auth = roles.Authenticator(auth) if auth else None  # role -> (user, password); None: no auth
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms delayed-ACK stalls
-    server: RegistryServer
-    server_version = "kappa-registry"
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        started, user = time.monotonic(), "-"
-        headers: dict[str, str] = {}
-        try:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            url = urlsplit(self.path)
-            if self.server.auth is not None:  # 401, or 403 outside the caller's role (logged with its user)
-                identity = self.server.auth.identify(self.headers.get("Authorization") or "")
-                user = identity.user if identity else "-"
-                self.server.auth.authorize(identity, method, url.path)
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError as exc:
-                raise RegistryError(400, f"Malformed JSON body: {exc}") from exc
-            query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            status, payload = self.server.registry.handle(method, url.path, query, body)
-        except RegistryError as exc:
-            status, payload = exc.http_status, exc.body()
-            if exc.error_code == errors.UNAUTHORIZED:
-                headers["WWW-Authenticate"] = 'Basic realm="kappa-registry"'
-        except psycopg.Error as exc:
-            status, payload = 500, {"error_code": errors.STORE_ERROR, "message": f"Store error: {exc}"}
-        except Exception as exc:  # noqa: BLE001 - answer, log, keep serving
-            traceback.print_exc(file=sys.stderr)
-            status, payload = 500, {"error_code": 500, "message": f"Internal error: {exc}"}
-        data = json.dumps(payload).encode()
-        self.send_response_only(status)
-        self.send_header("Content-Type", CONTENT_TYPE)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-        elapsed_ms = (time.monotonic() - started) * 1000
-        sys.stderr.write(f'{self.client_address[0]} {user} "{method} {self.path}" {status} {elapsed_ms:.1f}ms\n')
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        sys.stderr.write(f"{self.address_string()} {format % args}\n")
-
-
-def dsn(config: Config) -> str:
-    """libpq connection string of the project database as the registry's own role (its schema only),
-    TLS verified (kappa/pg_security.py); password from the configured secret."""
-    from kappa import pg_security
-
-    pg = config.postgres
-    return make_conninfo(
-        host=pg.host,
-        port=pg.port,
-        dbname=pg.database,
-        user=pg_security.user(config, "registry"),
-        password=config.secret(pg_security.password_env(config, "registry")),
-        application_name="kappa-registry",
-        **pg_security.libpq_params(config),
-    )
-
-
-def make_server(store: Store, host: str, port: int,
-                auth: dict[str, tuple[str, str]] | None = None) -> RegistryServer:
-    """Bind (port 0 = any free port); `auth` maps role -> (user, password). The caller runs
-    `serve_forever` and closes the store."""
-    return RegistryServer((host, port), Registry(store), auth)
-
-
-def run_server(config: Config, host: str | None = None, port: int | None = None) -> None:
-    """Create tables, bind, serve; SIGTERM/SIGINT stop gracefully (in-flight requests finish)."""
-    store = Store(dsn(config))
-    auth = identities(config)
-    try:
-        port = config.registry.port if port is None else port
-        server = make_server(store, host or config.registry.host, port, auth)
-    except BaseException:
-        store.close()
-        raise
-
-    def stop(signum: int, frame: object) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-    sys.stderr.write(f"kappa registry listening on {server.url} (auth {'on' if auth else 'off'})\n")
-    sys.stderr.flush()
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        store.close()
-        sys.stderr.write("kappa registry stopped\n")

@@ -145,12 +145,10 @@ def delete_subjects(config: Config, topics: list[str]) -> list[str]:
     """Delete, permanently, the schema-registry subjects (`<topic>-key`, `<topic>-value`) of `topics`
     that exist: a replay's Avro sinks register them on first write (avro-confluent), and a dropped
     version must not leave them behind. Returns the subjects deleted."""
-    import requests
+    from kappa.registry import ADMIN
+    from kappa.registry import session as registry_session
 
-    from kappa.registry import ADMIN, credentials
-
-    session = requests.Session()
-    session.auth = credentials(config, ADMIN)  # deletes: the admin role
+    session = registry_session(config, ADMIN)  # deletes: the admin role; verifies the registry's certificate
     url = config.registry.url
     existing = set(session.get(f"{url}/subjects", timeout=10).json())
     gone = []

@@ -70,14 +70,17 @@ def _frame(schema_id: int, parsed: Any, rec: dict[str, Any]) -> bytes:
 # ----------------------------------------------------------------------------- registry and Kafka
 
 
-def register_schema(url: str, subject: str, schema: str, *, auto: bool, auth: tuple[str, str] | None) -> int:
-    """The id of `schema` under `subject`: registered if `auto`, else looked up (must exist)."""
+def register_schema(url: str, subject: str, schema: str, *, auto: bool, auth: tuple[str, str] | None,
+                    verify: str | bool = True) -> int:
+    """The id of `schema` under `subject`: registered if `auto`, else looked up (must exist). `verify`: the
+    CA file the registry's certificate is checked against (`kappa.registry.ca_file`)."""
     path = f"/subjects/{subject}/versions" if auto else f"/subjects/{subject}"
     response = requests.post(
         url.rstrip("/") + path,
         json={"schema": schema},
         headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
         auth=auth,
+        verify=verify,
         timeout=30,
     )
     if response.status_code != 200:

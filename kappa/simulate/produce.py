@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kappa.config import Config
-from kappa.registry import WRITE, credentials
+from kappa.registry import WRITE, ca_file, credentials
 from kappa.schemas import read_schema
 from kappa.simulate.encoding import register_schema
 from kappa.simulate.manifest import _manifest_data
@@ -111,7 +111,8 @@ def simulate(
         versions = (*((1,) if spec.v1_fraction > 0 else ()), 2, *((3,) if spec.v3_fraction > 0 else ()))
         texts = {v: read_schema(config.root / SCHEMA_DIR / f"v{v}.avsc") for v in versions}
         schema_ids = {
-            v: register_schema(url, subject, texts[v], auto=spec.auto_register, auth=auth) for v in versions
+            v: register_schema(url, subject, texts[v], auto=spec.auto_register, auth=auth, verify=ca_file(config))
+            for v in versions
         }
     else:
         schema_ids = {1: 1, 2: 2, 3: 3}  # placeholders: a dry run talks to no registry

@@ -24,7 +24,7 @@ import requests
 
 from kappa.config import PROJECT_ROOT, Config
 from kappa.jars import flink_lib_classpath, s3_plugin_jar
-from kappa.registry import READ, credentials
+from kappa.registry import READ, ca_file, credentials
 from kappa.stack import flink_ha
 from kappa.stack.base import Service
 from kappa.stack.process import ManagedProcess, ServiceError
@@ -33,6 +33,9 @@ TEMPLATE = PROJECT_ROOT / "deploy" / "flink" / "config.yaml"
 # The variable names the Java decoder reads (fixed there, whatever registry.user_env/password_env say).
 REGISTRY_USER_ENV = "KAPPA_REGISTRY_USER"
 REGISTRY_PASSWORD_ENV = "KAPPA_REGISTRY_PASSWORD"
+# ... and the CA it verifies the registry's certificate against: the config's own variable for registry.ca_file,
+# so one setting serves the Python code and the decoder (a Kubernetes pod's ConfigMap names the mounted file)
+REGISTRY_CA_FILE_ENV = "KAPPA_REGISTRY__CA_FILE"
 # Set by the JVM for a local MiniCluster's Python workers (pyflink/fn_execution/beam/beam_boot.py)
 LOOPBACK_ENV = "PYTHON_LOOPBACK_SERVER_ADDRESS"
 # TaskManager i uses taskmanager_rpc_port/taskmanager_data_port + TM_PORT_STEP * i (and the metrics query
@@ -83,6 +86,7 @@ def flink_env(config: Config) -> dict[str, str]:
     # this environment that asks for the registry's admin credential gets these: less, never more.)
     with contextlib.suppress(KeyError):  # no secrets yet (before the first `kappa stack up`)
         env[REGISTRY_USER_ENV], env[REGISTRY_PASSWORD_ENV] = credentials(config, READ)
+    env[REGISTRY_CA_FILE_ENV] = ca_file(config)  # resolved: '' would mean the JVM's default trust store there
     return env
 
 

@@ -1,13 +1,12 @@
-"""The project's Confluent-compatible schema registry (`python -m kappa.registry`), backed by PostgreSQL."""
+"""The project's Confluent-compatible schema registry (`python -m kappa.registry`), backed by PostgreSQL,
+served over HTTPS with a certificate from the stack's CA (kappa/registry/tls.py)."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-import requests
-
-from kappa.registry import READ, credentials
+from kappa.registry import READ, session, tls
 from kappa.stack.base import Service
 
 
@@ -28,6 +27,7 @@ class RegistryService(Service):
         return self.config.registry.start
 
     def _launch(self) -> None:
+        tls.issue(self.config)  # its certificate and key (mode 600), before the server reads them
         env = dict(os.environ)
         env["KAPPA_PROFILE"] = self.config.profile
         self.process.start(
@@ -37,5 +37,5 @@ class RegistryService(Service):
         )
 
     def ready(self) -> bool:
-        response = requests.get(f"{self.config.registry.url}/subjects", timeout=2, auth=credentials(self.config, READ))
-        return response.status_code == 200
+        with session(self.config, READ) as http:  # verifies the certificate: a wrong one is never "ready"
+            return http.get(f"{self.config.registry.url}/subjects", timeout=2).status_code == 200

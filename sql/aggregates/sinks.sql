@@ -63,6 +63,8 @@ CREATE TABLE dead_letters_sink (
 );
 
 -- Field order and types follow schemas/avro/dead_letters/v1.avsc (Flink writes Avro by position).
+-- The registry is HTTPS only: the format verifies its certificate, host name included, against the CA file
+-- ${registry_ca_file} (PEM, read by the Confluent client itself: no truststore file, no password).
 CREATE TABLE dead_letters_topic (
   topic STRING NOT NULL, `partition` INT NOT NULL, `offset` BIGINT NOT NULL, kafka_timestamp TIMESTAMP(3),
   reason STRING NOT NULL, error STRING NOT NULL, `key` BYTES, payload BYTES, received_at TIMESTAMP(3) NOT NULL
@@ -75,6 +77,9 @@ CREATE TABLE dead_letters_topic (
   'sink.transactional-id-prefix' = '${group_prefix}-${job_name}${output_suffix}-dlq',
   'format' = 'avro-confluent',
   'avro-confluent.url' = '${registry_url}',
+  'avro-confluent.ssl.truststore.location' = '${registry_ca_file}',
+  'avro-confluent.properties.schema.registry.ssl.truststore.type' = 'PEM',
+  'avro-confluent.properties.schema.registry.ssl.endpoint.identification.algorithm' = 'https',
   'avro-confluent.basic-auth.credentials-source' = 'USER_INFO',
   'avro-confluent.basic-auth.user-info' = '${registry_user_info}',
   'avro-confluent.subject' = '${dead_letter_topic}${output_suffix}-value',
@@ -109,6 +114,9 @@ CREATE TABLE aggregates_topic (
   'key.format' = 'json',
   'value.format' = 'avro-confluent',
   'value.avro-confluent.url' = '${registry_url}',
+  'value.avro-confluent.ssl.truststore.location' = '${registry_ca_file}',
+  'value.avro-confluent.properties.schema.registry.ssl.truststore.type' = 'PEM',
+  'value.avro-confluent.properties.schema.registry.ssl.endpoint.identification.algorithm' = 'https',
   'value.avro-confluent.basic-auth.credentials-source' = 'USER_INFO',
   'value.avro-confluent.basic-auth.user-info' = '${registry_user_info}',
   'value.avro-confluent.subject' = '${aggregates_topic}${output_suffix}-value',

@@ -14,6 +14,8 @@ CREATE TABLE alerts_sink (
 );
 
 -- Field order and types follow schemas/avro/alerts/v1.avsc (Flink writes Avro by position).
+-- The registry is HTTPS only: the format verifies its certificate, host name included, against the CA file
+-- ${registry_ca_file} (PEM, read by the Confluent client itself: no truststore file, no password).
 -- The SQL lint's Flink dialect cannot parse MAP<STRING NOT NULL, DOUBLE NOT NULL>: parse errors off from here
 -- noqa: disable=PRS
 CREATE TABLE alerts_topic (
@@ -33,6 +35,9 @@ CREATE TABLE alerts_topic (
   'key.fields' = 'alert_id',
   'value.format' = 'avro-confluent',
   'value.avro-confluent.url' = '${registry_url}',
+  'value.avro-confluent.ssl.truststore.location' = '${registry_ca_file}',
+  'value.avro-confluent.properties.schema.registry.ssl.truststore.type' = 'PEM',
+  'value.avro-confluent.properties.schema.registry.ssl.endpoint.identification.algorithm' = 'https',
   'value.avro-confluent.basic-auth.credentials-source' = 'USER_INFO',
   'value.avro-confluent.basic-auth.user-info' = '${registry_user_info}',
   'value.avro-confluent.subject' = '${alerts_topic}${output_suffix}-value',

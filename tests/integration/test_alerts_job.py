@@ -16,7 +16,7 @@ import pytest
 
 from kappa import kafka_clients
 from kappa.config import Config
-from kappa.registry import WRITE, credentials
+from kappa.registry import WRITE, ca_file, credentials
 from kappa.rules import service as rules
 from kappa.rules.model import Rule
 from kappa.schemas import read_schema
@@ -93,7 +93,7 @@ class Fleet:
         kafka_setup.ensure_topics(config, [topic])  # auto-create is off
         schema = read_schema(config.root / SCHEMA_DIR / "v2.avsc")
         schema_id = register_schema(config.registry.url, f"{topic}-value", schema, auto=True,
-                                    auth=credentials(config, WRITE))
+                                    auth=credentials(config, WRITE), verify=ca_file(config))
         parsed = fastavro.parse_schema(json.loads(schema))
         producer = kafka_clients.producer(config, **{"enable.idempotence": True,
                              "acks": "all", "partitioner": "murmur2_random"})

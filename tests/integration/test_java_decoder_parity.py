@@ -1,8 +1,10 @@
 """The Java decoder UDF (udfs/java, io.kappa.udfs.DecodeTelemetry) against the Python decoder
 (udfs.avro_decoder) on the same bytes: same reason code, same fields, same schema id, per payload.
 
-Self-contained (no stack): the schemas are served by a local http.server thread on port 0, the UDF
-runs in a PyFlink MiniCluster (the jar is built with mvn if it is not in .kappa/jars/flink yet).
+Self-contained (no stack): the schemas are served over HTTPS by a local http.server thread on port 0, with
+a certificate from a CA of its own that both decoders are told to trust (the Java one through the JVM system
+property kappa.flinkenv sets for a job); the UDF runs in a PyFlink MiniCluster (the jar is built with mvn if it
+is not in .kappa/jars/flink yet).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 import random
 import re
 import shutil
+import ssl
 import struct
 import subprocess
 import threading
@@ -23,6 +26,8 @@ from pathlib import Path
 import fastavro
 import pytest
 
+from kappa.registry import tls
+from kappa.stack.mqtt_tls import ensure_tls, issue_server_cert
 from tests.unit.test_avro_decoder import reading  # the same valid reading as the unit tests
 from udfs.avro_decoder import BATCH_FIELDS, AvroDecoder, DecodeResult, Reason
 from udfs.java_udf import JAVA_DECODER_CLASS, find_java_udf_jar, register_java_decoder
@@ -187,15 +192,42 @@ class _Registry(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def registry_url() -> Iterator[str]:
+def registry_ca(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ssl.SSLContext]]:
+    """A CA of the test's own, its server context for 127.0.0.1, and the Java decoder told to trust it (the
+    system property the decoder reads first; restored after the module)."""
+    from pyflink.java_gateway import get_gateway
+
+    folder = tmp_path_factory.mktemp("registry-tls")
+    ca = ensure_tls(folder / "ca", ["127.0.0.1"])
+    issue_server_cert(ca, folder / "server.crt", folder / "server.key", ["127.0.0.1"])
+    system = get_gateway().jvm.System
+    before = system.getProperty("kappa.registry.ca_file")
+    system.setProperty("kappa.registry.ca_file", str(ca.ca_cert))
+    try:
+        yield ca.ca_cert, tls.server_context(folder / "server.crt", folder / "server.key")
+    finally:
+        if before is None:
+            system.clearProperty("kappa.registry.ca_file")
+        else:
+            system.setProperty("kappa.registry.ca_file", before)
+
+
+@pytest.fixture(scope="module")
+def registry_url(registry_ca: tuple[Path, ssl.SSLContext]) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
+    server.socket = registry_ca[1].wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"https://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def python_lookup(registry_url: str, registry_ca: tuple[Path, ssl.SSLContext]) -> RegistrySchemaLookup:
+    return RegistrySchemaLookup(registry_url, verify=str(registry_ca[0]))
 
 
 @pytest.fixture(scope="module")
@@ -255,11 +287,12 @@ def java_rows(registry_url: str, java_udf_jar: Path) -> dict[bytes | None, tuple
     return dict(zip(data, run_java_decoder(java_udf_jar, registry_url, data, NOW), strict=True))
 
 
-def test_java_udf_matches_python_decoder(registry_url: str, java_rows: dict[bytes | None, tuple]) -> None:
+def test_java_udf_matches_python_decoder(python_lookup: RegistrySchemaLookup,
+                                         java_rows: dict[bytes | None, tuple]) -> None:
     cases = payloads()
     assert len(cases) >= 200
     data = [p for _, p in cases]
-    python = AvroDecoder(RegistrySchemaLookup(registry_url))
+    python = AvroDecoder(python_lookup)
     want = [expected(python.decode(p, NOW)) for p in data]
     got = [java_rows[p] for p in data]
 
@@ -292,9 +325,10 @@ def test_java_udf_matches_python_decoder(registry_url: str, java_rows: dict[byte
     assert set(by_kind["valid-v1"] + by_kind["valid-v2"]) == {None} and by_kind["limits-edge-v3"] == [3_153_600_000]
 
 
-def test_negative_indexes_are_corrupt_in_java(registry_url: str, java_rows: dict[bytes | None, tuple]) -> None:
+def test_negative_indexes_are_corrupt_in_java(python_lookup: RegistrySchemaLookup,
+                                              java_rows: dict[bytes | None, tuple]) -> None:
     """The one known divergence: Java is stricter than fastavro here (see negative_indexes)."""
-    python = AvroDecoder(RegistrySchemaLookup(registry_url))
+    python = AvroDecoder(python_lookup)
     reason_at = FIELDS.index("dlq_reason")
     for kind, payload in negative_indexes():
         assert java_rows[payload][reason_at] == "CORRUPT_BODY", kind

@@ -1,7 +1,8 @@
 """The project's schema registry against real PostgreSQL, driven by confluent-kafka's own client.
 
 Uses the session `stack` fixture (tests/conftest.py: the local stack, yielding its Config). Subjects
-get a random suffix so the module can run again against the same database.
+get a random suffix so the module can run again against the same database. Every client verifies the
+registry's certificate (HTTPS only; what is refused: tests/integration/test_registry_tls.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import requests
 
 from kappa import waiting
 from kappa.config import PROJECT_ROOT, Config
-from kappa.registry import ADMIN, READ, WRITE, client_conf, compat, credentials
+from kappa.registry import ADMIN, READ, WRITE, ca_file, client_conf, compat, credentials, session
+from kappa.registry.http import VerifyingSession
 
 with warnings.catch_warnings(record=True):  # authlib warns about httpx on import
     from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -45,10 +47,9 @@ def registry_url(stack: Config) -> str:
 
 @pytest.fixture(scope="module")
 def http(stack: Config) -> requests.Session:
-    session = requests.Session()
-    session.auth = credentials(stack, ADMIN)  # registers, deletes, changes levels
-    session.headers["Content-Type"] = CT
-    return session
+    admin = session(stack, ADMIN)  # registers, deletes, changes levels
+    admin.headers["Content-Type"] = CT
+    return admin
 
 
 @pytest.fixture()
@@ -174,10 +175,10 @@ def test_concurrent_registrations_get_one_id(http: requests.Session, registry_ur
 
     def register(i: int) -> None:
         target = subject if i % 2 else f"{subject}-{i}"  # half on one subject, half on their own
-        session = requests.Session()
-        session.auth = http.auth
+        own = VerifyingSession(str(http.verify))
+        own.auth = http.auth
         barrier.wait()
-        response = session.post(
+        response = own.post(
             f"{registry_url}/subjects/{target}/versions",
             data=json.dumps({"schema": schema}),
             headers={"Content-Type": CT},
@@ -286,7 +287,7 @@ def test_protocol_details(http: requests.Session, registry_url: str) -> None:
     subject = unique("proto")
     url = f"{registry_url}/subjects/{subject}/versions"
     # Plain application/json requests work too.
-    plain = requests.post(url, json={"schema": reading()}, auth=http.auth, timeout=10)
+    plain = requests.post(url, json={"schema": reading()}, auth=http.auth, verify=http.verify, timeout=10)
     assert plain.status_code == 200 and isinstance(plain.json()["id"], int)
     raw = http.get(f"{url}/1/schema", timeout=10).json()
     assert raw["name"] == "Reading" and raw["namespace"] == "io.kappa.test"
@@ -336,14 +337,14 @@ def registry_process(stack: Config, **env_extra: str) -> Iterator[str]:
     )
     command = [sys.executable, "-m", "kappa.registry", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
+    url, ca = f"https://127.0.0.1:{port}", ca_file(stack)  # the certificate `stack up` issued
     try:
         def answers() -> bool:
             if proc.poll() is not None:
                 pytest.fail(
                     f"registry exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
                 )
-            return requests.get(f"{url}/subjects", timeout=1).status_code in (200, 401)
+            return requests.get(f"{url}/subjects", timeout=1, verify=ca).status_code in (200, 401)
 
         waiting.wait_until(answers, timeout_s=30, interval_s=0.2, what="the registry",
                            retry_on=(requests.ConnectionError,),
@@ -383,17 +384,19 @@ def test_basic_auth(stack: Config) -> None:
     with registry_process(
         stack, **{stack.registry.user_env: "alice", stack.registry.password_env: "s3cret"}
     ) as url:
-        anonymous = requests.get(f"{url}/subjects", timeout=5)
+        http = VerifyingSession(ca_file(stack))
+        anonymous = http.get(f"{url}/subjects", timeout=5)
         assert anonymous.status_code == 401 and anonymous.json()["error_code"] == 401
         assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
-        assert requests.get(f"{url}/subjects", auth=("alice", "wrong"), timeout=5).status_code == 401
-        assert requests.get(f"{url}/subjects", auth=("alice", "s3cret"), timeout=5).status_code == 200
-        client = SchemaRegistryClient({"url": url, "basic.auth.user.info": "alice:s3cret"})
+        assert http.get(f"{url}/subjects", auth=("alice", "wrong"), timeout=5).status_code == 401
+        assert http.get(f"{url}/subjects", auth=("alice", "s3cret"), timeout=5).status_code == 200
+        tls = {"ssl.ca.location": ca_file(stack)}
+        client = SchemaRegistryClient({"url": url, "basic.auth.user.info": "alice:s3cret", **tls})
         subject = unique("auth")
         schema_id = client.register_schema(subject, Schema(reading(), "AVRO"))
         assert client.get_latest_version(subject).schema_id == schema_id
         with pytest.raises(SchemaRegistryError) as info:
-            SchemaRegistryClient({"url": url}).get_subjects()
+            SchemaRegistryClient({"url": url, **tls}).get_subjects()
         assert info.value.http_status_code == 401
 
 
@@ -405,8 +408,10 @@ def test_roles_on_the_stack_registry(stack: Config) -> None:
     auth = {role: credentials(stack, role) for role in (READ, WRITE, ADMIN)}
     assert len({user for user, _ in auth.values()}) == 3, "stack up generates one identity per role"
 
+    http = session(stack)  # verifies the certificate; each call logs in as its role
+
     def call(role: str, method: str, path: str, body: Any = None) -> requests.Response:
-        return requests.request(method, path, auth=auth[role], json=body, timeout=10)
+        return http.request(method, path, auth=auth[role], json=body, timeout=10)
 
     def refused(response: requests.Response, role: str) -> bool:
         body = response.json()
@@ -433,7 +438,7 @@ def test_roles_on_the_stack_registry(stack: Config) -> None:
     assert call(ADMIN, "DELETE", f"{base}?permanent=true").json() == [1]
     assert call(READ, "GET", f"{base}/versions").status_code == 404
     for role, (user, password) in auth.items():
-        wrong = requests.get(f"{url}/subjects", auth=(user, password + "x"), timeout=10)
+        wrong = http.get(f"{url}/subjects", auth=(user, password + "x"), timeout=10)
         assert wrong.status_code == 401 and wrong.json()["error_code"] == 401, role
 
 

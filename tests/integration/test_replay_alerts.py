@@ -12,11 +12,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-import requests
 
 from kappa import cli, jobrunner, kafka_clients, outputs, waiting
 from kappa.config import Config
-from kappa.registry import READ, credentials
+from kappa.registry import READ, session
 from kappa.replay import ReplayError, compare, offsets, promote, runner, versions, watch
 from kappa.simulate import simulate
 from kappa.stack.postgres import connect
@@ -61,7 +60,8 @@ def _topics_settle(config: Config, want: set[str]) -> set[str]:
 
 
 def _subjects(config: Config) -> set[str]:
-    response = requests.get(f"{config.registry.url}/subjects", auth=credentials(config, READ), timeout=10)
+    with session(config, READ) as http:
+        response = http.get(f"{config.registry.url}/subjects", timeout=10)
     response.raise_for_status()
     return set(response.json())
 

@@ -15,12 +15,11 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
-import requests
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TopicPartition
 
 from kappa import kafka_clients, waiting
 from kappa.config import Config
-from kappa.registry import READ, client_conf, credentials
+from kappa.registry import READ, ca_file, client_conf, credentials, session
 from kappa.simulate import MALFORMED_KINDS, Category, Manifest, SimulationSpec, simulate
 from udfs.avro_decoder import AvroDecoder
 from udfs.schema_lookup import RegistrySchemaLookup
@@ -127,18 +126,12 @@ def test_every_record_arrives_once_as_produced(stack: Config, topic: str, transa
 def _check_framing_and_decoding(config: Config, manifest: Manifest) -> None:
     subject = manifest.data["subject"]
     schema_ids = manifest.data["schema_ids"]
-    auth = credentials(config, READ)
-    registered = {
-        requests.get(f"{config.registry.url}/subjects/{subject}/versions/{v}", auth=auth, timeout=10).json()[
-            "id"
-        ]
-        for v in requests.get(
-            f"{config.registry.url}/subjects/{subject}/versions", auth=auth, timeout=10
-        ).json()
-    }
+    auth, http = credentials(config, READ), session(config, READ)
+    base = f"{config.registry.url}/subjects/{subject}/versions"
+    registered = {http.get(f"{base}/{v}", timeout=10).json()["id"] for v in http.get(base, timeout=10).json()}
     assert set(schema_ids.values()) <= registered and schema_ids["v1"] != schema_ids["v2"]
 
-    decoder = AvroDecoder(RegistrySchemaLookup(config.registry.url, auth=auth))
+    decoder = AvroDecoder(RegistrySchemaLookup(config.registry.url, auth=auth, verify=ca_file(config)))
     deserializer = AvroDeserializer(SchemaRegistryClient(client_conf(config, READ)))
     ctx = SerializationContext(manifest.data["topic"], MessageField.VALUE)
     now = int(time.time() * 1000)

@@ -11,7 +11,7 @@ from confluent_kafka import TopicPartition
 from kappa import kafka_clients, s3_security
 from kappa.config import Config
 from kappa.doctor import run_checks
-from kappa.registry import ADMIN, credentials
+from kappa.registry import ADMIN, credentials, session
 from kappa.stack import kafka_setup, manager
 from kappa.stack.objectstore import s3_filesystem
 from kappa.stack.postgres import connect
@@ -56,11 +56,13 @@ def test_every_service_answers(stack: Config) -> None:
         out.write(b"object")
     with filesystem.open_input_stream(f"{stack.s3.bucket}/probe.txt") as src:
         assert src.read() == b"object"
-    # the registry's auth is always on: anonymous and wrong-password requests are refused
+    # the registry serves HTTPS only, and its auth is always on: anonymous and wrong-password requests are refused
     user, password = credentials(stack, ADMIN)
-    assert requests.get(f"{stack.registry.url}/subjects", timeout=5).status_code == 401
-    assert requests.get(f"{stack.registry.url}/subjects", auth=(user, password + "x"), timeout=5).status_code == 401
-    assert requests.get(f"{stack.registry.url}/subjects", auth=(user, password), timeout=5).status_code == 200
+    assert stack.registry.url.startswith("https://")
+    http = session(stack)  # verifies the certificate against the stack's CA
+    assert http.get(f"{stack.registry.url}/subjects", timeout=5).status_code == 401
+    assert http.get(f"{stack.registry.url}/subjects", auth=(user, password + "x"), timeout=5).status_code == 401
+    assert http.get(f"{stack.registry.url}/subjects", auth=(user, password), timeout=5).status_code == 200
     overview = requests.get(f"{stack.flink.rest_url}/overview", timeout=5).json()
     assert overview["taskmanagers"] == 1 and overview["slots-total"] == stack.flink.slots
 

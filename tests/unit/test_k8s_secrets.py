@@ -72,7 +72,7 @@ def _run_job(job: str) -> Callable[[Config], object]:
 
 def _run_registry(config: Config) -> object:
     from kappa.registry import identities
-    from kappa.registry.app import dsn
+    from kappa.registry.server import dsn
 
     return dsn(config), identities(config)
 

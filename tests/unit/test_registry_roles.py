@@ -3,18 +3,18 @@ server accepts, and the single-credential fallback of an external registry."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from kappa.config import Config, load_config
 from kappa.registry import ADMIN, READ, WRITE, credentials, identities, roles
-from kappa.registry.app import Registry, make_server
+from kappa.registry.app import Registry
 from kappa.registry.errors import RegistryError
+from kappa.registry.http import VerifyingSession
+from tests.unit.registry_tls_support import Served, serve
 
 pytestmark = pytest.mark.unit
 
@@ -136,28 +136,23 @@ class _NoStore:
 
 
 @pytest.fixture()
-def server_url() -> Iterator[str]:
-    server = make_server(_NoStore(), "127.0.0.1", 0, CREDS)  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.url
-    finally:
-        server.shutdown()
-        server.server_close()
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serve(tmp_path, _NoStore(), CREDS) as server:
+        yield server
 
 
-def test_http_refusals(server_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_http_refusals(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
     """The wiring in the HTTP layer: 401 with a challenge, 403 with Confluent's JSON error body; the access
     log names the user refused."""
-    body = {"schema": '"string"'}
-    anonymous = requests.post(f"{server_url}/subjects/x/versions", json=body, timeout=5)
+    body, server_url = {"schema": '"string"'}, served.url
+    http = VerifyingSession(str(served.ca))
+    anonymous = http.post(f"{server_url}/subjects/x/versions", json=body, timeout=5)
     assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic")
-    denied = requests.post(f"{server_url}/subjects/x/versions", json=body, auth=CREDS[READ], timeout=5)
+    denied = http.post(f"{server_url}/subjects/x/versions", json=body, auth=CREDS[READ], timeout=5)
     assert denied.status_code == 403
     assert denied.json() == {"error_code": 40301,
                              "message": "User 'reader' has the 'read' role; this POST needs the 'write' role"}
-    denied = requests.delete(f"{server_url}/subjects/x?permanent=true", auth=CREDS[WRITE], timeout=5)
+    denied = http.delete(f"{server_url}/subjects/x?permanent=true", auth=CREDS[WRITE], timeout=5)
     assert denied.status_code == 403 and "'admin' role" in denied.json()["message"]
     assert denied.headers["Content-Type"] == "application/vnd.schemaregistry.v1+json"
     log = capsys.readouterr().err
