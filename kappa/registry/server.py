@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -30,6 +31,8 @@ from kappa.registry.errors import RegistryError
 from kappa.registry.store import Store
 
 HANDSHAKE_TIMEOUT_S = 10.0  # a client that opens a connection and never completes TLS frees its thread
+IDLE_TIMEOUT_S = 30.0  # a client that stops sending mid-request (or idles on a kept-alive connection) too
+MAX_BODY_BYTES = 4 * 1024 * 1024  # a request body larger than this is refused unread (413): schemas are KBs
 
 
 class RegistryServer(ThreadingHTTPServer):
@@ -59,7 +62,7 @@ class RegistryServer(ThreadingHTTPServer):
             sys.stderr.write(f"{client_address[0]} TLS handshake failed: {getattr(exc, 'reason', None) or exc}\n")
             return
         try:
-            secure.settimeout(None)
+            secure.settimeout(IDLE_TIMEOUT_S)
             super().finish_request(secure, client_address)
         finally:
             self.shutdown_request(secure)
@@ -70,6 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body are two writes: avoid 40 ms delayed-ACK stalls
     server: RegistryServer
     server_version = "kappa-registry"
+    timeout = IDLE_TIMEOUT_S  # StreamRequestHandler sets it on the socket: no thread held for ever
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -87,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
         started, user = time.monotonic(), "-"
         headers: dict[str, str] = {}
         try:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            raw = self.rfile.read(_body_length(self.headers.get("Content-Length")))
             url = urlsplit(self.path)
             if self.server.auth is not None:  # 401, or 403 outside the caller's role (logged with its user)
                 identity = self.server.auth.identify(self.headers.get("Authorization") or "")
@@ -103,11 +107,17 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = exc.http_status, exc.body()
             if exc.error_code == errors.UNAUTHORIZED:
                 headers["WWW-Authenticate"] = 'Basic realm="kappa-registry"'
-        except psycopg.Error as exc:
-            status, payload = 500, {"error_code": errors.STORE_ERROR, "message": f"Store error: {exc}"}
-        except Exception as exc:  # noqa: BLE001 - answer, log, keep serving
-            traceback.print_exc(file=sys.stderr)
-            status, payload = 500, {"error_code": 500, "message": f"Internal error: {exc}"}
+            if status == 413:
+                headers["Connection"] = "close"  # the body was not read: the connection cannot go on
+                self.close_connection = True
+        # Internal errors are logged here with their detail and answered without it (no SQL, paths or
+        # class names to a client): the log line's id ties one to the other.
+        except psycopg.Error:
+            status, payload = 500, {"error_code": errors.STORE_ERROR,
+                                    "message": f"Store error (see the registry log, id {_log_error()})"}
+        except Exception:  # noqa: BLE001 - answer, log, keep serving
+            status, payload = 500, {"error_code": 500,
+                                    "message": f"Internal error (see the registry log, id {_log_error()})"}
         data = json.dumps(payload).encode()
         self.send_response_only(status)
         self.send_header("Content-Type", CONTENT_TYPE)
@@ -121,6 +131,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+def _body_length(header: str | None) -> int:
+    """The request's Content-Length, refused (413) above MAX_BODY_BYTES before any of it is read."""
+    try:
+        length = int(header or 0)
+    except ValueError as exc:
+        raise RegistryError(400, "Malformed Content-Length") from exc
+    if length < 0:
+        raise RegistryError(400, "Malformed Content-Length")
+    if length > MAX_BODY_BYTES:
+        raise RegistryError(413, f"Request body of {length} bytes is larger than {MAX_BODY_BYTES}")
+    return length
+
+
+def _log_error() -> str:
+    """Log the exception being handled with a short id, and return the id."""
+    error_id = uuid.uuid4().hex[:12]
+    sys.stderr.write(f"error {error_id}:\n")
+    traceback.print_exc(file=sys.stderr)
+    return error_id
 
 
 def dsn(config: Config) -> str:
