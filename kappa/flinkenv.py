@@ -138,8 +138,8 @@ def _registry_credentials_to_jvm(config: Config) -> None:
     system.setProperty("kappa.registry.ca_file", ca_file(config))
 
 
-def sql_params(config: Config, options: JobOptions) -> sqlfiles.SqlParams:
-    params = sqlfiles.params_from_config(config, include_secrets=options.with_secrets)
+def sql_params(config: Config, options: JobOptions, owner_password: bool = True) -> sqlfiles.SqlParams:
+    params = sqlfiles.params_from_config(config, include_secrets=options.with_secrets, owner_password=owner_password)
     values = {"output_suffix": options.output_suffix, "lake_suffix": options.lake_tables_suffix,
               "lake_write_options": lake_write_hint(options.lake_branch)}
     if options.bounded:
@@ -171,7 +171,8 @@ class JobContext:
         self.job_name = job_name
         self.env, self.t_env = create_table_env(config, self.options)
         self.t_env.get_config().set("pipeline.name", f"{job_name}{self.options.output_suffix}")
-        self.params = sql_params(config, self.options).with_values(job_name=job_name)
+        # ${pg_password} is the job role's (below): the owner's is read only to grant, with postgres.grant_runs
+        self.params = sql_params(config, self.options, owner_password=False).with_values(job_name=job_name)
         # The job's own Kafka principal (kappa/kafka_security.py); before it runs, its output topics
         # exist and its ACLs cover this run's topic names (a replay's suffix, a test's input topic).
         role = kafka_security.job_role(job_name)
@@ -190,7 +191,8 @@ class JobContext:
             prepare_run(config, role, self.params)
             self.params = self.params.with_values(pg_password=sqlfiles.sql_string(
                 config.secret(pg_security.password_env(config, pg_role))))
-            prepare_pg_run(config, pg_role, self.options.output_suffix)
+            if config.postgres.grant_runs:
+                prepare_pg_run(config, pg_role, self.options.output_suffix)
 
     def statements(self, relative: str | Path) -> list[str]:
         """A SQL file of `paths.sql_dir`: a replay may run a changed copy of sql/ with the same job code.

@@ -39,8 +39,9 @@ class SqlParams:
         return SqlParams({**self.values, **{k: str(v) for k, v in extra.items()}}, set(self.secrets))
 
 
-def params_from_config(config: Config, include_secrets: bool = True) -> SqlParams:
-    """The standard placeholders every SQL file may use."""
+def params_from_config(config: Config, include_secrets: bool = True, owner_password: bool = True) -> SqlParams:
+    """The standard placeholders every SQL file may use (`owner_password=False`: ${pg_password} masked, the
+    owner's password not even read)."""
     kafka, pg, job = config.kafka, config.postgres, config.job
     values = {
         "kafka_bootstrap": kafka.bootstrap,
@@ -96,7 +97,9 @@ def params_from_config(config: Config, include_secrets: bool = True) -> SqlParam
     # name the principal's mode-600 JAAS file, never the password. JobContext sets the job's own.
     values["kafka_security"] = kafka_security.flink_options(config, kafka_security.ADMIN, include_secrets)
     secrets = {"pg_password", "lake_pg_password", "registry_user_info", "s3_access_key", "s3_secret_key"}
-    values["pg_password"] = sql_string(config.secret(pg.password_env)) if include_secrets else MASK
+    # the owner's; a job's context puts its own role's in its place, and asks for the owner's only to grant
+    values["pg_password"] = (sql_string(config.secret(pg.password_env)) if include_secrets and owner_password
+                             else MASK)
     values["lake_pg_password"] = (sql_string(config.secret(pg_security.password_env(config, "lake")))
                                   if include_secrets else MASK)
     # avro-confluent sinks: 'basic-auth.user-info' (the registry's auth is always on). The write role: Flink's

@@ -178,3 +178,30 @@ def test_the_registry_holds_its_connections_over_tls_as_its_own_role(stack: Conf
         rows = conn.execute("SELECT a.usename, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) "
                             "WHERE a.application_name = 'kappa-registry'").fetchall()
     assert rows and all(row == (pg_security.user(stack, "registry"), True) for row in rows), rows
+
+
+def test_a_job_runs_without_the_owners_password_on_tables_granted_beforehand(
+        migrated: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kubernetes' set-up (postgres.grant_runs off): the migrate Job has granted the job's role its tables, and
+    the job's process never reads the owner's password; its outputs are still complete."""
+    from kappa.simulate import simulate
+    from tests.integration.aggregate_support import assert_matches_python, faulty_spec
+    from tests.integration.scratch import Names, run_bounded, versioned_outputs
+
+    names = Names.new("nogrant")
+    topic, suffix = names.topic, versioned_outputs(migrated, names.suffix)  # created by the owner
+    manifest = simulate(migrated, faulty_spec(topic, seed=3, devices=4, readings=20), produce=True,
+                        log=lambda _: None)
+    with connect(migrated) as conn:
+        pg_setup.grant_run(migrated, conn, "aggregate", suffix)  # what the migrate Job does for the live tables
+    no_grants = migrated.model_copy(update={"postgres": migrated.postgres.model_copy(update={"grant_runs": False})})
+    owner_env, secret = migrated.postgres.password_env, Config.secret
+
+    def without_owner(self: Config, name: str) -> str:
+        assert name != owner_env, "the job's run read the owner's password"
+        return secret(self, name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Config, "secret", without_owner)
+        run_bounded(no_grants, "aggregate", topic, suffix)
+    assert_matches_python(migrated, suffix, manifest, topic)

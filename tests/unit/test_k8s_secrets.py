@@ -206,8 +206,9 @@ def test_each_container_gets_exactly_the_secrets_its_code_reads(manifests: list[
         config, env = container_config(manifests, container)
         seen[where] = needed = record_secrets(config, env, CODE[where])
         assert secret_errors(manifests, where, container, needed, config) == []
-    # what the recording found, stated once in words: a job its own role, the owner (start-up grants), the
-    # lake's role, S3 and the registry; the registry its role only; `roles` every role and the superuser
+    # what the recording found, stated once in words: a job its own role (never the owner's: the ConfigMap's
+    # postgres.grant_runs is off, the migrate Job grants), the lake's role, S3 and the registry; the registry
+    # its role only; `roles` every role and the superuser
     config = load_config(environ={})
     pw = {role: pg_security.password_env(config, role) for role in [pg_security.OWNER, *pg_security.ROLES]}
     # S3: the writer's key pair (kappa/s3_security.py), never the admin's
@@ -216,9 +217,9 @@ def test_each_container_gets_exactly_the_secrets_its_code_reads(manifests: list[
     # ... and Kafka: its own principal's password (it creates its outputs itself), never the admin's
     kafka = {role: kafka_security.password_env(config, role) for role in kafka_security.all_roles()}
     assert seen["FlinkDeployment", "kappa-aggregate", FLINK_CONTAINER] == {
-        pw["aggregate"], pw["owner"], pw["lake"], reg.write_password_env, *s3, kafka["aggregate"]}
+        pw["aggregate"], pw["lake"], reg.write_password_env, *s3, kafka["aggregate"]}
     assert seen["FlinkDeployment", "kappa-alerts", FLINK_CONTAINER] == {
-        pw["alerts"], pw["owner"], pw["lake"], reg.write_password_env, *s3, kafka["alerts"]}
+        pw["alerts"], pw["lake"], reg.write_password_env, *s3, kafka["alerts"]}
     assert seen["Deployment", "kappa-registry", "registry"] == {
         pw["registry"], reg.password_env, reg.write_password_env, reg.read_password_env}
     assert seen["Job", "kappa-migrate", "roles"] == {*pw.values(), pg_stack.ADMIN_PASSWORD_ENV}
