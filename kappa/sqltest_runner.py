@@ -131,8 +131,8 @@ def files_for(fixture: Fixture, headers: dict[str, sqlheaders.Header]) -> list[s
 
 def _declared_columns(ctx: JobContext, headers: dict[str, sqlheaders.Header]) -> dict[str, list[str]]:
     """The declaration of each replaceable table, from its own SQL file (run in a scratch database)."""
-    ctx.t_env.execute_sql("CREATE DATABASE IF NOT EXISTS sqltest_declared")
-    ctx.t_env.execute_sql("USE sqltest_declared")
+    ctx.execute_ddl("CREATE DATABASE IF NOT EXISTS sqltest_declared")
+    ctx.execute_ddl("USE sqltest_declared")
     columns = {}
     for name in REPLACEABLE:
         ctx.execute_file(sqlheaders.resolve([name], [], list(headers.values()))[0].name)
@@ -149,7 +149,7 @@ def _create_inputs(ctx: JobContext, fixture: Fixture, folder: Path, declared: di
         if name == TELEMETRY:
             data.write_text(_telemetry_lines(rows))
             columns = ",\n  ".join(f"{column} {kind}" for column, kind in TELEMETRY_COLUMNS)
-            ctx.t_env.execute_sql(f"""CREATE TEMPORARY TABLE {TELEMETRY} (
+            ctx.execute_ddl(f"""CREATE TEMPORARY TABLE {TELEMETRY} (
   {columns},
   event_time AS TO_TIMESTAMP_LTZ(event_ms, 3),
   WATERMARK FOR event_time AS event_time - INTERVAL '{ctx.config.job.watermark_delay_s}' SECOND
@@ -157,7 +157,7 @@ def _create_inputs(ctx: JobContext, fixture: Fixture, folder: Path, declared: di
         'scan.watermark.emit.strategy' = 'on-event')""")
         elif name in REPLACEABLE:
             data.write_text("".join(json.dumps(REPLACEABLE[name].row(row)) + "\n" for row in rows))
-            ctx.t_env.execute_sql(
+            ctx.execute_ddl(
                 f"CREATE TEMPORARY TABLE `{name}` (\n  " + ",\n  ".join(declared[name])
                 + f"\n) WITH ('connector' = 'filesystem', 'path' = '{data}', 'format' = 'json',"
                 " 'json.fail-on-missing-field' = 'false')")
@@ -185,8 +185,8 @@ def _as_json(ctx: JobContext, number: int, query: str) -> Table:
 
 def _prepare(ctx: JobContext, number: int, fixture: Fixture, folder: Path,
              declared: dict[str, list[str]], headers: dict[str, sqlheaders.Header]) -> Table:
-    ctx.t_env.execute_sql(f"CREATE DATABASE fixture_{number}")
-    ctx.t_env.execute_sql(f"USE fixture_{number}")
+    ctx.execute_ddl(f"CREATE DATABASE fixture_{number}")
+    ctx.execute_ddl(f"USE fixture_{number}")
     own = folder / f"fixture_{number}"
     own.mkdir()
     _create_inputs(ctx, fixture, own, declared)
@@ -218,7 +218,7 @@ def run_all(config: Config, fixtures: list[Fixture]) -> dict[Path, Outcome]:
                 tables.append(_prepare(ctx, number, fixture, Path(folder), declared, headers))
             except Exception as error:  # noqa: BLE001 - py4j errors of one fixture's SQL: that fixture fails
                 outcomes[fixture.path].error = f"{type(error).__name__}: {_short(error)}"
-        ctx.t_env.execute_sql("USE default_database")
+        ctx.execute_ddl("USE default_database")
         if not tables:
             return outcomes
         try:
