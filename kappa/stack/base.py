@@ -111,7 +111,8 @@ class Service(ABC):
         return [self.process]
 
     def stop(self) -> bool:
-        return self.process.stop()
+        """Stop every process of this service, in `processes()` order. True if something stopped."""
+        return any([process.stop() for process in self.processes()])
 
     def kill9(self) -> bool:
         """SIGKILL every process of this service, with no shutdown: for data that is thrown away next

@@ -319,12 +319,8 @@ class FlinkService(Service):
         super().wait_ready()
 
     def processes(self) -> list[ManagedProcess]:
+        """TaskManagers first, so `stop` ends them before the JobManagers they report to."""
         return [*self.taskmanager_processes(), *self.jobmanager_processes()]
-
-    def stop(self) -> bool:
-        stopped_tms = [tm.stop() for tm in self.taskmanager_processes()]
-        stopped_jms = [jm.stop() for jm in self.jobmanager_processes()]
-        return any(stopped_tms) or any(stopped_jms)
 
     def purge(self) -> None:
         shutil.rmtree(self.config.data_dir / "flink", ignore_errors=True)

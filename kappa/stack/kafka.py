@@ -164,10 +164,6 @@ class KafkaService(Service):
     def processes(self) -> list[ManagedProcess]:
         return kafka_nodes.stray_processes(self.config)
 
-    def stop(self) -> bool:
-        stopped = [process.stop() for process in self.processes()]
-        return any(stopped)
-
     def after_ready(self) -> None:
         from kappa.stack import kafka_setup  # confluent_kafka, imported when the stack starts
 
