@@ -7,6 +7,14 @@ other. Its output changelog is turned into (fixture number, row as JSON) in SQL,
 all fixtures are united into one collected result; `collect()` keeps each row's RowKind. The data of
 one fixture never meets another's before that final union, so each keeps its own watermark.
 
+Sources: a fixture's telemetry and its versioned reference tables are each a file source. Flink cannot
+order two sources, and an event-time temporal join releases readings only when the reference side's
+watermark (released by that source's end) passes them: had the telemetry run first, the join would
+release it all at once, and an allowed-lateness update would depend on which task the machine started
+first. So the fixtures' telemetry waits at a barrier until every reference source of the job has ended
+(udfs/java: SqltestBarrier, SqltestReferenceRead and SqltestAwaitReferences), as in a live job whose
+reference topics went idle before the readings came.
+
 No service and no secret is needed: secret placeholders are masked (JobOptions.with_secrets=False),
 and the tables a fixture replaces are never opened. A fixture whose SQL does not plan fails alone;
 a failure while the job runs fails every fixture of the run, with the job's error.
@@ -15,6 +23,7 @@ a failure while the job runs fails every fixture of the run, with the job's erro
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +81,14 @@ REPLACEABLE = {
     "alert_threshold_versions": Replaceable(lambda row: _version_row(row, _rule_key)),
     "device_metadata_versions": Replaceable(lambda row: _version_row(row, lambda r: {"device_key": r["device_id"]})),
 }
+# The telemetry is a file table `<name>_source` behind a view `<name>` that waits at the barrier.
+SOURCE_SUFFIX = "_source"
+AWAIT_REFERENCES = "sqltest_await_references"
+REFERENCE_READ = "sqltest_reference_read"
+BARRIER_FUNCTIONS = {AWAIT_REFERENCES: "io.kappa.udfs.SqltestAwaitReferences",
+                     REFERENCE_READ: "io.kappa.udfs.SqltestReferenceRead"}
+BARRIER_PARAMETER = "kappa.sqltest.barrier"  # the job parameter naming the barrier's folder
+BARRIER_COLUMN = "valid_from_ms"  # what each versioned table's event time is computed from
 _KINDS = {"INSERT": "+I", "UPDATE_BEFORE": "-U", "UPDATE_AFTER": "+U", "DELETE": "-D"}
 
 
@@ -141,6 +158,15 @@ def _declared_columns(ctx: JobContext, headers: dict[str, sqlheaders.Header]) ->
     return columns
 
 
+def _through_barrier(parts: list[str]) -> list[str]:
+    """A versioned table's declaration with its computed event time passed through the barrier's mark:
+    the temporal join always reads that column (an unused one would be pruned, and a filter on the
+    versioned side of the join is refused)."""
+    column = f"`{BARRIER_COLUMN}`"
+    return [part.replace(column, f"{REFERENCE_READ}({column})") if " AS " in part and column in part
+            and not part.startswith("WATERMARK") else part for part in parts]
+
+
 def _create_inputs(ctx: JobContext, fixture: Fixture, folder: Path, declared: dict[str, list[str]]) -> None:
     # a versioned reference table the fixture leaves out is empty (e.g. no device has metadata versions)
     inputs = {**{name: [] for name in REPLACEABLE}, **fixture.inputs}
@@ -149,16 +175,20 @@ def _create_inputs(ctx: JobContext, fixture: Fixture, folder: Path, declared: di
         if name == TELEMETRY:
             data.write_text(_telemetry_lines(rows))
             columns = ",\n  ".join(f"{column} {kind}" for column, kind in TELEMETRY_COLUMNS)
-            ctx.execute_ddl(f"""CREATE TEMPORARY TABLE {TELEMETRY} (
+            # The watermark assigner of a filesystem source emits a watermark as soon as it moves by more
+            # than pipeline.auto-watermark-interval, i.e. after every row here: a fixture's rows arrive
+            # with the watermark between them that a live topic read at the devices' pace would give.
+            ctx.execute_ddl(f"""CREATE TEMPORARY TABLE {TELEMETRY}{SOURCE_SUFFIX} (
   {columns},
   event_time AS TO_TIMESTAMP_LTZ(event_ms, 3),
   WATERMARK FOR event_time AS event_time - INTERVAL '{ctx.config.job.watermark_delay_s}' SECOND
-) WITH ('connector' = 'filesystem', 'path' = '{data}', 'format' = 'json',
-        'scan.watermark.emit.strategy' = 'on-event')""")
+) WITH ('connector' = 'filesystem', 'path' = '{data}', 'format' = 'json')""")
+            ctx.execute_ddl(f"CREATE TEMPORARY VIEW {TELEMETRY} AS "
+                            f"SELECT * FROM {TELEMETRY}{SOURCE_SUFFIX} WHERE {AWAIT_REFERENCES}()")
         elif name in REPLACEABLE:
             data.write_text("".join(json.dumps(REPLACEABLE[name].row(row)) + "\n" for row in rows))
             ctx.execute_ddl(
-                f"CREATE TEMPORARY TABLE `{name}` (\n  " + ",\n  ".join(declared[name])
+                f"CREATE TEMPORARY TABLE `{name}` (\n  " + ",\n  ".join(_through_barrier(declared[name]))
                 + f"\n) WITH ('connector' = 'filesystem', 'path' = '{data}', 'format' = 'json',"
                 " 'json.fail-on-missing-field' = 'false')")
         else:
@@ -166,9 +196,27 @@ def _create_inputs(ctx: JobContext, fixture: Fixture, folder: Path, declared: di
             raise ValueError(f"input {name!r} cannot be replaced (known: {known})")
 
 
-def _as_json(ctx: JobContext, number: int, query: str) -> Table:
+_CATALOG_NAME = re.compile(r"`([^`]+)`\.`([^`]+)`\.`([^`]+)`")
+
+
+def _tables_read(ctx: JobContext, sql: str, seen: set[tuple[str, str, str]] | None = None) -> set[str]:
+    """The tables a query reads, through every view, from Flink's own expansion of the query and views
+    (fully qualified names): what the planner scans (an event-time temporal join is never pruned)."""
+    from pyflink.java_gateway import get_gateway
+
+    seen = set() if seen is None else seen
+    identifier = get_gateway().jvm.org.apache.flink.table.catalog.ObjectIdentifier
+    catalogs = ctx.t_env._j_tenv.getCatalogManager()
+    for name in set(_CATALOG_NAME.findall(sql)) - seen:
+        seen.add(name)
+        found = catalogs.getTable(identifier.of(*name))
+        if found.isPresent() and found.get().getResolvedTable().getTableKind().name() == "VIEW":
+            _tables_read(ctx, str(found.get().getResolvedTable().getExpandedQuery()), seen)
+    return {table for _, _, table in seen}
+
+
+def _as_json(ctx: JobContext, number: int, table: Table) -> Table:
     """The fixture's output as (fixture number, row_json): one row type for every fixture, so all unite."""
-    table = ctx.t_env.sql_query(query)
     ctx.t_env.create_temporary_view("sqltest_output", table)
     values = []
     # The column types as Flink prints them (TIMESTAMP_LTZ(3), ...), read on the Java side: PyFlink's own
@@ -183,16 +231,29 @@ def _as_json(ctx: JobContext, number: int, query: str) -> Table:
         f"SELECT {number} AS fixture, JSON_OBJECT({', '.join(values)} NULL ON NULL) AS row_json FROM sqltest_output")
 
 
+@dataclass
+class Prepared:
+    """A fixture's output as (fixture number, row_json), and the reference tables its SQL reads."""
+
+    table: Table
+    references: set[str]
+
+
 def _prepare(ctx: JobContext, number: int, fixture: Fixture, folder: Path,
-             declared: dict[str, list[str]], headers: dict[str, sqlheaders.Header]) -> Table:
+             declared: dict[str, list[str]], headers: dict[str, sqlheaders.Header]) -> Prepared:
     ctx.execute_ddl(f"CREATE DATABASE fixture_{number}")
     ctx.execute_ddl(f"USE fixture_{number}")
     own = folder / f"fixture_{number}"
     own.mkdir()
     _create_inputs(ctx, fixture, own, declared)
-    for name in files_for(fixture, headers):
+    files = files_for(fixture, headers)
+    for name in files:
         ctx.execute_file(name)
-    return _as_json(ctx, number, fixture.query)
+    table = ctx.t_env.sql_query(fixture.query)
+    # Each reference table the query reads is one source of the job (identical scans are reused): the
+    # barrier waits for that many. (Counting the scans in the job's plan took a second 12 s planning.)
+    read = _tables_read(ctx, str(table._j_table.getQueryOperation().asSerializableString()))
+    return Prepared(_as_json(ctx, number, table), read & set(REPLACEABLE))
 
 
 def _short(error: BaseException) -> str:
@@ -202,27 +263,43 @@ def _short(error: BaseException) -> str:
     return "\n".join(lines[:3] + causes[-1:])[:3000]
 
 
-def run_all(config: Config, fixtures: list[Fixture]) -> dict[Path, Outcome]:
-    """Every fixture's output changelog, by fixture path, from one bounded job."""
-    options = JobOptions(bounded=True, parallelism=1, with_secrets=False)
+def run_all(config: Config, fixtures: list[Fixture], barrier_timeout_s: int = 180) -> dict[Path, Outcome]:
+    """Every fixture's output changelog, by fixture path, from one bounded job. The job fails if a
+    fixture's telemetry waits more than `barrier_timeout_s` for the reference sources to end."""
+    # A finished task closes at once, not after a final checkpoint: a reference source marks the barrier
+    # when it closes, and no checkpoint completes while the telemetry waits at the barrier. No restart:
+    # a failure is the fixtures' result (and a restart would find the first attempt's marks).
+    options = JobOptions(bounded=True, parallelism=1, with_secrets=False,
+                         flink={"execution.checkpointing.checkpoints-after-tasks-finish": "false",
+                                "restart-strategy.type": "none"})
     ctx = JobContext(config, options, job_name="sqltest")
     allow_late_updates(ctx.t_env, config)  # the aggregation job's windows (no fixture uses a window TVF)
     outcomes = {fixture.path: Outcome() for fixture in fixtures}
     with tempfile.TemporaryDirectory(prefix="kappa-sqltest-") as folder:
+        barrier = Path(folder) / "barrier"
+        barrier.mkdir()
+        parameters = {BARRIER_PARAMETER: barrier, f"{BARRIER_PARAMETER}.timeout-ms": barrier_timeout_s * 1000}
+        ctx.t_env.get_config().set("pipeline.global-job-parameters",
+                                   ",".join(f"{key}:{value}" for key, value in parameters.items()))
         ctx.execute_file("telemetry/functions.sql")
+        for name, java_class in BARRIER_FUNCTIONS.items():
+            ctx.execute_ddl(f"CREATE TEMPORARY SYSTEM FUNCTION {name} AS '{java_class}' LANGUAGE JAVA")
         headers = sqlheaders.load_headers(config.sql_dir)
         declared = _declared_columns(ctx, headers)
-        tables = []
+        prepared: list[Prepared] = []
         for number, fixture in enumerate(fixtures):
             try:
-                tables.append(_prepare(ctx, number, fixture, Path(folder), declared, headers))
+                prepared.append(_prepare(ctx, number, fixture, Path(folder), declared, headers))
             except Exception as error:  # noqa: BLE001 - py4j errors of one fixture's SQL: that fixture fails
                 outcomes[fixture.path].error = f"{type(error).__name__}: {_short(error)}"
         ctx.execute_ddl("USE default_database")
-        if not tables:
+        if not prepared:
             return outcomes
         try:
-            with reduce(lambda left, right: left.union_all(right), tables).execute().collect() as results:
+            sources = sum(len(p.references) for p in prepared) * (options.parallelism or 1)
+            (barrier / "expected").write_text(str(sources))
+            united = reduce(lambda left, right: left.union_all(right), [p.table for p in prepared])
+            with united.execute().collect() as results:
                 for row in results:
                     output = {"kind": _KINDS[row.get_row_kind().name], **json.loads(row[1])}
                     outcomes[fixtures[row[0]].path].rows.append(output)

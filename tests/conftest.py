@@ -12,6 +12,23 @@ import pytest
 from kappa.config import Config, load_config
 from kappa.jars import MissingJarError, local_jvm_classpath
 
+# Modules that restart the session's Flink cluster, and where they run to need no extra restart: the
+# first wants JVMs that never ran a job (the stack's own, when it runs before every other cluster test),
+# the last replaces the cluster by an HA one that no later test needs restored.
+FIRST_MODULES = ("test_cluster_classloading.py",)
+LAST_MODULES = ("test_jobmanager_ha.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: 0 if item.path.name in FIRST_MODULES else 2 if item.path.name in LAST_MODULES else 1)
+
+
+def more_tests_follow(request: pytest.FixtureRequest) -> bool:
+    """Whether the session runs any test after those of the requesting fixture's module."""
+    items = request.session.items
+    own = [i for i, item in enumerate(items) if item.path == request.path]
+    return bool(own) and own[-1] < len(items) - 1
+
 
 @pytest.fixture(scope="session")
 def test_config() -> Config:

@@ -32,9 +32,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 @pytest.fixture
 def fresh_cluster(migrated: Config) -> Iterator[Config]:
-    """The session's Flink cluster restarted: JVMs in which no job has loaded a Kafka client yet."""
-    manager.service(migrated, "flink").kill9()  # fresh JVMs are the point: no graceful stop
-    manager.up(migrated, only=["flink"], say=lambda m: print(m, flush=True))
+    """JVMs in which no job has loaded a Kafka client yet: the session's cluster as the stack started it
+    if no job has run on it (this module runs first), else restarted."""
+    if jobrunner.list_jobs(migrated):
+        manager.service(migrated, "flink").kill9()  # fresh JVMs are the point: no graceful stop
+        manager.up(migrated, only=["flink"], say=lambda m: print(m, flush=True))
     yield migrated
 
 

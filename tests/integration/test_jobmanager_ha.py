@@ -26,6 +26,7 @@ from kappa.flinkenv import JobOptions
 from kappa.simulate import Manifest, simulate
 from kappa.stack import flink_ha, manager
 from kappa.stack.flink import FlinkService
+from tests.conftest import more_tests_follow
 from tests.integration.aggregate_support import assert_matches_python, assert_topic_versions_exactly_once, faulty_spec
 from tests.integration.kafka_support import end_offsets
 from tests.integration.scratch import Names, versioned_outputs
@@ -39,9 +40,10 @@ LIVENESS_S = 300  # bounds on waits, not measurements
 
 
 @pytest.fixture(scope="module")
-def ha_cluster(migrated: Config) -> Iterator[Config]:
+def ha_cluster(migrated: Config, request: pytest.FixtureRequest) -> Iterator[Config]:
     """The session's Flink cluster restarted with flink.ha = "zookeeper": ZooKeeper, two JobManagers, HA
-    storage and checkpoints on S3. The variable also reaches the `flink run` client (its environment)."""
+    storage and checkpoints on S3. The variable also reaches the `flink run` client (its environment).
+    The session's cluster comes back afterwards only if a test follows (this module runs last)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KAPPA_FLINK__HA", "zookeeper")
         config = load_config(profile=migrated.profile)
@@ -52,7 +54,8 @@ def ha_cluster(migrated: Config) -> Iterator[Config]:
         finally:  # killed: nothing of this cluster is used again, and a graceful stop took 28 s
             manager.service(config, "flink").kill9()
             manager.service(config, "zookeeper").kill9()
-    manager.up(migrated, only=["flink"], say=lambda m: print(m, flush=True))
+    if more_tests_follow(request):
+        manager.up(migrated, only=["flink"], say=lambda m: print(m, flush=True))
 
 
 def _flink(config: Config) -> FlinkService:

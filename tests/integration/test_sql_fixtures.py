@@ -33,3 +33,17 @@ def test_sql_fixture(outcomes: dict[Path, sqltest_runner.Outcome], fixture: sqlt
     assert outcome.error is None, f"{fixture.path}: {outcome.error}"
     problems = sqltest.check(outcome.rows, fixture.expected)
     assert not problems, f"{fixture.path.name}: {fixture.description}\n" + "\n".join(problems)
+
+
+def test_the_telemetry_waits_until_every_reference_source_has_ended(
+        test_config: Config, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The barrier holds: told to wait for two reference sources its job does not have, a fixture's
+    telemetry never starts and the job fails with the barrier's error (without the barrier, this
+    telemetry-only fixture would pass)."""
+    fixture = next(f for f in FIXTURES if f.name == "telemetry/ontime_counts_changelog")
+    real = sqltest_runner._tables_read
+    monkeypatch.setattr(sqltest_runner, "_tables_read",
+                        lambda *args: real(*args) | set(sqltest_runner.REPLACEABLE))
+    outcome = sqltest_runner.run_all(test_config, [fixture], barrier_timeout_s=3)[fixture.path]
+    assert outcome.error is not None and "0 of 2 reference sources ended within 3000 ms" in outcome.error, outcome
+    assert outcome.rows == []
