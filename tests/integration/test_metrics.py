@@ -122,7 +122,10 @@ def test_lag_in_records_and_in_seconds_of_event_time(migrated: Config, capsys: p
     for title in ("== services", "== jobs", "== lag", "== last 5 minutes"):
         assert title in screen, screen
     assert "cannot read" not in screen, screen
-    assert re.search(rf"{group}\s+6\s+(59|60)m\s+no", screen), screen
+    # its event-time lag in minutes: about an hour, plus however long this test has taken so far (the same
+    # bounds as the exporter's seconds above: they separate an hour from seconds and measure no speed)
+    row = re.search(rf"{group}\s+6\s+(\d+)m\s+no", screen)
+    assert row and 3_000 < int(row.group(1)) * 60 < 3_600 + 900, screen
     assert re.search(r"prometheus\s+up", screen), screen
     cause = f"{group} is 6 records behind and no running job reads it"
     assert "UNHEALTHY:" in screen and cause in screen, screen
