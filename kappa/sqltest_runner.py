@@ -246,8 +246,7 @@ def _prepare(ctx: JobContext, number: int, fixture: Fixture, folder: Path,
     own = folder / f"fixture_{number}"
     own.mkdir()
     _create_inputs(ctx, fixture, own, declared)
-    files = files_for(fixture, headers)
-    for name in files:
+    for name in files_for(fixture, headers):
         ctx.execute_file(name)
     table = ctx.t_env.sql_query(fixture.query)
     # Each reference table the query reads is one source of the job (identical scans are reused): the

@@ -24,7 +24,8 @@ import java.util.stream.Stream;
  * holds the first telemetry row until as many marks as the runner counted in the job's plan exist.
  *
  * <p>The folder comes from the job parameter {@value #FOLDER}; the number of reference sources from
- * the file {@value #EXPECTED} in it (written by the runner after planning, before the job runs).
+ * the file {@value #EXPECTED} in it (written by the runner, from the tables each fixture's query reads,
+ * before the job runs).
  */
 final class SqltestBarrier {
     static final String FOLDER = "kappa.sqltest.barrier";
