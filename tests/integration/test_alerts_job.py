@@ -45,7 +45,7 @@ def _committed_keys(config: Config, topic: str) -> list[bytes]:
 
 
 # A watermark after every record, as a live stream at a device's pace gets it: a bounded run then
-# reaches every watermark a live run would reach before the input ends (see udfs/device_silence.py).
+# reaches every watermark a live run would reach before the input ends (see DeviceClock in udfs/java).
 ON_EVENT_WATERMARKS = (",\n  'scan.bounded.mode' = 'latest-offset'"
                        ",\n  'scan.watermark.emit.strategy' = 'on-event'")
 
