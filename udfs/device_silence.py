@@ -8,12 +8,14 @@ same log raises the same alerts. It is Java because it sees every on-time readin
 trips each: as a PyFlink function it kept a Python worker busy at about 300 readings/s and held the
 whole alerting job's latency back (bench/alert_latency.py).
 
-`detect_silences` wires it into a job between two SQL views.
+`detect_silences` wires it into a job between two SQL views (udfs/java_keyed.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from udfs.java_keyed import java_keyed
 
 SILENCE_FIELDS = (  # the rows `detect_silences` returns (names and SQL types), as DeviceSilence.FIELDS
     ("device_id", "STRING"), ("site_id", "STRING"), ("first_ms", "BIGINT"), ("last_ms", "BIGINT"),
@@ -24,28 +26,7 @@ SILENCE_FIELDS = (  # the rows `detect_silences` returns (names and SQL types), 
 INPUT_COLUMNS = ("device_id", "site_id", "event_ms", "silent_after_s", "rule_version", "cooldown_s")
 
 
-def input_positions(field_names: list[str]) -> list[int]:
-    """Where DeviceSilence finds each of INPUT_COLUMNS in a row of the readings view."""
-    missing = [name for name in INPUT_COLUMNS if name not in field_names]
-    if missing:
-        raise ValueError(f"the silence detector's input has no column {', '.join(missing)}: {field_names}")
-    return [field_names.index(name) for name in INPUT_COLUMNS]
-
-
 def detect_silences(t_env: Any, readings_view: str) -> Any:
     """A Table of `SILENCE_FIELDS` rows from a view of on-time readings with INPUT_COLUMNS and an
     event-time attribute (its watermarks drive the timers)."""
-    from pyflink.datastream import DataStream
-    from pyflink.java_gateway import get_gateway
-
-    table = t_env.from_path(readings_view)
-    positions = input_positions(table.get_schema().get_field_names())
-    gateway = get_gateway()
-    columns = gateway.new_array(gateway.jvm.int, len(positions))
-    for index, position in enumerate(positions):
-        columns[index] = position
-    readings = t_env.to_data_stream(table)
-    # loaded through the context class loader, which holds the job's jars (pipeline.jars), as the SQL functions
-    detector = gateway.jvm.io.kappa.udfs.DeviceSilence
-    silences = detector.detect(readings._j_data_stream, columns)
-    return t_env.from_data_stream(DataStream(silences))
+    return java_keyed(t_env, readings_view, "DeviceSilence.detect", INPUT_COLUMNS)

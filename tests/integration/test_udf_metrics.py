@@ -1,4 +1,4 @@
-"""Counters from inside the alerting job's Python functions reach Prometheus's Pushgateway, on the
+"""Counters from inside the alerting job's keyed functions (Java, udfs/java) reach Prometheus's Pushgateway, on the
 real stack: what the SQL cannot count (matches the cool-down suppressed, silences raised and
 resolved), named in docs/metrics.md. A live local run reports through the same reporter options as
 the cluster (kappa.stack.flink.reporter_settings), and each counter must reach exactly the number of
@@ -37,7 +37,7 @@ def _counters(config: Config, pipeline_name: str) -> dict[str, float]:
     return found
 
 
-def test_the_alerting_jobs_python_functions_count_what_the_sql_cannot(migrated: Config) -> None:
+def test_the_alerting_jobs_keyed_functions_count_what_the_sql_cannot(migrated: Config) -> None:
     names = Names.new("udf-metrics")
     suffix, topic = names.suffix, names.topic
     f = Fleet(names.tag)
