@@ -89,8 +89,8 @@ def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
         **restart_settings(config),
         # the local MiniCluster's REST API (replays watch restarts through it) on loopback only
         "rest.bind-address": flink.host,
-        # Python operators (the alerting job's silence detector and cool-down) hand records back in
-        # bundles; the default wait of 1 s per bundle is added to every alert's latency
+        # a Python operator hands records back in bundles, and the default wait of 1 s per bundle would add
+        # to every record's latency (the jobs have none since the alerting job's keyed functions became Java)
         "python.fn-execution.bundle.time": "100",
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
