@@ -9,6 +9,11 @@ Start-up is excluded by timing both at two input sizes and dividing the extra re
 time (marginal rate). The variants alternate, so drift in the machine's load hits both, and each is
 timed `--rounds` times, keeping its fastest run (the one least disturbed by other work).
 
+Two clocks: wall time (what a user waits) and the CPU seconds of the MiniCluster's JVM (what the reporter
+costs). On this shared 2-core machine wall-time ratios swung from 0.70 to 1.22 between runs; CPU time is
+not inflated by other processes' load, so it is the figure the goal is judged on, with the wall-time
+ratio printed beside it.
+
     .venv/bin/python bench/reporter_overhead.py [--small 10000] [--large 40000] [--rounds 2]
 """
 
@@ -25,6 +30,7 @@ from confluent_kafka.admin import NewTopic
 
 from jobs import aggregate
 from kappa import kafka_clients, outputs
+from kappa.benchkit import jvm_cpu_seconds
 from kappa.config import Config, get_config
 from kappa.db import migrate
 from kappa.flinkenv import JobContext, JobOptions
@@ -64,11 +70,11 @@ def finished(result: Any) -> bool:
         return True
 
 
-def run(config: Config, reporter: bool, topic: str, suffix: str) -> float:
-    """Wall time of one bounded run of the aggregation job, with or without the reporter."""
+def run(config: Config, reporter: bool, topic: str, suffix: str) -> tuple[float, float]:
+    """Wall time and JVM CPU seconds of one bounded run of the aggregation job, with or without the reporter."""
     options = JobOptions(bounded=True, lake=False, output_suffix=suffix, extra={"telemetry_topic": topic},
                          flink=reporter_settings(config) if reporter else {})
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), jvm_cpu_seconds()
     ctx = JobContext(config, options, job_name="aggregate")
     result = aggregate.build(ctx).execute()
     seen = 0
@@ -78,10 +84,10 @@ def run(config: Config, reporter: bool, topic: str, suffix: str) -> float:
             break
         time.sleep(0.5)
     result.wait()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, jvm_cpu_seconds() - cpu_before
     if reporter and not seen:
         raise SystemExit("the reporter pushed nothing to the Pushgateway while the job ran: the 'on' run is void")
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> int:
@@ -102,18 +108,24 @@ def main() -> int:
         print("warm-up run (JVM, class loading) ...", flush=True)
         run(config, False, topics[args.small], suffix)
         times: dict[tuple[bool, int], float] = {}
+        cpus: dict[tuple[bool, int], float] = {}
         for round_no in range(1, args.rounds + 1):
             for size in (args.small, args.large):
                 for reporter in (False, True):
-                    elapsed = run(config, reporter, topics[size], suffix)
+                    elapsed, cpu = run(config, reporter, topics[size], suffix)
                     times[(reporter, size)] = min(elapsed, times.get((reporter, size), elapsed))
+                    cpus[(reporter, size)] = min(cpu, cpus.get((reporter, size), cpu))
                     label = "on" if reporter else "off"
-                    print(f"  round {round_no}: reporter {label:<3} {size:>8} readings: {elapsed:6.1f} s", flush=True)
-        rates = {r: (args.large - args.small) / max(times[(r, args.large)] - times[(r, args.small)], 1e-9)
-                 for r in (False, True)}
-        print(f"reporter off: {rates[False]:>10,.0f} readings/s (marginal, start-up excluded)")
-        print(f"reporter on : {rates[True]:>10,.0f} readings/s")
-        print(f"ratio on / off: {rates[True] / rates[False]:.2f}  (goal >= 0.95)")
+                    print(f"  round {round_no}: reporter {label:<3} {size:>8} readings: {elapsed:6.1f} s wall, "
+                          f"{cpu:6.1f} s JVM CPU", flush=True)
+        extra = args.large - args.small
+        rates = {r: extra / max(times[(r, args.large)] - times[(r, args.small)], 1e-9) for r in (False, True)}
+        cpu_rates = {r: extra / max(cpus[(r, args.large)] - cpus[(r, args.small)], 1e-9) for r in (False, True)}
+        print(f"reporter off: {rates[False]:>10,.0f} readings/s, {cpu_rates[False]:>10,.0f} readings per JVM CPU "
+              "second (marginal, start-up excluded)")
+        print(f"reporter on : {rates[True]:>10,.0f} readings/s, {cpu_rates[True]:>10,.0f} readings per JVM CPU second")
+        print(f"ratio on / off, CPU: {cpu_rates[True] / cpu_rates[False]:.2f}  (goal >= 0.95); "
+              f"wall: {rates[True] / rates[False]:.2f} (noisy here)")
         with connect(config) as conn:
             aggregate.OUTPUTS.drop_tables(conn, suffix)
             conn.commit()

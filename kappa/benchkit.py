@@ -37,3 +37,21 @@ def marginal_rate(small: int, large: int, small_s: float, large_s: float) -> flo
     noise larger than the work: the sizes are too close or too small for this machine's load)."""
     extra_s = large_s - small_s
     return (large - small) / extra_s if extra_s > 0 else None
+
+
+def jvm_cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process's JVM children: PyFlink's gateway, which
+    hosts the local MiniCluster and so every task of a local job. On a shared 2-core machine a job's CPU
+    time varies far less between runs than its wall time (another process's load delays it without
+    adding to it), so a cost that is small against the noise shows in CPU seconds first."""
+    import psutil
+
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.name() == "java":
+                times = child.cpu_times()
+                total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total

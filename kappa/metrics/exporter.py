@@ -146,7 +146,7 @@ def lake_families(commits: Iterable[tuple[str, int | None]]) -> list[Metric]:
 
 def lake_commits(config: Config) -> list[tuple[str, int | None]]:
     """Every table of the archive's namespace (live and replay versions) with its last commit time."""
-    from pyiceberg.exceptions import NoSuchNamespaceError
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
     from kappa import lake
 
@@ -157,7 +157,10 @@ def lake_commits(config: Config) -> list[tuple[str, int | None]]:
         return []
     found = []
     for identifier in identifiers:
-        snapshot = catalog.load_table(identifier).current_snapshot()
+        try:
+            snapshot = catalog.load_table(identifier).current_snapshot()
+        except NoSuchTableError:  # dropped since the listing (`kappa replay drop`): not a failure of the source
+            continue
         found.append((identifier[-1], snapshot.timestamp_ms if snapshot else None))
     return found
 

@@ -216,3 +216,28 @@ def test_lake_commit_age_per_table_and_nothing_before_a_tables_first_commit() ->
     (family,) = lake_families([("telemetry", 1_700_000_000_500), ("device_agg_1m_v2", None)])
     assert family.name == "kappa_lake_last_commit_timestamp_seconds"
     assert [(s.labels, s.value) for s in family.samples] == [({"table": "telemetry"}, 1_700_000_000.5)]
+
+
+def test_a_table_dropped_between_listing_and_loading_is_skipped_not_a_source_failure(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kappa replay drop` removes versioned tables while the exporter reads the namespace: the lake source
+    keeps serving the other tables' commit times instead of failing as a whole."""
+    from types import SimpleNamespace
+
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from kappa import lake
+    from kappa.metrics.exporter import lake_commits
+
+    class Catalog:
+        def list_tables(self, namespace: str) -> list[tuple[str, str]]:
+            return [(namespace, "telemetry"), (namespace, "telemetry_v2"), (namespace, "device_agg_1m")]
+
+        def load_table(self, identifier: tuple[str, str]) -> Any:
+            if identifier[-1] == "telemetry_v2":
+                raise NoSuchTableError(f"Table does not exist: {identifier}")
+            snapshot = SimpleNamespace(timestamp_ms=1_700_000_000_000) if identifier[-1] == "telemetry" else None
+            return SimpleNamespace(current_snapshot=lambda: snapshot)
+
+    monkeypatch.setattr(lake, "catalog", lambda config: Catalog())
+    assert lake_commits(load_config()) == [("telemetry", 1_700_000_000_000), ("device_agg_1m", None)]
