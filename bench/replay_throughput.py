@@ -52,7 +52,8 @@ def main() -> int:
     parser.add_argument("--large", type=int, default=200_000)
     args = parser.parse_args()
     config = get_config()
-    started = manager.up(config, only=["postgres", "kafka", "registry"])
+    # the object store: a replay writes the archive's Iceberg branches too, as `kappa replay run` does
+    started = manager.up(config, only=["postgres", "kafka", "registry", "objectstore"])
     versions: list[str] = []
     try:
         with connect(config) as conn:
