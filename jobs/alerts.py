@@ -5,9 +5,10 @@ type -> deterministic alert ids -> PostgreSQL upserts and an exactly-once Avro t
 
 The patterns, one SQL file each in sql/alerts/: overheating, temperature_trend,
 vibration_then_heat, low_battery. DEVICE_SILENT is the absence of readings, which MATCH_RECOGNIZE
-cannot match: a keyed process function with event-time timers (udfs/device_silence.py) decides it
-between two SQL files. Dead letters and late readings are the aggregation job's business: this job
-reads the same views and ignores them.
+cannot match: a keyed process function with event-time timers (Java, wired by udfs/device_silence.py)
+decides it between two SQL files; the cool-down is a Java keyed function too (udfs/alert_cooldown.py).
+Dead letters and late readings are the aggregation job's business: this job reads the same views and
+ignores them.
 """
 
 from __future__ import annotations
