@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,25 +74,55 @@ def jvm_cpu_seconds() -> float:
 
 class ThreadCpu:
     """CPU seconds of the JVM threads whose name starts with `prefix` (Linux keeps a thread's first 15
-    characters), e.g. "Flink-MetricReg" for the metric registry's thread, which runs the reporters.
+    characters), e.g. "Flink-Metric-Reporter" for the thread that runs Flink's metric reporters.
 
-    A local job's MiniCluster, and its threads, end with the job, taking their CPU counters along, so a
-    background thread samples them every `interval_s` while the job runs and keeps each thread's highest
-    reading: at most the last interval of a thread's life goes uncounted. Use as a context manager."""
+    A local job's MiniCluster, and its threads, end with the job, taking their CPU counters along, so
+    they are sampled every `interval_s` while the job runs, keeping each thread's highest reading: at
+    most the last interval of a thread's life goes uncounted. The sampling runs in a child process, not
+    in a thread of this one: py4j sends its garbage-collection commands from whichever thread Python's GC
+    runs in, which opens a second gateway connection, and then the planner may run on a JVM thread that
+    lacks Calcite's thread-local metadata provider (FLINK-36298: `NullPointerException:
+    metadataHandlerProvider`, seen twice in two runs with a sampling thread). Use as a context manager."""
 
     def __init__(self, prefix: str, interval_s: float = 0.2) -> None:
-        import threading
-
         self.prefix, self.interval_s = prefix[:15], interval_s
-        self._seen: dict[tuple[int, int], float] = {}  # (pid, tid) -> CPU seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="thread-cpu", daemon=True)
+        self.seconds = 0.0  # set when the `with` block ends
+        self._child: subprocess.Popen[str] | None = None
 
-    def _sample(self) -> None:
-        import psutil
+    def __enter__(self) -> ThreadCpu:
+        code = "import sys; from kappa.benchkit import _sample_threads; _sample_threads(*sys.argv[1:])"
+        self._child = subprocess.Popen(
+            [sys.executable, "-c", code, str(os.getpid()), self.prefix, str(self.interval_s)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self._child.stdout is not None
+        if self._child.stdout.readline().strip() != "ready":  # its first sample is the baseline
+            raise RuntimeError("the thread CPU sampler did not start")
+        return self
 
-        for jvm in _jvm_children():
+    def __exit__(self, *_: object) -> None:
+        assert self._child is not None
+        out, _err = self._child.communicate("stop\n", timeout=30)
+        self.seconds = float(out.strip() or 0.0)
+
+
+def _sample_threads(parent_pid: str, prefix: str, interval_s: str) -> None:
+    """ThreadCpu's child: prints "ready" after its first sample, then the CPU seconds the matching
+    threads of `parent_pid`'s JVM children used until a line arrives on stdin."""
+    import select
+
+    import psutil
+
+    seen: dict[tuple[int, int], float] = {}
+
+    def sample() -> None:
+        try:
+            children = psutil.Process(int(parent_pid)).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        for jvm in children:
             try:
+                if jvm.name() != "java":
+                    continue
                 threads = jvm.threads()
             except psutil.NoSuchProcess:
                 continue
@@ -98,26 +131,14 @@ class ThreadCpu:
                     name = Path(f"/proc/{jvm.pid}/task/{thread.id}/comm").read_text().strip()
                 except OSError:  # the thread ended meanwhile
                     continue
-                if name.startswith(self.prefix):
+                if name.startswith(prefix):
                     key = (jvm.pid, thread.id)
-                    self._seen[key] = max(self._seen.get(key, 0.0), thread.user_time + thread.system_time)
+                    seen[key] = max(seen.get(key, 0.0), thread.user_time + thread.system_time)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._sample()
-
-    def __enter__(self) -> ThreadCpu:
-        self._sample()
-        self._before = sum(self._seen.values())
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-
-    @property
-    def seconds(self) -> float:
-        """CPU seconds the matching threads used inside the `with` block."""
-        return sum(self._seen.values()) - self._before
+    sample()
+    before = sum(seen.values())
+    print("ready", flush=True)
+    while not select.select([sys.stdin], [], [], float(interval_s))[0]:
+        sample()
+    sample()
+    print(f"{sum(seen.values()) - before:.6f}", flush=True)
