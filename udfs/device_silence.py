@@ -17,16 +17,12 @@ from typing import Any
 
 from udfs.java_keyed import java_keyed
 
-SILENCE_FIELDS = (  # the rows `detect_silences` returns (names and SQL types), as DeviceSilence.FIELDS
-    ("device_id", "STRING"), ("site_id", "STRING"), ("first_ms", "BIGINT"), ("last_ms", "BIGINT"),
-    ("silent_after_s", "INT"), ("rule_version", "STRING"), ("cooldown_s", "INT"), ("resolved", "BOOLEAN"),
-)
-
 # The input columns DeviceSilence reads, in the order it takes their positions.
 INPUT_COLUMNS = ("device_id", "site_id", "event_ms", "silent_after_s", "rule_version", "cooldown_s")
 
 
 def detect_silences(t_env: Any, readings_view: str) -> Any:
-    """A Table of `SILENCE_FIELDS` rows from a view of on-time readings with INPUT_COLUMNS and an
-    event-time attribute (its watermarks drive the timers)."""
+    """A Table of silences (the columns of DeviceSilence.FIELDS: device_id, site_id, first_ms, last_ms,
+    silent_after_s, rule_version, cooldown_s, resolved) from a view of on-time readings with INPUT_COLUMNS
+    and an event-time attribute (its watermarks drive the timers)."""
     return java_keyed(t_env, readings_view, "DeviceSilence.detect", INPUT_COLUMNS)

@@ -25,7 +25,7 @@ import java.util.List;
  * (bench/alert_latency.py).
  */
 public final class DeviceSilence {
-    /** The columns of the rows {@link #detect} returns, in order (udfs/device_silence.py names them too). */
+    /** The columns of the rows {@link #detect} returns, in order (sql/alerts/device_silent.sql reads them). */
     public static final String[] FIELDS = {
         "device_id", "site_id", "first_ms", "last_ms", "silent_after_s", "rule_version", "cooldown_s", "resolved"};
 
