@@ -44,24 +44,34 @@ class ManagedProcess:
     def pid(self) -> int | None:
         """The PID if the process we started is still alive, else None (stale files are removed).
 
-        A PID whose process started at another time than the one recorded is a recycled PID: another
-        process now, never ours to signal. (A file with no start time, written by an older version,
-        is trusted on its PID alone.)
+        A PID that now runs another process than the one recorded is a recycled PID, never ours to
+        signal. The process is named by its start in clock ticks since this boot (Linux's /proc), which a
+        wall-clock step cannot move; files without it (older versions, no /proc) by the start time psutil
+        reads, within START_TOLERANCE_S, or (the oldest) by the PID alone.
         """
         try:
             fields = self.pid_file.read_text().split()
             pid = int(fields[0])
             started = float(fields[1]) if len(fields) > 1 else None
+            ticks = (int(fields[2]), fields[3]) if len(fields) > 3 else None
         except (FileNotFoundError, ValueError, IndexError):
             return None
-        if is_running(pid) and (started is None or _same_start(started_at(pid), started)):
-            return pid
+        if is_running(pid):
+            if ticks is not None:
+                ours = ticks == (start_ticks(pid), boot_id())
+            else:
+                ours = started is None or _same_start(started_at(pid), started)
+            if ours:
+                return pid
         self.pid_file.unlink(missing_ok=True)
         return None
 
     def _record(self, pid: int) -> None:
-        started = started_at(pid)
-        self.pid_file.write_text(f"{pid}\n" if started is None else f"{pid} {started!r}\n")
+        started, ticks, boot = started_at(pid), start_ticks(pid), boot_id()
+        fields = [str(pid)] + ([] if started is None else [repr(started)])
+        if started is not None and ticks is not None and boot is not None:
+            fields += [str(ticks), boot]
+        self.pid_file.write_text(" ".join(fields) + "\n")
 
     def start(
         self,
@@ -169,6 +179,24 @@ def _same_start(now: float | None, recorded: float) -> bool:
     time (whole seconds) from the wall clock: after a clock adjustment the same process reads a second
     off (seen: `stack down` forgot running servers). A recycled PID starts later by far more."""
     return now is not None and abs(now - recorded) <= START_TOLERANCE_S
+
+
+def start_ticks(pid: int) -> int | None:
+    """When `pid`'s process started, in clock ticks since boot (field 22 of /proc/<pid>/stat): unlike a
+    wall-clock time it does not move when the clock is stepped. None if it is gone or there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[19])  # fields after the command name start at 3
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def boot_id() -> str | None:
+    """This boot's identity: start ticks name a process only within one boot."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
 
 
 def started_at(pid: int) -> float | None:

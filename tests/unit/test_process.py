@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kappa.stack.process import ManagedProcess, is_running, started_at
+from kappa.stack.process import ManagedProcess, boot_id, is_running, start_ticks, started_at
 
 pytestmark = pytest.mark.unit
 
@@ -27,8 +27,9 @@ def managed(tmp_path: Path) -> Iterator[ManagedProcess]:
 
 def test_the_pid_file_records_the_start_time_and_stop_signals_our_process(managed: ManagedProcess) -> None:
     pid = managed.start([sys.executable, "-c", "import time; time.sleep(60)"])
-    recorded, started = managed.pid_file.read_text().split()
+    recorded, started, ticks, boot = managed.pid_file.read_text().split()
     assert int(recorded) == pid and float(started) == started_at(pid)
+    assert int(ticks) == start_ticks(pid) and boot == boot_id()
     assert managed.pid() == pid
     assert managed.stop(timeout_s=30) and not is_running(pid) and not managed.pid_file.exists()
 
@@ -123,3 +124,30 @@ def test_kill9_returns_once_the_whole_group_is_gone(managed: ManagedProcess, tmp
     assert is_running(child)
     assert managed.kill9() is not None
     assert not is_running(child)
+
+
+def test_a_wall_clock_step_does_not_make_our_process_a_stranger(managed: ManagedProcess) -> None:
+    """The start time psutil reads moves with the wall clock (the boot time is recomputed from it); after a
+    step of more than START_TOLERANCE_S (a paused VM, NTP) every server looked stale and `stack down` left
+    them running. The start in ticks since boot names the process whatever the clock did."""
+    pid = managed.start([sys.executable, "-c", "import time; time.sleep(60)"])
+    _, started, ticks, boot = managed.pid_file.read_text().split()
+    managed.pid_file.write_text(f"{pid} {float(started) - 30.0!r} {ticks} {boot}\n")  # the clock stepped 30 s
+    assert managed.pid() == pid
+    assert managed.stop(timeout_s=10) is True and not is_running(pid)
+
+
+def test_a_recycled_pid_with_other_start_ticks_or_another_boot_is_not_ours(managed: ManagedProcess) -> None:
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        managed.run_dir.mkdir(parents=True)
+        started, ticks = started_at(other.pid), start_ticks(other.pid)
+        assert started is not None and ticks is not None
+        for recorded_ticks, recorded_boot in ((ticks - 100, boot_id()), (ticks, "another-boot")):
+            # same wall-clock start: only the ticks or the boot tell the processes apart
+            managed.pid_file.write_text(f"{other.pid} {started!r} {recorded_ticks} {recorded_boot}\n")
+            assert managed.pid() is None and not managed.pid_file.exists()
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
