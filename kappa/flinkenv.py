@@ -86,6 +86,7 @@ def flink_settings(config: Config, options: JobOptions) -> dict[str, str]:
         "execution.checkpointing.dir": checkpoints,
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "state.backend.type": "hashmap",
+        "pipeline.object-reuse": str(flink.object_reuse).lower(),  # FlinkConfig.object_reuse says why
         **restart_settings(config),
         # the local MiniCluster's REST API (replays watch restarts through it) on loopback only
         "rest.bind-address": flink.host,

@@ -124,6 +124,16 @@ def test_a_job_without_outputs_cannot_be_replayed(monkeypatch: pytest.MonkeyPatc
         outputs.job_outputs("aggregate")
 
 
+def test_jobs_reuse_objects_unless_the_config_says_not(config: Config) -> None:
+    assert config.flink.object_reuse is True
+    assert flink_settings(config, JobOptions())["pipeline.object-reuse"] == "true"
+    off = load_config(profile="local", environ={"KAPPA_FLINK__OBJECT_REUSE": "false"})
+    assert flink_settings(off, JobOptions())["pipeline.object-reuse"] == "false"
+    # a run's own Flink options still win (benches compare both)
+    own = JobOptions(flink={"pipeline.object-reuse": "false"})
+    assert flink_settings(config, own)["pipeline.object-reuse"] == "false"
+
+
 def test_jobs_restart_a_bounded_number_of_times(config: Config) -> None:
     settings = flink_settings(config, JobOptions())
     assert settings["restart-strategy.type"] == "failure-rate"
