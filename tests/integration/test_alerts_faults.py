@@ -27,7 +27,8 @@ from tests.integration.test_alerts_job import T0, Fleet, _alerts, _committed_key
 pytestmark = [pytest.mark.integration, pytest.mark.cluster, pytest.mark.slow]
 
 DEVICES = 60
-READINGS = 400  # per device, every 10 s: enough that the job is still running at the first checkpoint
+READINGS = 1200  # per device, every 10 s: enough that the job is still running at the first checkpoint
+# (400 was not, once object reuse made the job faster: it finished before its first checkpoint)
 PERIOD = 60  # readings between planted overheating runs of one device (600 s > the 300 s cool-down)
 COOLDOWN_MS = 300_000
 HOT, COOL = 90.0, 60.0  # thermal: above 85.0 on 3 consecutive readings
