@@ -129,7 +129,7 @@ def test_jobs_reuse_objects_unless_the_config_says_not(config: Config) -> None:
     assert flink_settings(config, JobOptions())["pipeline.object-reuse"] == "true"
     off = load_config(profile="local", environ={"KAPPA_FLINK__OBJECT_REUSE": "false"})
     assert flink_settings(off, JobOptions())["pipeline.object-reuse"] == "false"
-    # a run's own Flink options still win (benches compare both)
+    # a run's own Flink options still win (JobOptions.flink, as bench/reporter_overhead.py passes its reporter)
     own = JobOptions(flink={"pipeline.object-reuse": "false"})
     assert flink_settings(config, own)["pipeline.object-reuse"] == "false"
 
