@@ -77,6 +77,9 @@ class KafkaConfig(_Section):
     # A folder whose file `password` holds the running principal's password (a mounted KafkaUser Secret), for
     # the Flink Kafka tables on every pod; '' = the mode-600 JAAS file kappa writes (the local stack)
     credentials_dir: str = ""
+    # librdkafka debug contexts for the project's Python clients ("eos": the idempotent producer's sequence
+    # and epoch handling; "broker,protocol": connections), logged to <data>/logs/kafka-clients.log; '' = none
+    client_debug: str = ""
 
     def broker_ports(self, index: int) -> tuple[int, int]:
         """(client port, controller port) of node `index` (0-based): the configured ones for node 0."""

@@ -60,6 +60,8 @@ def _base(config: Config, logger: logging.Logger | None, role: str) -> dict[str,
     conf = client_settings(config, role)
     # librdkafka's own log lines go to this logger (delivered when the client polls), not to stderr
     conf["logger"] = client_logger(config, logger)
+    if config.kafka.client_debug:
+        conf["debug"] = config.kafka.client_debug
     return conf
 
 

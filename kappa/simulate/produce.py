@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from kappa import waiting
 from kappa.config import Config
 from kappa.registry import WRITE, ca_file, credentials
 from kappa.schemas import read_schema
+from kappa.simulate import offsets
 from kappa.simulate.encoding import register_schema
 from kappa.simulate.manifest import _manifest_data
 from kappa.simulate.model import SCHEMA_DIR, Manifest, ProducedRecord, SimulationSpec
@@ -87,6 +90,41 @@ def _produce(
     remaining = producer.flush(60)
     if remaining or errors:
         raise RuntimeError(f"{remaining} records undelivered, {len(errors)} failed: {errors[:5]}")
+    pending = offsets.unknown(records)
+    if pending:
+        find_offsets(config, topic, pending, log)
+
+
+def find_offsets(config: Config, topic: str, pending: dict[int, list[ProducedRecord]], log: Callable) -> None:
+    """Look up, in the log, the records Kafka acknowledged without an offset (kappa/simulate/offsets.py)."""
+    from confluent_kafka import TopicPartition
+
+    from kappa import kafka_clients
+
+    count = sum(not offsets.known(r) for rs in pending.values() for r in rs)
+    log(f"simulate: {count} records acknowledged without an offset (a retried write); looking them up")
+    consumer = kafka_clients.consumer(config, f"kappa-simulate-{uuid.uuid4().hex}", **{
+        "enable.auto.commit": False, "isolation.level": "read_committed"})
+    try:
+        lost: list[ProducedRecord] = []
+        for partition, in_partition in pending.items():
+            start = offsets.first_offset(in_partition)
+            end = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)[1]
+            stretch: offsets.Stretch = []
+            consumer.assign([TopicPartition(topic, partition, start)])
+            deadline = waiting.Deadline(120)
+            while (stretch[-1][0] if stretch else start - 1) < end - 1:
+                if deadline.passed:
+                    raise RuntimeError(f"{topic} [{partition}] not read from {start} to {end} within 120 s")
+                message = consumer.poll(1.0)
+                if message is not None and not message.error():
+                    stretch.append((message.offset() or 0, message.key(), message.value()))
+            lost += offsets.place(in_partition, stretch)
+    finally:
+        consumer.close()
+    if lost:
+        raise RuntimeError(f"{len(lost)} records acknowledged without an offset are not in {topic}: "
+                           f"{[r.index for r in lost[:5]]}")
 
 
 def _stderr(message: str) -> None:

@@ -148,3 +148,29 @@ def _check_framing_and_decoding(config: Config, manifest: Manifest) -> None:
         decoded = deserializer(r.value, ctx)
         assert decoded["device_id"] == r.device_id and decoded["seq"] == r.seq
         assert round(decoded["event_time"].timestamp() * 1000) == r.event_time
+
+
+def test_records_acknowledged_without_an_offset_are_found_in_the_log(stack: Config, topic: str) -> None:
+    """A retried idempotent write may be acknowledged with no offset (DUPLICATE_SEQUENCE_NUMBER: librdkafka
+    reports -1001). Killing a broker at the right instant is not repeatable, so the delivery reports' offsets
+    are taken away here, after two runs of the same seed wrote identical bytes twice; the lookup must give
+    each record the offset of its own copy, the second run's, including the planted duplicates."""
+    from kappa.simulate import offsets
+    from kappa.simulate.produce import find_offsets
+
+    spec = _spec(topic, transactional=False)
+    simulate(stack, spec, produce=True, log=lambda _: None)  # the older identical copy of every record
+    records = simulate(stack, spec, produce=True, log=lambda _: None).records
+    truth = {r.index: r.offset for r in records}
+    by_partition = {p: [r for r in records if r.partition == p] for p in {r.partition for r in records}}
+    # the first record of each partition (no known record before it), and every 7th (between known ones)
+    for in_partition in by_partition.values():
+        in_partition[0].offset = -1001
+    for r in records[3::7]:
+        r.offset = -1001
+    taken = sum(r.offset == -1001 for r in records)
+    assert len(offsets.unknown(records)) == len(by_partition) and taken > len(by_partition)
+    lines: list[str] = []
+    find_offsets(stack, topic, offsets.unknown(records), lines.append)
+    assert {r.index: r.offset for r in records} == truth
+    assert lines == [f"simulate: {taken} records acknowledged without an offset (a retried write); looking them up"]

@@ -71,3 +71,21 @@ def test_a_handled_logger_keeps_the_lines(tmp_path: Path) -> None:
     file_logger = kafka_clients.client_logger(config, unhandled)
     assert file_logger is kafka_clients.client_logger(config, None) is kafka_clients.file_logger(config)
     assert not file_logger.propagate
+
+
+def test_client_debug_contexts_reach_the_log_file_only_when_configured(tmp_path: Path) -> None:
+    """`kafka.client_debug` (here "broker") turns on librdkafka's debug lines, which go to the same file."""
+    base = {**os.environ, "KAPPA_KAFKA__HOST": "127.0.0.1", "KAPPA_KAFKA__PORT": str(_closed_port()),
+            "KAPPA_KAFKA__SECURITY_PROTOCOL": "PLAINTEXT"}
+    logs = {}
+    for debug in ("", "broker"):
+        folder = tmp_path / (debug or "none")
+        env = {**base, "KAPPA_PATHS__DATA_DIR": str(folder), "KAPPA_KAFKA__CLIENT_DEBUG": debug}
+        done = subprocess.run([sys.executable, "-c", _SCRIPT, "none"], capture_output=True, text=True, env=env,
+                              check=False)
+        assert done.returncode == 0 and done.stdout.strip() == "logged", done.stderr
+        assert done.stderr == ""
+        logs[debug] = (folder / "logs" / "kafka-clients.log").read_text().splitlines()
+    assert not [line for line in logs[""] if " DEBUG " in line]
+    debug_lines = [line for line in logs["broker"] if " DEBUG " in line]
+    assert any("CONNECT" in line for line in debug_lines), debug_lines[:5]
