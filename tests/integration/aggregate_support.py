@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC
@@ -174,3 +175,30 @@ def assert_topic_versions_exactly_once(config: Config, suffix: str) -> None:
     assert not repeated, f"a window version appeared twice to a read_committed consumer: {list(repeated.items())[:3]}"
     assert in_topic.keys() == windows.keys()
     assert all(counts[-1] == windows[key]["reading_count"] for key, counts in in_topic.items())
+
+
+def producer_copies(manifest: Manifest, in_topic: dict[tuple[int, int], bytes | None]) -> list[ProducedRecord]:
+    """Records in the topic that no acknowledgement names and that repeat, byte for byte, an acknowledged
+    record of the same partition acknowledged at a later offset: the first write of a batch the idempotent
+    producer wrote again after the leader change (librdkafka's open confluentinc/librdkafka#4953). Such a copy
+    is a duplicate in the log, as from any producer's retry, and the job must count it as one."""
+    acknowledged = {(r.partition, r.offset) for r in manifest.records}
+    copies = []
+    for (partition, offset), value in sorted(in_topic.items()):
+        if (partition, offset) in acknowledged:
+            continue
+        later = [r for r in manifest.records
+                 if r.partition == partition and r.value == value and (r.offset or 0) > offset]
+        if later:
+            copies.append(dataclasses.replace(later[0], offset=offset))
+    return copies
+
+
+def with_copies(manifest: Manifest, copies: list[ProducedRecord]) -> Manifest:
+    """The manifest of what the log holds: the producer's extra copies added to the records and counts."""
+    if not copies:
+        return manifest
+    counts = dict(manifest.data["counts"])
+    counts["total"] += len(copies)
+    counts["malformed"] += sum(c.category == Category.MALFORMED for c in copies)
+    return Manifest({**manifest.data, "counts": counts}, [*manifest.records, *copies])

@@ -35,9 +35,15 @@ from kappa import jobrunner, kafka_clients, waiting
 from kappa.config import Config
 from kappa.flinkenv import JobOptions
 from kappa.replay.watch import fetch_health, minicluster_rest_url
-from kappa.simulate import Category, Manifest, ProducedRecord, simulate
+from kappa.simulate import Manifest, simulate
 from kappa.stack.kafka import KafkaService
-from tests.integration.aggregate_support import assert_matches_python, assert_topic_versions_exactly_once, faulty_spec
+from tests.integration.aggregate_support import (
+    assert_matches_python,
+    assert_topic_versions_exactly_once,
+    faulty_spec,
+    producer_copies,
+    with_copies,
+)
 from tests.integration.kafka_support import end_offsets
 from tests.integration.scratch import Names, versioned_outputs
 
@@ -125,33 +131,6 @@ def _log_difference(acknowledged: dict[tuple[int, int], bytes | None], in_topic:
     return (f"{len(missing)} acknowledged records missing, e.g. {missing[:5]}; {len(unexpected)} unexpected, "
             f"e.g. {unexpected[:5]}, {len(copies)} of them copies of acknowledged records; {len(changed)} at "
             f"their offset with other bytes, e.g. {changed[:5]}; end offsets {ends}")
-
-
-def _producer_copies(manifest: Manifest, in_topic: dict[tuple[int, int], bytes | None]) -> list[ProducedRecord]:
-    """Records in the topic that no acknowledgement names and that repeat, byte for byte, an acknowledged
-    record of the same partition acknowledged at a later offset: the first write of a batch the idempotent
-    producer wrote again after the leader change (librdkafka's open confluentinc/librdkafka#4953). Such a copy
-    is a duplicate in the log, as from any producer's retry, and the job must count it as one."""
-    acknowledged = {(r.partition, r.offset) for r in manifest.records}
-    copies = []
-    for (partition, offset), value in sorted(in_topic.items()):
-        if (partition, offset) in acknowledged:
-            continue
-        later = [r for r in manifest.records
-                 if r.partition == partition and r.value == value and (r.offset or 0) > offset]
-        if later:
-            copies.append(dataclasses.replace(later[0], offset=offset))
-    return copies
-
-
-def _with_copies(manifest: Manifest, copies: list[ProducedRecord]) -> Manifest:
-    """The manifest of what the log holds: the producer's extra copies added to the records and counts."""
-    if not copies:
-        return manifest
-    counts = dict(manifest.data["counts"])
-    counts["total"] += len(copies)
-    counts["malformed"] += sum(c.category == Category.MALFORMED for c in copies)
-    return Manifest({**manifest.data, "counts": counts}, [*manifest.records, *copies])
 
 
 def _producer_events(config: Config, last: int = 12) -> list[str]:
@@ -285,7 +264,7 @@ def test_one_broker_of_three_kill9_mid_stream_loses_no_acknowledged_record(repli
     assert None not in {p for p, _ in acknowledged} and len(acknowledged) == len(manifest.records), (
         f"records sharing a position: {Counter((r.partition, r.offset) for r in manifest.records).most_common(3)}")
     in_topic = _in_topic(config, topic)
-    copies = _producer_copies(manifest, in_topic)
+    copies = producer_copies(manifest, in_topic)
     expected_log = {**acknowledged, **{(c.partition, c.offset): c.value for c in copies}}
     # compared without pytest's diff of two ~300-entry dicts in different orders (it buried the message)
     same = in_topic == expected_log
@@ -296,7 +275,7 @@ def test_one_broker_of_three_kill9_mid_stream_loses_no_acknowledged_record(repli
         print(f"{len(copies)} records written twice by the producer's retries, at {where}: "
               f"{_producer_events(config)}", flush=True)
     # ... and in the job's outputs exactly once: the log as it is, the producer's extra copies included
-    books = assert_matches_python(config, suffix, _with_copies(manifest, copies), topic)
+    books = assert_matches_python(config, suffix, with_copies(manifest, copies), topic)
     print(f"after the broker kill: {len(in_topic)} records in the topic; {books}", flush=True)
     assert_topic_versions_exactly_once(config, suffix)
 
