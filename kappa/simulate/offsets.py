@@ -3,9 +3,11 @@
 An idempotent producer that retries a batch the broker had already written (its first answer was lost with a
 broker that died, say) may be told DUPLICATE_SEQUENCE_NUMBER: the write stands, but the broker kept no offset
 for it. librdkafka then reports the record delivered with offset -1001 (Kafka's Java producer does the same,
-with -1). A manifest must say where each record is (tests compare outputs by partition and offset), so such a
-record is looked up in its partition: the producer keeps a partition's order, so it lies after the run's
-previous record there whose offset is known and before the next one, and it has its key and bytes.
+with -1). Kafka 4's brokers answer a recent repeat with its original offsets instead, so this guards runs
+against other brokers (docs/design.md). A manifest must say where each record is (tests compare outputs by
+partition and offset), so such a record is looked up in its partition: the producer keeps a partition's
+order, so it lies after the run's previous record there whose offset is known and before the next one,
+and it has its key and bytes.
 """
 
 from __future__ import annotations
