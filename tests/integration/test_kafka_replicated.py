@@ -127,7 +127,8 @@ def _log_difference(acknowledged: dict[tuple[int, int], bytes | None], in_topic:
     missing = sorted(acknowledged.keys() - in_topic.keys())
     unexpected = sorted(in_topic.keys() - acknowledged.keys())
     changed = sorted(k for k in acknowledged.keys() & in_topic.keys() if acknowledged[k] != in_topic[k])
-    copies = [k for k in unexpected if in_topic[k] in set(acknowledged.values())]
+    values = set(acknowledged.values())
+    copies = [k for k in unexpected if in_topic[k] in values]
     return (f"{len(missing)} acknowledged records missing, e.g. {missing[:5]}; {len(unexpected)} unexpected, "
             f"e.g. {unexpected[:5]}, {len(copies)} of them copies of acknowledged records; {len(changed)} at "
             f"their offset with other bytes, e.g. {changed[:5]}; end offsets {ends}")
